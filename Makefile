@@ -1,0 +1,41 @@
+# Everything bootstraps into a project-local virtual environment from nothing:
+# a fresh machine needs only Python 3.11 with pip.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP  := $(VENV)/.installed
+
+.PHONY: install test lint demo lock clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(BIN)/uv: | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# Re-sync whenever the lock or the project metadata changes.
+$(STAMP): requirements/lock.txt pyproject.toml | $(BIN)/uv
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/lock.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+lint: install
+	$(BIN)/ruff check plugins tests bench dags
+	$(BIN)/python -m proseo.cli.main mission validate mission_configs/*.yaml
+
+test: lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/python -m proseo.demo
+
+# Regenerate the lock after changing dependencies in pyproject.toml.
+lock: | $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 \
+		--generate-hashes --quiet -o requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""proseo: processing control for EO and astronomy pipelines on Airflow 3."""

@@ -1,0 +1,181 @@
+"""Catalogue tables for production: orders, jobs, job steps and their input queries.
+
+An order is cut into jobs (one per slice); a job holds job steps (one processor run
+each) linked by explicit edges. Every input a job step needs is an input query that
+records the rule, whether it was satisfied and which products satisfied it, and why.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from proseo.catalog.db import Base, BigId, utcnow
+
+
+class OrderState(StrEnum):
+    INITIAL = "INITIAL"
+    APPROVED = "APPROVED"
+    PLANNING = "PLANNING"
+    PLANNED = "PLANNED"
+    PLANNING_FAILED = "PLANNING_FAILED"
+    RELEASING = "RELEASING"
+    RELEASED = "RELEASED"
+    RUNNING = "RUNNING"
+    SUSPENDING = "SUSPENDING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CLOSED = "CLOSED"
+
+
+class StepState(StrEnum):
+    PLANNED = "PLANNED"
+    WAITING_INPUT = "WAITING_INPUT"
+    READY = "READY"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+
+
+class ProcessingOrder(Base):
+    __tablename__ = "processing_order"
+    __table_args__ = (
+        UniqueConstraint("mission_id", "identifier"),
+        Index("ix_order_state", "mission_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    mission_id: Mapped[int] = mapped_column(ForeignKey("mission.id"))
+    identifier: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), default=OrderState.INITIAL.value)
+    state_message: Mapped[str | None] = mapped_column(Text)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("mission_revision.id"))
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"))
+    requested_classes: Mapped[list[Any]]
+    input_only_classes: Mapped[list[Any]]
+    configured_processors: Mapped[list[Any]]
+    output_file_class: Mapped[str] = mapped_column(String(32))
+    processing_mode: Mapped[str] = mapped_column(String(32))
+    production_type: Mapped[str] = mapped_column(String(32))
+    start_time: Mapped[datetime | None]
+    stop_time: Mapped[datetime | None]
+    orbit_from: Mapped[int | None]
+    orbit_to: Mapped[int | None]
+    slicing_type: Mapped[str] = mapped_column(String(16))
+    slice_duration_s: Mapped[float | None] = mapped_column(Float)
+    slice_overlap_s: Mapped[float] = mapped_column(Float, default=0.0)
+    input_filters: Mapped[dict[str, Any]]
+    dynamic_parameters: Mapped[dict[str, Any]]
+    output_parameters: Mapped[dict[str, Any]]
+    priority: Mapped[int] = mapped_column(default=50)
+    execution_time: Mapped[datetime | None]
+    input_timeout_s: Mapped[float | None] = mapped_column(Float)
+    on_input_timeout: Mapped[str] = mapped_column(String(16), default="FAIL")
+    notification_endpoint: Mapped[str | None] = mapped_column(String(1000))
+    dag_id: Mapped[str | None] = mapped_column(String(250))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime | None]
+
+    jobs: Mapped[list[Job]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="Job.start_time"
+    )
+
+
+class Job(Base):
+    """All job steps of one slice of an order."""
+
+    __tablename__ = "job"
+    __table_args__ = (Index("ix_job_order", "order_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("processing_order.id", ondelete="CASCADE"))
+    start_time: Mapped[datetime]
+    stop_time: Mapped[datetime]
+    orbit_id: Mapped[int | None] = mapped_column(ForeignKey("orbit.id"))
+    state: Mapped[str] = mapped_column(String(20), default=StepState.PLANNED.value)
+    priority: Mapped[int] = mapped_column(default=50)
+
+    order: Mapped[ProcessingOrder] = relationship(back_populates="jobs")
+    steps: Mapped[list[JobStep]] = relationship(back_populates="job", cascade="all, delete-orphan")
+
+
+class JobStep(Base):
+    """One processor run: a configured processor, its inputs and its planned outputs."""
+
+    __tablename__ = "job_step"
+    __table_args__ = (Index("ix_job_step_job", "job_id"), Index("ix_job_step_state", "state"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigId, ForeignKey("job.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(20), default=StepState.PLANNED.value)
+    product_class_id: Mapped[int] = mapped_column(ForeignKey("product_class.id"))
+    configured_processor_id: Mapped[int] = mapped_column(ForeignKey("configured_processor.id"))
+    processing_mode: Mapped[str] = mapped_column(String(32))
+    start_time: Mapped[datetime]
+    stop_time: Mapped[datetime]
+    planned_outputs: Mapped[list[Any]]
+    job_order_filename: Mapped[str | None] = mapped_column(String(500))
+    task_id: Mapped[str | None] = mapped_column(String(250))
+    try_number: Mapped[int | None]
+    exit_code: Mapped[int | None]
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    log_url: Mapped[str | None] = mapped_column(String(1500))
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+    job: Mapped[Job] = relationship(back_populates="steps")
+    queries: Mapped[list[InputQuery]] = relationship(back_populates="job_step", cascade="all, delete-orphan")
+
+
+class JobStepEdge(Base):
+    """``downstream`` consumes an output of ``upstream`` (both in the same order)."""
+
+    __tablename__ = "job_step_edge"
+    __table_args__ = (Index("ix_job_step_edge_down", "downstream_id"),)
+
+    upstream_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("job_step.id", ondelete="CASCADE"), primary_key=True
+    )
+    downstream_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("job_step.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class InputQuery(Base):
+    """One input of a job step: the (merged) rule for one source class and its outcome."""
+
+    __tablename__ = "input_query"
+    __table_args__ = (Index("ix_input_query_step", "job_step_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_step_id: Mapped[int] = mapped_column(BigId, ForeignKey("job_step.id", ondelete="CASCADE"))
+    source_class_id: Mapped[int] = mapped_column(ForeignKey("product_class.id"))
+    rule_text: Mapped[str] = mapped_column(Text)
+    mandatory: Mapped[bool] = mapped_column(default=True)
+    min_cover: Mapped[float | None] = mapped_column(Float)
+    filters: Mapped[dict[str, Any]]
+    satisfied: Mapped[bool] = mapped_column(default=False)
+    explanation: Mapped[dict[str, Any]]
+
+    job_step: Mapped[JobStep] = relationship(back_populates="queries")
+
+
+class InputQueryProduct(Base):
+    """A product chosen for an input query, and the policy that chose it."""
+
+    __tablename__ = "input_query_product"
+    __table_args__ = (Index("ix_iqp_product", "product_id"),)
+
+    query_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("input_query.id", ondelete="CASCADE"), primary_key=True
+    )
+    product_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("product.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[str | None] = mapped_column(String(64))

@@ -1,0 +1,55 @@
+"""All catalogue tables, importable from one place."""
+
+from proseo.catalog.db import Base
+from proseo.catalog.model_mission import (
+    ConfiguredProcessor,
+    Facility,
+    Mission,
+    MissionRevision,
+    Orbit,
+    ProductClass,
+    Spacecraft,
+)
+from proseo.catalog.model_order import (
+    InputQuery,
+    InputQueryProduct,
+    Job,
+    JobStep,
+    JobStepEdge,
+    OrderState,
+    ProcessingOrder,
+    StepState,
+)
+from proseo.catalog.model_product import (
+    Product,
+    ProductFile,
+    ProductInput,
+    ProductionType,
+    ProductStatus,
+    Provenance,
+)
+
+__all__ = [
+    "Base",
+    "ConfiguredProcessor",
+    "Facility",
+    "InputQuery",
+    "InputQueryProduct",
+    "Job",
+    "JobStep",
+    "JobStepEdge",
+    "Mission",
+    "MissionRevision",
+    "Orbit",
+    "OrderState",
+    "ProcessingOrder",
+    "Product",
+    "ProductClass",
+    "ProductFile",
+    "ProductInput",
+    "ProductStatus",
+    "ProductionType",
+    "Provenance",
+    "Spacecraft",
+    "StepState",
+]

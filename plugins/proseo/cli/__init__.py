@@ -1,0 +1,1 @@
+"""The ``proseo`` command line."""

@@ -1,0 +1,175 @@
+"""``proseo product``: ingest delivered files and query the catalogue."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from proseo.catalog.describe import SIDECAR_SUFFIX
+from proseo.catalog.ingest import Ingestor
+from proseo.catalog.mission_sync import loaded_from_catalog
+from proseo.catalog.products import ProductQuery, product_dict, query_products
+from proseo.cli.context import open_catalog
+from proseo.cli.output import console, err_console, print_json, progress_bar, table
+from proseo.errors import ProseoError
+from proseo.missions.types import parse_utc
+
+
+@click.group()
+def product() -> None:
+    """Products in the catalogue."""
+
+
+def _expand(paths: tuple[Path, ...]) -> list[Path]:
+    """Files as given, directories walked in name order; sidecar JSON files are not products."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                out += [Path(root) / f for f in sorted(files) if not f.endswith(SIDECAR_SUFFIX)]
+        else:
+            out.append(path)
+    return out
+
+
+@product.command("ingest")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--mission", "-m", required=True, help="Mission code.")
+@click.option("--class", "product_type", help="Product type (default: from the file-name pattern).")
+@click.option("--facility", help="Facility whose storage receives the files (default: the mission's).")
+@click.option("--file-class", help="File class (default: from the name or sidecar, else the first).")
+@click.option("--mode", help="Processing mode, if the products have one.")
+@click.option("--workers", default=8, show_default=True, help="Parallel copies.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Print every file's outcome as JSON.")
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    mission: str,
+    product_type: str | None,
+    facility: str | None,
+    file_class: str | None,
+    mode: str | None,
+    workers: int,
+    progress: bool | None,
+    as_json: bool,
+) -> None:
+    """Copy files into storage and register them (metadata from names or <file>.json sidecars).
+
+    Re-ingesting a file is a no-op; a different file under the same identity is a
+    conflict (exit 4). Files that fail are reported and the rest still ingest (exit 1).
+    """
+    paths = _expand(files)
+    catalog = open_catalog(ctx)
+    with catalog.session() as s:
+        loaded = loaded_from_catalog(s, mission)
+    ingestor = Ingestor(catalog, loaded, facility=facility, workers=workers)
+    show = sys.stderr.isatty() if progress is None else progress
+    with progress_bar(f"ingest {mission}", len(paths), enabled=show) as advance:
+        report = ingestor.run(
+            paths, product_type=product_type, file_class=file_class, mode=mode, progress=advance
+        )
+    if as_json:
+        print_json([o.__dict__ for o in report.outcomes])
+    else:
+        for o in report.outcomes:
+            if o.status in ("conflict", "error"):
+                err_console.print(f"[red]{o.status}[/red] {escape(o.message or o.file)}", soft_wrap=True)
+        console.print(
+            f"{mission}: {report.count('new')} new, {report.count('unchanged')} unchanged, "
+            f"{report.count('conflict')} conflicts, {report.count('error')} errors "
+            f"(facility {ingestor.facility})"
+        )
+    if report.count("error"):
+        sys.exit(1)
+    if report.count("conflict"):
+        sys.exit(4)
+
+
+def _params(values: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise ProseoError(f"--param {item!r}: expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _time(value: str | None, option: str) -> object:
+    if value is None:
+        return None
+    try:
+        return parse_utc(value)
+    except ValueError as exc:
+        raise ProseoError(f"{option}: {exc}") from exc
+
+
+@product.command("query")
+@click.option("--mission", "-m", required=True)
+@click.option("--class", "product_type", help="Product type.")
+@click.option("--start", help="Window start (ISO 8601 UTC): products whose validity overlaps the window.")
+@click.option("--stop", help="Window stop (ISO 8601 UTC).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Free parameter filter.")
+@click.option("--file-class")
+@click.option("--mode")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def query(
+    ctx: click.Context,
+    mission: str,
+    product_type: str | None,
+    start: str | None,
+    stop: str | None,
+    params: tuple[str, ...],
+    file_class: str | None,
+    mode: str | None,
+    limit: int,
+    offset: int,
+    fmt: str,
+) -> None:
+    """Products by class, time window and parameters, oldest validity first."""
+    q = ProductQuery(
+        mission=mission,
+        product_type=product_type,
+        start=_time(start, "--start"),
+        stop=_time(stop, "--stop"),
+        parameters=_params(params),
+        file_class=file_class,
+        mode=mode,
+        limit=limit,
+        offset=offset,
+    )
+    catalog = open_catalog(ctx)
+    with catalog.session() as s:
+        products, total = query_products(s, q)
+        items = [product_dict(p) for p in products]
+    if fmt == "json":
+        print_json({"total": total, "offset": offset, "products": items})
+        return
+    table(
+        f"{mission} products {offset + 1 if items else 0}-{offset + len(items)} of {total}",
+        ["id", "type", "start", "stop", "generated", "class", "mode", "parameters", "size"],
+        [
+            [
+                p["id"],
+                p["product_type"],
+                p["start"],
+                p["stop"],
+                p["generation_time"],
+                p["file_class"],
+                p["mode"] or "",
+                ", ".join(f"{k}={v}" for k, v in p["parameters"].items()),
+                sum(f["size"] for f in p["files"]),
+            ]
+            for p in items
+        ],
+    )

@@ -1,0 +1,111 @@
+"""One exception tree for the whole system.
+
+Every error a user can provoke derives from :class:`ProseoError` and names the
+place it concerns (mission, order, file, YAML path and line, character offset),
+so the CLI and the REST API can print it without a traceback. Lower-level
+exceptions are chained with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class ProseoError(Exception):
+    """Base of every error raised on purpose by proseo."""
+
+    exit_code: int = 1
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a mission configuration file, located to the line."""
+
+    file: str
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        field = f" {self.path}:" if self.path else ""
+        return f"{where}:{field} {self.message}"
+
+
+class ConfigError(ProseoError):
+    """A mission configuration is invalid; carries every issue found, not just the first."""
+
+    exit_code = 2
+
+    def __init__(self, issues: Sequence[ConfigIssue]) -> None:
+        self.issues = list(issues)
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+    @property
+    def file(self) -> str:
+        return self.issues[0].file if self.issues else ""
+
+
+# --- catalogue ---------------------------------------------------------------------
+
+
+class CatalogError(ProseoError):
+    """The catalogue refused an operation or could not be reached."""
+
+
+class NotFoundError(CatalogError):
+    """A named mission, class, product, order ... does not exist."""
+
+    exit_code = 3
+
+
+class ConflictError(CatalogError):
+    """An operation would contradict what the catalogue already holds."""
+
+    exit_code = 4
+
+
+class SchemaError(CatalogError):
+    """The catalogue database is not at the schema revision this code expects."""
+
+
+# --- storage -----------------------------------------------------------------------
+
+
+class StorageError(ProseoError):
+    """A storage operation failed (after retries, where retrying made sense)."""
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        self.url = url
+        super().__init__(f"{url}: {message}" if url else message)
+
+
+class ChecksumMismatch(StorageError):
+    """A file's size or checksum differs from what was expected."""
+
+
+class StorageNotFound(StorageError):
+    """A storage object does not exist."""
+
+
+# --- ingestion ---------------------------------------------------------------------
+
+
+class IngestError(ProseoError):
+    """A file could not be ingested; names the file and why."""
+
+    def __init__(self, message: str, *, file: str, mission: str | None = None) -> None:
+        self.file = file
+        self.mission = mission
+        prefix = f"{mission}: " if mission else ""
+        super().__init__(f"{prefix}{file}: {message}")
+
+
+class IngestConflict(IngestError):
+    """A different file already exists in the catalogue under the same product identity."""
+
+    exit_code = 4
