@@ -95,8 +95,11 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=10_000)
     parser.add_argument("--size", type=int, default=16 * 1024, help="bytes per file")
     parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432",
-                        help="PostgreSQL server URL (a scratch database is created and dropped)")
+    parser.add_argument(
+        "--pg",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432",
+        help="PostgreSQL server URL (a scratch database is created and dropped)",
+    )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="proseo_bench_ingest_"))
@@ -105,16 +108,18 @@ def main() -> None:
     try:
         t0 = time.perf_counter()
         files = generate(args.products, args.size, work / "in")
-        print(f"generated {len(files)} L0 files of {args.size} bytes in {time.perf_counter() - t0:.1f} s",
-              file=sys.stderr)
+        print(
+            f"generated {len(files)} L0 files of {args.size} bytes in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
         peer = plain_copy(files, work / "plain", args.workers)
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{pg_name}"'))
         results = {
-            "sqlite": run_backend("sqlite", f"sqlite:///{work / 'catalog.db'}", files, work / "sqlite",
-                                  args.workers),
-            "postgresql": run_backend("postgresql", f"{args.pg}/{pg_name}", files, work / "pg",
-                                      args.workers),
+            "sqlite": run_backend(
+                "sqlite", f"sqlite:///{work / 'catalog.db'}", files, work / "sqlite", args.workers
+            ),
+            "postgresql": run_backend("postgresql", f"{args.pg}/{pg_name}", files, work / "pg", args.workers),
         }
     finally:
         with admin.connect() as conn:
@@ -127,11 +132,20 @@ def main() -> None:
     print(f"{'run':<28}{'seconds':>9}{'products/s':>12}{'vs plain copy':>15}{'re-ingest s':>13}")
     print(f"{'plain copy + checksums':<28}{peer:>9.2f}{peer_rate:>12.0f}{1.0:>15.2f}{'':>13}")
     for name, r in results.items():
-        print(f"{'ingest ' + name:<28}{r['seconds']:>9.2f}{r['per_s']:>12.0f}"
-              f"{r['per_s'] / peer_rate:>15.2f}{r['reingest_s']:>13.2f}")
-    print(json.dumps({"bench": "ingest", "products": n,
-                      "per_s_sqlite": round(results["sqlite"]["per_s"], 1),
-                      "per_s_postgresql": round(results["postgresql"]["per_s"], 1)}))
+        print(
+            f"{'ingest ' + name:<28}{r['seconds']:>9.2f}{r['per_s']:>12.0f}"
+            f"{r['per_s'] / peer_rate:>15.2f}{r['reingest_s']:>13.2f}"
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "ingest",
+                "products": n,
+                "per_s_sqlite": round(results["sqlite"]["per_s"], 1),
+                "per_s_postgresql": round(results["postgresql"]["per_s"], 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -55,7 +55,9 @@ def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated once, dropped at the end."""
     name = f"proseo_test_{uuid.uuid4().hex[:10]}"
     try:
-        admin = make_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
+        admin = make_engine(
+            _pg_admin_url(), isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
+        )
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:  # pragma: no cover - depends on the machine

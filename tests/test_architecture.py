@@ -31,9 +31,20 @@ def test_ruff_bans_airflow_in_core_packages(package: str) -> None:
     """A probe file checked *as if* it lived in the package (ruff reads the package's config)."""
     probe = "from airflow.sdk import DAG\n\nprint(DAG)\n"
     result = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--no-cache", "--stdin-filename",
-         f"plugins/proseo/{package}/probe.py", "-"],
-        input=probe, capture_output=True, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "ruff",
+            "check",
+            "--no-cache",
+            "--stdin-filename",
+            f"plugins/proseo/{package}/probe.py",
+            "-",
+        ],
+        input=probe,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert result.returncode == 1
     assert "TID251" in result.stdout and "must not import Airflow" in result.stdout

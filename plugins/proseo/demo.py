@@ -44,12 +44,14 @@ def main() -> None:
     if home.exists():
         shutil.rmtree(home)
     (home / "inbox").mkdir(parents=True)
-    os.environ.update({
-        "AIRFLOW_HOME": str(home / "airflow"),
-        "PROSEO_CATALOG_URL": f"sqlite:///{home / 'catalog.db'}",
-        "PROSEO_DATA": str(home / "data"),
-        "PROSEO_SCRATCH": str(home / "scratch"),
-    })
+    os.environ.update(
+        {
+            "AIRFLOW_HOME": str(home / "airflow"),
+            "PROSEO_CATALOG_URL": f"sqlite:///{home / 'catalog.db'}",
+            "PROSEO_DATA": str(home / "data"),
+            "PROSEO_SCRATCH": str(home / "scratch"),
+        }
+    )
     t0 = time.perf_counter()
     console.rule("[bold]proseo demo: onboarding and ingestion")
     configs = [str(p) for p in sorted((REPO / "mission_configs").glob("*.yaml"))]
@@ -66,8 +68,20 @@ def main() -> None:
         _proseo("product", "ingest", "--mission", code, "--progress", str(inbox))
     _proseo("product", "ingest", "--mission", "SKY", "--no-progress", str(home / "inbox" / "SKY"))
     _proseo("product", "query", "--mission", "S5P", "--class", "L0__ODB_1_", "--limit", "5")
-    _proseo("product", "query", "--mission", "SKY", "--class", "RAW_EXP", "--param", "filter=g",
-            "--start", "2025-03-02T08:00:00Z", "--stop", "2025-03-02T10:00:00Z")
+    _proseo(
+        "product",
+        "query",
+        "--mission",
+        "SKY",
+        "--class",
+        "RAW_EXP",
+        "--param",
+        "filter=g",
+        "--start",
+        "2025-03-02T08:00:00Z",
+        "--stop",
+        "2025-03-02T10:00:00Z",
+    )
     _proseo("mission", "show", "SKY")
     console.rule(f"[bold green]demo finished in {time.perf_counter() - t0:.1f} s")
     console.print(f"catalogue: {home / 'catalog.db'}\nproducts:  {home / 'data'}")

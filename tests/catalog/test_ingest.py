@@ -16,6 +16,7 @@ from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
 from proseo.catalog.models import Orbit, Product, ProductClass, ProductFile
 from proseo.devtools.generate import write_inputs
 from proseo.missions import load_mission
+
 from tests_paths import MISSION_DIR
 
 DAY = (datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 2, tzinfo=UTC))
@@ -44,16 +45,27 @@ def test_ingest_copies_checksums_and_registers(catalog: Catalog, data_dirs, tmp_
     stored = _files_under(data_dirs["data"] / "S5P")
     assert len(stored) == len(files)
     with catalog.session() as s:
-        rows = s.execute(select(ProductFile.file_name, ProductFile.size, ProductFile.md5,
-                                ProductFile.sha256, ProductFile.storage_url)).all()
-        l0 = s.scalars(select(Product).join(ProductClass)
-                       .where(ProductClass.product_type == "L0__ODB_1_")).all()
+        rows = s.execute(
+            select(
+                ProductFile.file_name,
+                ProductFile.size,
+                ProductFile.md5,
+                ProductFile.sha256,
+                ProductFile.storage_url,
+            )
+        ).all()
+        l0 = s.scalars(
+            select(Product).join(ProductClass).where(ProductClass.product_type == "L0__ODB_1_")
+        ).all()
         orbit_numbers = {p.id: s.scalar(select(Orbit.number).where(Orbit.id == p.orbit_id)) for p in l0}
     by_name = {p.name: p for p in files}
     for name, size, md5, sha256, url in rows:
         body = by_name[name].read_bytes()
-        assert (size, md5, sha256) == (len(body), hashlib.md5(body).hexdigest(),
-                                       hashlib.sha256(body).hexdigest())
+        assert (size, md5, sha256) == (
+            len(body),
+            hashlib.md5(body).hexdigest(),
+            hashlib.sha256(body).hexdigest(),
+        )
         assert Path(url.removeprefix("file://")).read_bytes() == body
     # L0 validity and orbit come from the file name; generation time too.
     assert len(l0) == 15 and all(n is not None for n in orbit_numbers.values())
@@ -70,8 +82,9 @@ def test_reingest_is_a_no_op(catalog: Catalog, data_dirs, tmp_path: Path) -> Non
     assert (_count(catalog, Product), _count(catalog, ProductFile)) == before
 
 
-def test_a_different_file_under_the_same_identity_is_a_conflict(catalog: Catalog, data_dirs,
-                                                                 tmp_path: Path) -> None:
+def test_a_different_file_under_the_same_identity_is_a_conflict(
+    catalog: Catalog, data_dirs, tmp_path: Path
+) -> None:
     mission = _onboard(catalog, "s5p")
     files = write_inputs(mission, *DAY, tmp_path / "in", classes={"AUX_MET_TP"})
     Ingestor(catalog, mission).run(files)
@@ -119,14 +132,21 @@ def test_unidentifiable_files_fail_alone(catalog: Catalog, data_dirs, tmp_path: 
     assert _count(catalog, Product) == len(good)
 
 
-def test_class_option_and_sidecar_validity_for_unpatterned_names(catalog: Catalog, data_dirs,
-                                                                  tmp_path: Path) -> None:
+def test_class_option_and_sidecar_validity_for_unpatterned_names(
+    catalog: Catalog, data_dirs, tmp_path: Path
+) -> None:
     mission = _onboard(catalog, "sky")
     path = tmp_path / "gaia_dr4_subset.parquet"
     path.write_bytes(b"reference catalogue")
-    path.with_name(path.name + ".json").write_text(json.dumps(
-        {"start": "2024-01-01T00:00:00Z", "stop": "2034-01-01T00:00:00Z",
-         "generation_time": "2025-01-10T00:00:00Z"}))
+    path.with_name(path.name + ".json").write_text(
+        json.dumps(
+            {
+                "start": "2024-01-01T00:00:00Z",
+                "stop": "2034-01-01T00:00:00Z",
+                "generation_time": "2025-01-10T00:00:00Z",
+            }
+        )
+    )
     report = Ingestor(catalog, mission).run([path], product_type="REF_CAT")
     assert report.ok, report.outcomes
     with catalog.session() as s:
@@ -140,18 +160,32 @@ def test_catalogue_failure_removes_the_copies(catalog: Catalog, data_dirs, tmp_p
     files = write_inputs(mission, *DAY, tmp_path / "in", classes={"AUX_CTMFCT", "AUX_NISE__"})
     with catalog.engine.begin() as conn:
         if catalog.backend == "sqlite":
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON product_file "
-                              "BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END"))
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON product_file "
+                    "BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END"
+                )
+            )
         else:
-            conn.execute(text("CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
-                              "RAISE EXCEPTION 'disk quota exceeded'; END $$ LANGUAGE plpgsql"))
-            conn.execute(text("CREATE TRIGGER refuse BEFORE INSERT ON product_file "
-                              "FOR EACH ROW EXECUTE FUNCTION refuse()"))
+            conn.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN "
+                    "RAISE EXCEPTION 'disk quota exceeded'; END $$ LANGUAGE plpgsql"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE INSERT ON product_file "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
     try:
         report = Ingestor(catalog, mission).run(files)
     finally:
         with catalog.engine.begin() as conn:
-            conn.execute(text("DROP TRIGGER refuse" + ("" if catalog.backend == "sqlite" else " ON product_file")))
+            conn.execute(
+                text("DROP TRIGGER refuse" + ("" if catalog.backend == "sqlite" else " ON product_file"))
+            )
             if catalog.backend != "sqlite":
                 conn.execute(text("DROP FUNCTION refuse()"))
     assert report.count("error") == len(files)

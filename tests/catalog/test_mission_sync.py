@@ -19,6 +19,7 @@ from proseo.catalog.models import (
 )
 from proseo.errors import NotFoundError
 from proseo.missions import load_mission
+
 from tests_paths import MISSION_DIR
 
 
@@ -45,26 +46,34 @@ def test_load_creates_everything_and_is_idempotent(catalog: Catalog, data_dirs) 
         assert fac.is_default
 
 
-def test_changed_file_is_a_new_revision_and_old_ones_stay_readable(catalog: Catalog, tmp_path: Path,
-                                                                    data_dirs) -> None:
+def test_changed_file_is_a_new_revision_and_old_ones_stay_readable(
+    catalog: Catalog, tmp_path: Path, data_dirs
+) -> None:
     text = (MISSION_DIR / "sky.yaml").read_text()
     with catalog.session() as s:
         sync_mission(s, load_mission(MISSION_DIR / "sky.yaml"))
     changed = tmp_path / "sky.yaml"
     # Drop OBJ_CAT and its processor, retune a facility.
-    cut = text[text.index("  OBJ_CAT:"):text.index("processors:")]
-    proc = text[text.index("  ASSOCIATE:"):text.index("facilities:")]
-    changed.write_text(text.replace(cut, "").replace(proc, "")
-                       .replace("max_concurrent_job_steps: 64", "max_concurrent_job_steps: 128"))
+    cut = text[text.index("  OBJ_CAT:") : text.index("processors:")]
+    proc = text[text.index("  ASSOCIATE:") : text.index("facilities:")]
+    changed.write_text(
+        text.replace(cut, "")
+        .replace(proc, "")
+        .replace("max_concurrent_job_steps: 64", "max_concurrent_job_steps: 128")
+    )
     with catalog.session() as s:
         result = sync_mission(s, load_mission(changed))
     assert (result.status, result.revision) == ("updated", 2)
     with catalog.session() as s:
         retired = s.scalar(select(ProductClass).where(ProductClass.product_type == "OBJ_CAT"))
         assert retired.retired  # kept for the products that refer to it
-        assert s.scalar(select(ConfiguredProcessor).where(
-            ConfiguredProcessor.processor_class == "ASSOCIATE")).retired
-        assert s.scalar(select(Facility).where(Facility.name == "observatory_hpc")).max_concurrent_job_steps == 128
+        assert s.scalar(
+            select(ConfiguredProcessor).where(ConfiguredProcessor.processor_class == "ASSOCIATE")
+        ).retired
+        assert (
+            s.scalar(select(Facility).where(Facility.name == "observatory_hpc")).max_concurrent_job_steps
+            == 128
+        )
         n1, old = revision_config(s, "SKY", 1)
         n2, new = revision_config(s, "SKY")
     assert (n1, n2) == (1, 2)
@@ -101,6 +110,8 @@ def test_a_failing_transaction_writes_nothing(catalog: Catalog, data_dirs) -> No
 def test_unknown_mission_names_what_is_loaded(catalog: Catalog, data_dirs) -> None:
     with catalog.session() as s:
         sync_mission(s, load_mission(MISSION_DIR / "sky.yaml"))
-    with pytest.raises(NotFoundError, match=r"'XYZ' is not in the catalogue \(loaded: SKY\)"), \
-            catalog.session() as s:
+    with (
+        pytest.raises(NotFoundError, match=r"'XYZ' is not in the catalogue \(loaded: SKY\)"),
+        catalog.session() as s,
+    ):
         revision_config(s, "XYZ")

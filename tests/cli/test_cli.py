@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 from proseo.cli.main import cli
 from proseo.devtools.generate import write_inputs
 from proseo.missions import load_mission
+
 from tests_paths import MISSION_DIR, REPO
 
 BROKEN = REPO / "tests" / "missions" / "broken"
@@ -27,7 +28,7 @@ def test_validate_samples_and_broken_files_without_a_catalogue() -> None:
     assert "mission S5P" in ok.output and "mission SKY" in ok.output
     bad = CliRunner().invoke(cli, ["mission", "validate", str(BROKEN / "03_rule_unknown_class.yaml")])
     assert bad.exit_code == 2
-    assert "03_rule_unknown_class.yaml:18: product_classes.L1.selection_rules[0].rule:" in bad.stderr
+    assert "03_rule_unknown_class.yaml:17: product_classes.L1.selection_rules[0].rule:" in bad.stderr
     assert "did you mean 'RAW'?" in bad.stderr
 
 
@@ -43,7 +44,9 @@ def test_commands_refuse_an_unmigrated_catalogue(tmp_path: Path) -> None:
 def test_load_is_idempotent_and_all_or_nothing(catalog_url: str, data_dirs) -> None:
     samples = [str(p) for p in sorted(MISSION_DIR.glob("*.yaml"))]
     # One good and one broken file: nothing at all is written.
-    failed = run(catalog_url, "mission", "load", samples[0], str(BROKEN / "05_processor_without_version.yaml"))
+    failed = run(
+        catalog_url, "mission", "load", samples[0], str(BROKEN / "05_processor_without_version.yaml")
+    )
     assert failed.exit_code == 2 and "has no version" in failed.stderr
     assert json.loads(run(catalog_url, "mission", "list", "--json").output) == []
     first = run(catalog_url, "mission", "load", *samples)
@@ -76,9 +79,25 @@ def test_ingest_and_query(catalog_url: str, data_dirs, tmp_path: Path) -> None:
     again = run(catalog_url, "product", "ingest", "-m", "SKY", str(tmp_path / "in"), "--json")
     assert {o["status"] for o in json.loads(again.output)} == {"unchanged"}
 
-    found = json.loads(run(catalog_url, "product", "query", "-m", "SKY", "--class", "RAW_EXP",
-                           "--param", "filter=r", "--start", "2025-03-01T10:00:00Z",
-                           "--stop", "2025-03-01T12:00:00Z", "--format", "json").output)
+    found = json.loads(
+        run(
+            catalog_url,
+            "product",
+            "query",
+            "-m",
+            "SKY",
+            "--class",
+            "RAW_EXP",
+            "--param",
+            "filter=r",
+            "--start",
+            "2025-03-01T10:00:00Z",
+            "--stop",
+            "2025-03-01T12:00:00Z",
+            "--format",
+            "json",
+        ).output
+    )
     assert found["total"] == 3  # exposures at 10:10, 10:50, 11:30 in r
     assert all(p["parameters"]["filter"] == "r" and len(p["files"]) == 1 for p in found["products"])
     table = run(catalog_url, "product", "query", "-m", "SKY", "--class", "CAL_FLAT")
@@ -87,9 +106,11 @@ def test_ingest_and_query(catalog_url: str, data_dirs, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--start", "yesterday"], "--start: invalid time 'yesterday'"),
-     (["--param", "filter"], "expected KEY=VALUE"),
-     (["--class", "NOPE"], "no product class 'NOPE'")],
+    [
+        (["--start", "yesterday"], "--start: invalid time 'yesterday'"),
+        (["--param", "filter"], "expected KEY=VALUE"),
+        (["--class", "NOPE"], "no product class 'NOPE'"),
+    ],
 )
 def test_query_errors_are_clear(catalog_url: str, data_dirs, args: list[str], message: str) -> None:
     run(catalog_url, "mission", "load", str(MISSION_DIR / "sky.yaml"))
@@ -100,8 +121,13 @@ def test_query_errors_are_clear(catalog_url: str, data_dirs, args: list[str], me
 def test_ingest_conflict_exit_code(catalog_url: str, data_dirs, tmp_path: Path) -> None:
     run(catalog_url, "mission", "load", str(MISSION_DIR / "sky.yaml"))
     t0 = datetime(2025, 3, 1, tzinfo=UTC)
-    (path,) = write_inputs(load_mission(MISSION_DIR / "sky.yaml"), t0, t0 + timedelta(days=1),
-                           tmp_path / "in", classes={"REF_CAT"})
+    (path,) = write_inputs(
+        load_mission(MISSION_DIR / "sky.yaml"),
+        t0,
+        t0 + timedelta(days=1),
+        tmp_path / "in",
+        classes={"REF_CAT"},
+    )
     assert run(catalog_url, "product", "ingest", "-m", "SKY", str(path)).exit_code == 0
     path.write_bytes(b"a different reference catalogue")
     result = run(catalog_url, "product", "ingest", "-m", "SKY", str(path))

@@ -20,8 +20,20 @@ from proseo.missions.types import (
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [(6060, 6060), ("6060s", 6060), ("101 min", 6060), ("101m", 6060), ("2h", 7200), ("30d", 2592000),
-     ("1w", 604800), ("250ms", 0.25), ("PT1H41M", 6060), ("P1D", 86400), ("P1DT12H", 129600), ("0", 0)],
+    [
+        (6060, 6060),
+        ("6060s", 6060),
+        ("101 min", 6060),
+        ("101m", 6060),
+        ("2h", 7200),
+        ("30d", 2592000),
+        ("1w", 604800),
+        ("250ms", 0.25),
+        ("PT1H41M", 6060),
+        ("P1D", 86400),
+        ("P1DT12H", 129600),
+        ("0", 0),
+    ],
 )
 def test_durations_in_every_accepted_form(text: object, seconds: float) -> None:
     assert parse_duration(text if text != "0" else 0) == timedelta(seconds=seconds)

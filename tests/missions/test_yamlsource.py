@@ -38,8 +38,10 @@ def test_yaml_1_2_booleans_keep_words_like_no_and_on_as_text() -> None:
 def test_environment_variables_expand_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROSEO_T_ROOT", "/data")
     monkeypatch.delenv("PROSEO_T_UNSET", raising=False)
-    doc = load_yaml("x.yaml", text="a: file://${PROSEO_T_ROOT}/x\nb: ${PROSEO_T_UNSET:-/d}\nc: cost $$5\n"
-                                   "d: 'regex\\.nc$'\n")
+    doc = load_yaml(
+        "x.yaml",
+        text="a: file://${PROSEO_T_ROOT}/x\nb: ${PROSEO_T_UNSET:-/d}\nc: cost $$5\nd: 'regex\\.nc$'\n",
+    )
     assert doc.data == {"a": "file:///data/x", "b": "/d", "c": "cost $5", "d": "regex\\.nc$"}
 
 

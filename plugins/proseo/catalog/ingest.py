@@ -165,9 +165,7 @@ class Ingestor:
                     select(ProductFile.storage_url, ProductFile.product_id).where(
                         ProductFile.storage_url.in_(urls)
                     )
-                )
-                .tuples()
-                .all()
+                ).all()
             )
 
         fresh: list[tuple[Described, str, str]] = []

@@ -28,6 +28,7 @@ from proseo.catalog.model_mission import (
 from proseo.errors import NotFoundError
 from proseo.missions.loader import LoadedMission
 from proseo.missions.models import MissionConfig, dump_config
+from proseo.missions.orbits import Orbit as OrbitSpan
 
 
 @dataclass(frozen=True)
@@ -106,9 +107,23 @@ def revision_config(session: Session, code: str, number: int | None = None) -> t
 
 
 def loaded_from_catalog(session: Session, code: str, number: int | None = None) -> LoadedMission:
-    """A mission as stored in the catalogue, for work that must not re-read YAML files."""
+    """A mission as stored in the catalogue (config of a revision plus the orbit table).
+
+    Work that runs against the catalogue uses this, never the YAML file on disk, so it
+    sees exactly the revision that was loaded.
+    """
     rev, cfg = revision_config(session, code, number)
-    return LoadedMission(config=cfg, file=f"catalogue:{code}@{rev}", text="")
+    rows = session.execute(
+        select(Spacecraft.code, Orbit.number, Orbit.start_time, Orbit.stop_time)
+        .join(Orbit, Orbit.spacecraft_id == Spacecraft.id)
+        .join(Mission, Mission.id == Spacecraft.mission_id)
+        .where(Mission.code == code)
+        .order_by(Spacecraft.code, Orbit.number)
+    )
+    orbits: dict[str, list[OrbitSpan]] = {}
+    for craft, n, start, stop in rows:
+        orbits.setdefault(craft, []).append(OrbitSpan(n, start, stop))
+    return LoadedMission(config=cfg, file=f"catalogue:{code}@{rev}", text="", orbits=orbits)
 
 
 def _upsert(

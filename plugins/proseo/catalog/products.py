@@ -71,7 +71,7 @@ def class_ids(session: Session, mission_id: int, types: Sequence[str] | None = N
     query = select(ProductClass.product_type, ProductClass.id).where(ProductClass.mission_id == mission_id)
     if types:
         query = query.where(ProductClass.product_type.in_(types))
-    return dict(session.execute(query).tuples().all())
+    return dict(session.execute(query).all())
 
 
 def overlapping(class_id: int, start: datetime, stop: datetime) -> ColumnElement[bool]:

@@ -76,9 +76,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     catalog = open_catalog(ctx)
     rows = []
     with catalog.session() as s:
-        counts = dict(
-            s.execute(select(Product.mission_id, func.count()).group_by(Product.mission_id)).tuples().all()
-        )
+        counts = dict(s.execute(select(Product.mission_id, func.count()).group_by(Product.mission_id)).all())
         for m in s.scalars(select(Mission).order_by(Mission.code)):
             rev = latest_revision(s, m.id)
             rows.append(
@@ -127,9 +125,7 @@ def show(ctx: click.Context, code: str, revision: int | None, fmt: str) -> None:
                 .outerjoin(Product, Product.product_class_id == ProductClass.id)
                 .where(ProductClass.mission_id == m.id)
                 .group_by(ProductClass.product_type)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     if fmt == "json":
         print_json({"revision": number, "config": cfg.model_dump(mode="json", by_alias=True)})

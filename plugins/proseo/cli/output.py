@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,8 +21,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Piped output (logs, CI, scripts) gets a wide fixed width instead of rich's 80 columns, so
+# tables and messages are not folded mid-identifier; terminals use their real width.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 200
+console = Console(highlight=False, width=_WIDTH)
+err_console = Console(stderr=True, highlight=False, width=_WIDTH)
 
 
 def print_json(data: Any) -> None:

@@ -42,8 +42,15 @@ def _floor(t: datetime, step: timedelta) -> datetime:
     return epoch + ((t - epoch) // step) * step
 
 
-def _periodic(ptype: str, start: datetime, stop: datetime, step: timedelta, valid: timedelta,
-              lag: timedelta, **values: Any) -> Iterator[Delivery]:
+def _periodic(
+    ptype: str,
+    start: datetime,
+    stop: datetime,
+    step: timedelta,
+    valid: timedelta,
+    lag: timedelta,
+    **values: Any,
+) -> Iterator[Delivery]:
     t = _floor(start, step)
     while t < stop:
         yield Delivery(ptype, t, t + valid, t + lag, dict(values))
@@ -55,8 +62,9 @@ def _s5p(m: LoadedMission, start: datetime, stop: datetime) -> Iterator[Delivery
         if orbit.stop <= start or orbit.start >= stop:
             continue
         for ptype in ("L0__ODB_1_", "L0__ODB_4_", "L0__ODB_6_", "L0__ENG_A_"):
-            yield Delivery(ptype, orbit.start, orbit.stop, orbit.stop + timedelta(minutes=20),
-                           {"orbit": orbit.number})
+            yield Delivery(
+                ptype, orbit.start, orbit.stop, orbit.stop + timedelta(minutes=20), {"orbit": orbit.number}
+            )
     yield from _periodic("AUX_MET_TP", start, stop, 6 * H, 6 * H, -6 * H)
     yield from _periodic("AUX_CTMFCT", start, stop, D, D, -12 * H)
     yield from _periodic("AUX_NISE__", start, stop, D, D, D + 2 * H)
@@ -72,16 +80,25 @@ def _sky(m: LoadedMission, start: datetime, stop: datetime) -> Iterator[Delivery
         while t < night + timedelta(hours=18, minutes=30):
             exposure += 1
             band = "g" if exposure % 2 else "r"
-            yield Delivery("RAW_EXP", t, t + timedelta(seconds=300), t + timedelta(seconds=330),
-                           {"filter": band, "exposure_id": exposure},
-                           sidecar={"parameters": {"exposure_time_s": 300.0}})
+            yield Delivery(
+                "RAW_EXP",
+                t,
+                t + timedelta(seconds=300),
+                t + timedelta(seconds=330),
+                {"filter": band, "exposure_id": exposure},
+                sidecar={"parameters": {"exposure_time_s": 300.0}},
+            )
             t += timedelta(minutes=20)
         night += D
     yield from _periodic("CAL_BIAS", start - 3 * D, stop, 3 * D, 3 * D, -H)
     for band in ("g", "r"):
         yield from _periodic("CAL_FLAT", start - 14 * D, stop, 14 * D, 14 * D, -2 * H, filter=band)
-    yield Delivery("REF_CAT", datetime(2020, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC),
-                   datetime(2024, 6, 1, tzinfo=UTC))
+    yield Delivery(
+        "REF_CAT",
+        datetime(2020, 1, 1, tzinfo=UTC),
+        datetime(2030, 1, 1, tzinfo=UTC),
+        datetime(2024, 6, 1, tzinfo=UTC),
+    )
 
 
 PROFILES: dict[str, Callable[[LoadedMission, datetime, datetime], Iterator[Delivery]]] = {
@@ -90,13 +107,17 @@ PROFILES: dict[str, Callable[[LoadedMission, datetime, datetime], Iterator[Deliv
 }
 
 
-def deliveries(mission: LoadedMission, start: datetime, stop: datetime,
-               classes: set[str] | None = None) -> list[Delivery]:
+def deliveries(
+    mission: LoadedMission, start: datetime, stop: datetime, classes: set[str] | None = None
+) -> list[Delivery]:
     """What would be delivered for ``[start, stop)``, optionally only some classes."""
     if mission.code not in PROFILES:
         raise ValueError(f"no delivery profile for mission {mission.code} (have {', '.join(PROFILES)})")
-    return [d for d in PROFILES[mission.code](mission, start, stop)
-            if classes is None or d.product_type in classes]
+    return [
+        d
+        for d in PROFILES[mission.code](mission, start, stop)
+        if classes is None or d.product_type in classes
+    ]
 
 
 def content(name: str, size: int) -> bytes:
@@ -106,14 +127,28 @@ def content(name: str, size: int) -> bytes:
 
 def file_name(mission: LoadedMission, d: Delivery) -> str:
     cfg = mission.config
-    values = {"mission": cfg.mission.code, "file_class": cfg.mission.file_classes[0],
-              "mode": cfg.mission.processing_modes[0], "product_type": d.product_type,
-              "start": d.start, "stop": d.stop, "generation": d.generation, **d.values}
+    values = {
+        "mission": cfg.mission.code,
+        "file_class": cfg.mission.file_classes[0],
+        "mode": cfg.mission.processing_modes[0],
+        "product_type": d.product_type,
+        "start": d.start,
+        "stop": d.stop,
+        "generation": d.generation,
+        **d.values,
+    }
     return render(cfg.class_template(d.product_type), values)
 
 
-def write_inputs(mission: LoadedMission, start: datetime, stop: datetime, out_dir: Path, *,
-                 size: int = 4096, classes: set[str] | None = None) -> list[Path]:
+def write_inputs(
+    mission: LoadedMission,
+    start: datetime,
+    stop: datetime,
+    out_dir: Path,
+    *,
+    size: int = 4096,
+    classes: set[str] | None = None,
+) -> list[Path]:
     """Write the deliveries for a window into ``out_dir``; returns the product files written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
