@@ -33,8 +33,8 @@ def _proseo(*args: str) -> None:
 
     console.print(f"\n[bold cyan]$ proseo {' '.join(args)}[/bold cyan]")
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False, color=True)
+    sys.stderr.write(result.stderr)  # progress bars first, then the command's summary
     sys.stdout.write(result.stdout)
-    sys.stderr.write(result.stderr)
     if result.exit_code != 0:
         raise SystemExit(f"demo step failed (exit {result.exit_code}): proseo {' '.join(args)}")
 

@@ -109,3 +109,24 @@ class IngestConflict(IngestError):
     """A different file already exists in the catalogue under the same product identity."""
 
     exit_code = 4
+
+
+# --- selection rules ---------------------------------------------------------------
+
+
+class RuleSyntaxError(ProseoError):
+    """A selection rule does not parse; names the character offset and what was expected there."""
+
+    exit_code = 2
+
+    def __init__(self, text: str, offset: int, message: str, expected: list[str] | None = None) -> None:
+        self.text = text
+        self.offset = offset
+        self.expected = expected or []
+        self.reason = message
+        tail = f"; expected {' or '.join(self.expected)}" if self.expected else ""
+        super().__init__(f"character {offset}: {message}{tail}")
+
+    def caret(self) -> str:
+        """The rule text with a caret under the offending character."""
+        return f"{self.text}\n{' ' * self.offset}^"

@@ -9,6 +9,7 @@ what is missing; nothing about it is guessed silently.
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -55,6 +56,7 @@ class Described:
     generation: datetime | None
     orbit: int | None
     parameters: dict[str, Any] = field(default_factory=dict)
+    size: int = 0
 
 
 def read_sidecar(path: Path, mission: str) -> Sidecar | None:
@@ -89,8 +91,14 @@ def describe_file(
     def fail(message: str) -> IngestError:
         return IngestError(message, file=str(path), mission=code)
 
-    if not path.is_file():
-        raise fail("no such file" if not path.exists() else "not a regular file")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise fail("no such file") from None
+    except OSError as exc:
+        raise fail(f"cannot read: {exc.strerror}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise fail("not a regular file")
     side = read_sidecar(path, code) or Sidecar()
     ptype = product_type or side.product_type
     if ptype is None:
@@ -143,6 +151,5 @@ def describe_file(
             params[key] = kind.coerce(value) if kind is not None else value
         except ValueError as exc:
             raise fail(f"parameter {key}: {exc}") from exc
-    return Described(
-        path, ptype, fclass, pmode, start, stop, side.generation_time or named.generation, orbit, params
-    )
+    generation = side.generation_time or named.generation
+    return Described(path, ptype, fclass, pmode, start, stop, generation, orbit, params, st.st_size)

@@ -1,18 +1,23 @@
 """Ingest delivered files (L0, AUX, raw exposures) into storage and the catalogue.
 
-Per batch: describe the files, look their identities up in one query, copy the
-new ones into the facility's storage in parallel (checksummed while copying),
-then register products and files in one transaction. Re-ingesting the same file
-is a no-op; a different file under the same identity is a conflict. If the
+Per batch: describe the files, look their identities up in one query, copy the new
+ones into the facility's storage (checksummed while copying), flush storage once,
+then register products and files in one transaction. Re-ingesting the same file is
+a no-op; a different file under the same identity is a conflict. If flushing or the
 catalogue write fails, the objects copied for that batch are removed again, so
 storage never holds a product the catalogue does not know.
+
+The two halves run as a pipeline: while batch N is flushed and registered (database
+work, mostly in another process or in C), batch N+1 is described and copied. A batch
+that repeats an identity or a storage URL of the batch in flight waits for it first,
+so the lookup always sees the registered state.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +35,10 @@ from proseo.missions.loader import LoadedMission
 from proseo.missions.orbits import Orbit as OrbitSpan
 from proseo.storage import FileInfo, Storage, hash_file, open_storage
 
+PARALLEL_MIN_AVG_SIZE = 1 << 20  # bytes; below this, local copies run in one thread
 PRODUCT_NAMESPACE = uuid.UUID("6f0b7c1e-3d55-4c1e-9a53-70726f73656f")
+
+Copied = tuple[Described, str, FileInfo]  # description, identity, stored file
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,15 @@ class IngestReport:
 def storage_key(d: Described) -> str:
     """Deterministic location: ``<type>/<yyyy>/<mm>/<dd>/<file name>`` by sensing start."""
     return f"{d.product_type}/{d.start:%Y/%m/%d}/{d.path.name}"
+
+
+@dataclass
+class _InFlight:
+    """A batch whose flush and registration runs while the next batch is copied."""
+
+    future: Future[list[Outcome]]
+    keys: set[str]
+    files: int
 
 
 class Ingestor:
@@ -84,7 +101,8 @@ class Ingestor:
             self.class_ids = class_ids(s, m.id)
             self.orbits = self._orbits(s, m.id)
 
-    def _orbits(self, s: Session, mission_id: int) -> dict[int, tuple[int, OrbitSpan]]:
+    @staticmethod
+    def _orbits(s: Session, mission_id: int) -> dict[int, tuple[int, OrbitSpan]]:
         rows = s.execute(
             select(Orbit.id, Orbit.number, Orbit.start_time, Orbit.stop_time)
             .join(Spacecraft, Spacecraft.id == Orbit.spacecraft_id)
@@ -104,7 +122,18 @@ class Ingestor:
     ) -> IngestReport:
         report = IngestReport()
         spans = {n: span for n, (_, span) in self.orbits.items()}
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="ingest") as pool:
+        flight: _InFlight | None = None
+
+        def land(current: _InFlight | None) -> None:
+            if current is not None:
+                report.outcomes.extend(current.future.result())
+                if progress:
+                    progress(current.files)
+
+        with (
+            ThreadPoolExecutor(self.workers, thread_name_prefix="ingest-copy") as pool,
+            ThreadPoolExecutor(1, thread_name_prefix="ingest-register") as registrar,
+        ):
             for i in range(0, len(files), self.batch_size):
                 batch = files[i : i + self.batch_size]
                 described: list[Described] = []
@@ -122,9 +151,18 @@ class Ingestor:
                         )
                     except IngestError as exc:
                         report.outcomes.append(Outcome(str(path), "error", message=str(exc)))
-                report.outcomes += self._batch(described, pool, production_type)
-                if progress:
-                    progress(len(batch))
+                idents = [self._identity(d) for d in described]
+                urls = [self.storage.url_for(storage_key(d)) for d in described]
+                if flight is not None and flight.keys & {*idents, *urls}:
+                    land(flight)  # this batch repeats the one in flight: let it finish first
+                    flight = None
+                outcomes, copied = self._lookup_and_copy(described, idents, urls, pool)
+                report.outcomes += outcomes
+                land(flight)
+                future = registrar.submit(self._flush_and_register, copied, production_type)
+                keys = {ident for _, ident, _ in copied} | {info.url for _, _, info in copied}
+                flight = _InFlight(future, keys, len(batch))
+            land(flight)
         return report
 
     def _identity(self, d: Described) -> str:
@@ -140,26 +178,33 @@ class Ingestor:
             parameters=d.parameters,
         )
 
-    def _batch(
-        self, items: list[Described], pool: ThreadPoolExecutor, production_type: ProductionType
-    ) -> list[Outcome]:
+    def _parallel(self, described: list[Described], *, remote: bool) -> bool:
+        """Threads pay off for remote storage or big files; for small local files the GIL
+        contention makes them slower than one thread (measured: 4,300 vs 3,100 copies/s)."""
+        if self.workers <= 1 or not described:
+            return False
+        if remote:
+            return True
+        return sum(d.size for d in described) / len(described) >= PARALLEL_MIN_AVG_SIZE
+
+    def _lookup_and_copy(
+        self, items: list[Described], idents: list[str], urls: list[str], pool: ThreadPoolExecutor
+    ) -> tuple[list[Outcome], list[Copied]]:
+        """Classify a batch against the catalogue and copy what is new (not yet registered)."""
         if not items:
-            return []
-        outcomes: list[Outcome] = []
-        ids = [self._identity(d) for d in items]
+            return [], []
         with self.catalog.session() as s:
-            existing = {
-                p.identity: p for p in s.scalars(select(Product).where(Product.identity.in_(set(ids))))
-            }
+            existing = dict(
+                s.execute(select(Product.identity, Product.id).where(Product.identity.in_(set(idents)))).all()
+            )
             known_files = {
                 pid: (size, sha)
                 for pid, size, sha in s.execute(
                     select(ProductFile.product_id, ProductFile.size, ProductFile.sha256).where(
-                        ProductFile.product_id.in_([p.id for p in existing.values()])
+                        ProductFile.product_id.in_(list(existing.values()))
                     )
                 )
             }
-            urls = [self.storage.url_for(storage_key(d)) for d in items]
             taken = dict(
                 s.execute(
                     select(ProductFile.storage_url, ProductFile.product_id).where(
@@ -168,12 +213,13 @@ class Ingestor:
                 ).all()
             )
 
-        fresh: list[tuple[Described, str, str]] = []
+        outcomes: list[Outcome] = []
+        fresh: list[tuple[Described, str]] = []
         repeats: list[tuple[Described, int]] = []
         first_in_batch: dict[str, Described] = {}
-        for d, ident, url in zip(items, ids, urls, strict=True):
+        for d, ident, url in zip(items, idents, urls, strict=True):
             if ident in existing:
-                repeats.append((d, existing[ident].id))
+                repeats.append((d, existing[ident]))
             elif ident in first_in_batch:
                 outcomes.append(
                     Outcome(
@@ -192,48 +238,64 @@ class Ingestor:
                 )
             else:
                 first_in_batch[ident] = d
-                fresh.append((d, ident, url))
+                fresh.append((d, ident))
 
-        hashes = pool.map(lambda r: hash_file(r[0].path), repeats)
+        in_threads = self._parallel([d for d, _ in repeats], remote=False)
+        hashes = (pool.map if in_threads else map)(lambda r: hash_file(r[0].path), repeats)
         for (d, pid), info in zip(repeats, hashes, strict=True):
             have = known_files.get(pid)
             if have is not None and have == (info.size, info.sha256):
                 outcomes.append(Outcome(str(d.path), "unchanged", pid))
             else:
                 known = f"sha256 {have[1][:12]}…, {have[0]} bytes" if have else "no file"
-                message = (
-                    f"product {pid} already exists with this identity but a different file "
-                    f"(catalogue: {known}; this file: sha256 {info.sha256[:12]}…, {info.size} bytes)"
+                outcomes.append(
+                    Outcome(
+                        str(d.path),
+                        "conflict",
+                        pid,
+                        (
+                            f"product {pid} already exists with this identity but a different file "
+                            f"(catalogue: {known}; this file: sha256 {info.sha256[:12]}…, {info.size} bytes)"
+                        ),
+                    )
                 )
-                outcomes.append(Outcome(str(d.path), "conflict", pid, message))
 
-        copied: list[tuple[Described, str, FileInfo]] = []
-        results = pool.map(self._copy, fresh)
-        for (d, ident, _url), result in zip(fresh, results, strict=True):
+        copied: list[Copied] = []
+        in_threads = self._parallel([d for d, _ in fresh], remote=self.storage.protocol != "file")
+        results = (pool.map if in_threads else map)(self._copy, fresh)
+        for (d, ident), result in zip(fresh, results, strict=True):
             if isinstance(result, ProseoError):
                 outcomes.append(Outcome(str(d.path), "error", message=str(result)))
             else:
                 copied.append((d, ident, result))
-        if copied:
-            outcomes += self._register(copied, production_type)
-        return outcomes
+        return outcomes, copied
 
-    def _copy(self, item: tuple[Described, str, str]) -> FileInfo | ProseoError:
+    def _copy(self, item: tuple[Described, str]) -> FileInfo | ProseoError:
         d = item[0]
+        key = storage_key(d)
         try:
-            return self.storage.put_file(d.path, storage_key(d))
+            # Flushed for the whole batch by one storage.sync() before registration.
+            return self.storage.put_file(d.path, key, durable=False)
         except ProseoError as exc:
             return IngestError(
-                f"copy to {self.storage.url_for(storage_key(d))} failed: {exc}",
+                f"copy to {self.storage.url_for(key)} failed: {exc}",
                 file=str(d.path),
                 mission=self.mission.code,
             )
         except OSError as exc:
             return IngestError(f"cannot read: {exc}", file=str(d.path), mission=self.mission.code)
 
-    def _register(
-        self, copied: list[tuple[Described, str, FileInfo]], production_type: ProductionType
-    ) -> list[Outcome]:
+    def _flush_and_register(self, copied: list[Copied], production_type: ProductionType) -> list[Outcome]:
+        """Make the batch's copies durable, then register them in one transaction (or undo them)."""
+        if not copied:
+            return []
+        try:
+            self.storage.sync()  # on disk before the catalogue says they exist
+        except ProseoError as exc:
+            self._undo_copies(copied)
+            return [
+                Outcome(str(d.path), "error", message=f"flush to storage failed: {exc}") for d, _, _ in copied
+            ]
         now = utcnow()
         rows = [
             {
@@ -276,21 +338,18 @@ class Ingestor:
                     ],
                 )
         except Exception as exc:
-            self._undo_copies([(info.url, storage_key(d)) for d, _, info in copied])
+            self._undo_copies(copied)
             message = f"catalogue write failed, copies removed: {type(exc).__name__}: {exc}"
             return [Outcome(str(d.path), "error", message=message[:500]) for d, _, _ in copied]
         return [Outcome(str(d.path), "new", pid) for pid, (d, _, _) in zip(ids, copied, strict=True)]
 
-    def _undo_copies(self, objects: list[tuple[str, str]]) -> None:
+    def _undo_copies(self, copied: list[Copied]) -> None:
         """Remove objects this batch wrote, except any another process registered meanwhile."""
+        urls = [info.url for _, _, info in copied]
         with self.catalog.session() as s:
             registered = set(
-                s.scalars(
-                    select(ProductFile.storage_url).where(
-                        ProductFile.storage_url.in_([u for u, _ in objects])
-                    )
-                )
+                s.scalars(select(ProductFile.storage_url).where(ProductFile.storage_url.in_(urls)))
             )
-        for url, key in objects:
-            if url not in registered:
-                self.storage.delete(key)
+        for d, _, info in copied:
+            if info.url not in registered:
+                self.storage.delete(storage_key(d))

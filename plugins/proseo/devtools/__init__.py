@@ -1,1 +1,1 @@
-"""Tools for tests, benchmarks and the demo: sample data, a local S3 endpoint."""
+"""Tools for tests, benchmarks and the demo: sample deliveries, a local S3 endpoint."""

@@ -1,106 +1,213 @@
-"""Start moto's S3 server on 127.0.0.1 as a real HTTP endpoint for tests and benchmarks.
+"""moto's S3 server on 127.0.0.1: a real HTTP endpoint for tests, benchmarks and the demo.
 
-It runs the ``moto_server`` executable of the current environment as a child
-process on a free port, waits until it answers, and always stops it (terminate,
-then kill) so no server outlives the test session or benchmark.
+In-process mocking (``mock_aws``) patches botocore and never opens a socket, so it
+cannot exercise what s3fs and aiohttp actually do on the wire (multipart uploads,
+ranged GETs, connection handling). This runs the ``moto_server`` executable of the
+current environment as a child process on a free port instead, waits until it
+answers HTTP, and always stops it: terminate, then kill after a timeout; on Linux the
+kernel also kills it if this process dies without cleaning up (``PR_SET_PDEATHSIG``).
+
+    with MotoServer() as s3:
+        storage = Storage("s3://bucket", options=s3.options())
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
+#: moto accepts any credentials; these keep botocore from looking for real ones.
+CREDENTIALS = {"key": "testing", "secret": "testing", "region": "us-east-1"}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _executable() -> str:
+def moto_executable() -> str:
+    """``moto_server`` next to the running interpreter (the venv's bin), else on PATH."""
     beside = Path(sys.executable).with_name("moto_server")
-    if beside.exists():
+    if beside.is_file():
         return str(beside)
     found = shutil.which("moto_server")
     if found is None:
-        raise RuntimeError("moto_server is not installed (pip install 'moto[server]')")
+        raise RuntimeError("moto_server not found; install the dev extra (moto[server])")
     return found
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on right now (the server binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True if something accepts connections on (host, port)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+class _ExitedEarly(RuntimeError):
+    """The server process died while starting (e.g. its port was taken)."""
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class MotoServer:
-    """``with MotoServer() as s3: ... s3.endpoint_url ...``"""
+    """A moto S3 server child process; use as a context manager or call start()/stop()."""
 
     def __init__(
-        self, *, log_file: str | os.PathLike[str] | None = None, start_timeout: float = 30.0
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_file: str | os.PathLike[str] | None = None,
+        start_timeout: float = 30.0,
+        stop_timeout: float = 5.0,
     ) -> None:
-        self.port = _free_port()
-        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.host = host
+        self._fixed_port = port is not None
+        self.port = port or free_port(host)
         self.log_file = log_file
         self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> MotoServer:
-        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        try:
-            self.process = subprocess.Popen(
-                [_executable(), "-H", "127.0.0.1", "-p", str(self.port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, **CREDENTIALS},
-            )
-        finally:
-            if out is not subprocess.DEVNULL:
-                out.close()
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self.process.returncode} on start")
-            try:
-                urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1).close()
-                return self
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"moto_server did not answer on {self.endpoint_url} within {self.start_timeout} s")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
 
     def options(self) -> dict[str, str]:
-        """Storage options pointing a proseo Storage at this server."""
+        """Storage options that point a proseo Storage (or s3fs) at this server."""
+        return {"endpoint_url": self.endpoint_url, **CREDENTIALS}
+
+    def env(self) -> dict[str, str]:
+        """The same as AWS environment variables (for child processes, boto3, the CLI)."""
         return {
-            "endpoint_url": self.endpoint_url,
-            "key": "testing",
-            "secret": "testing",
-            "region": "us-east-1",
+            "AWS_ENDPOINT_URL_S3": self.endpoint_url,
+            "AWS_ACCESS_KEY_ID": CREDENTIALS["key"],
+            "AWS_SECRET_ACCESS_KEY": CREDENTIALS["secret"],
+            "AWS_DEFAULT_REGION": CREDENTIALS["region"],
         }
+
+    def start(self) -> MotoServer:
+        """Start the server and wait until it answers; raises RuntimeError (naming the log) if not.
+
+        With a port chosen by us, a port someone else took in the meantime is replaced by
+        another free one (up to three times); an explicitly given port must be free.
+        """
+        if self.running:
+            return self
+        tries = 1 if self._fixed_port else 3
+        for attempt in range(1, tries + 1):
+            if port_in_use(self.host, self.port):
+                if self._fixed_port:
+                    raise RuntimeError(f"port {self.port} on {self.host} is already in use")
+                self.port = free_port(self.host)
+                continue
+            self._spawn()
+            try:
+                self._wait_until_ready()
+                return self
+            except _ExitedEarly:
+                self.stop()
+                if attempt == tries:
+                    raise
+                self.port = free_port(self.host)
+            except BaseException:
+                self.stop()
+                raise
+        raise RuntimeError(f"found no free port for moto_server on {self.host}")
+
+    def _spawn(self) -> None:
+        out: IO[bytes] | int = subprocess.DEVNULL
+        if self.log_file is not None:
+            out = open(self.log_file, "ab")  # noqa: SIM115 - the child keeps its own descriptor
+        try:
+            self.process = subprocess.Popen(
+                [moto_executable(), "-H", self.host, "-p", str(self.port)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,  # a file or DEVNULL, never a pipe nobody reads
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if _main_thread() and sys.platform == "linux" else None,
+            )
+        finally:
+            if not isinstance(out, int):
+                out.close()
+        atexit.register(self.stop)
+
+    def _wait_until_ready(self) -> None:
+        process = self.process
+        assert process is not None
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise _ExitedEarly(
+                    f"moto_server exited with status {process.returncode} on start{self._log_hint()}"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=2):
+                    pass
+            except urllib.error.HTTPError:
+                pass  # any HTTP answer means it is serving
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.05)
+                continue
+            if process.poll() is None:  # the answer came from our process, not a squatter
+                return
+        raise RuntimeError(
+            f"moto_server did not answer on {self.endpoint_url} "
+            f"within {self.start_timeout} s{self._log_hint()}"
+        )
+
+    def _log_hint(self) -> str:
+        return f" (see {self.log_file})" if self.log_file else ""
+
+    def stop(self) -> None:
+        """Terminate the server; kill it if it has not exited after ``stop_timeout`` seconds."""
+        process, self.process = self.process, None
+        atexit.unregister(self.stop)
+        if process is None:
+            return
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=self.stop_timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def __enter__(self) -> MotoServer:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _main_thread() -> bool:
+    """PR_SET_PDEATHSIG fires when the *thread* that forked exits, so only use it from the main one."""
+    return threading.current_thread() is threading.main_thread()

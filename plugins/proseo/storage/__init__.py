@@ -1,7 +1,13 @@
-"""Product storage: one interface over fsspec for file:// and s3:// (no Airflow import)."""
+"""Product storage: one interface over fsspec for file:// and s3:// (imports no Airflow).
 
-from proseo.storage.base import FileInfo, check_key, hash_file
+``Storage`` is a root URL addressed by relative keys; copies stream and checksum in one
+pass, writes are atomic, transient failures are retried. See docs/architecture.md.
+"""
+
+from proseo.storage.hashing import FileInfo, hash_file
+from proseo.storage.keys import check_key
 from proseo.storage.retry import is_transient
-from proseo.storage.storage import Storage, open_storage, s3_options
+from proseo.storage.s3 import s3_options
+from proseo.storage.storage import Storage, open_storage
 
 __all__ = ["FileInfo", "Storage", "check_key", "hash_file", "is_transient", "open_storage", "s3_options"]

@@ -1,178 +1,148 @@
-"""One storage interface over fsspec for file:// and s3:// (and any fsspec protocol).
+"""The storage facade: a root URL addressed by relative keys, the same on every backend.
 
-A :class:`Storage` is a root URL addressed by relative keys. Every copy streams in
-chunks and checksums the bytes as they pass; no whole file is ever held in memory
-(except objects smaller than one block, sent to S3 in a single PUT). Writes are
-atomic: a temporary file renamed into place on POSIX, a multipart upload completed
-only after the last byte (and aborted otherwise) on S3, so a crashed copy never
-leaves a half-written object under its final key.
+Ingestion, stage-in and stage-out call only this. Every transfer streams in chunks
+and checksums the bytes as they pass; every write is atomic; every operation is
+retried on transient errors (the whole transfer, with exponential backoff and jitter)
+and ends either in a result or in a :class:`~proseo.errors.StorageError` that names the
+URL. Progress callbacks receive byte counts; when an attempt fails, the bytes it had
+reported are taken back with one negative call, so a progress bar never overshoots.
 """
 
 from __future__ import annotations
 
+import builtins
+import io
 import json
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, TypeVar
 
-import fsspec
+from proseo.errors import ProseoError, StorageError, StorageNotFound
+from proseo.storage.backends import Backend, atomic_local_write, make_backend, stream_size
+from proseo.storage.hashing import FileInfo, HashingReader, Progress, copy_stream, verify
+from proseo.storage.keys import check_prefix, parse_root
+from proseo.storage.parallel import Expected, expected_facts, in_parallel, serialised
+from proseo.storage.retry import GaveUp, with_retries
+from proseo.storage.s3 import S3_MIN_PART
 
-from proseo.errors import ChecksumMismatch, StorageError, StorageNotFound
-from proseo.storage.base import CHUNK, FileInfo, Hasher, check_key, hash_file
-from proseo.storage.retry import with_retries
-
-Progress = Callable[[int], None] | None
-REMOTE_CHUNK = 2**20  # write size into remote files
-REMOTE_READ = 4 * 2**20  # ranged GET size when reading remote objects
-Expected = tuple[int | None, str | None, str | None] | None
-
-
-def s3_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Facility ``storage_options`` -> s3fs arguments; the AWS environment fills the gaps."""
-    opts = dict(options)
-    kwargs: dict[str, Any] = {"use_listings_cache": False}
-    endpoint = (
-        opts.pop("endpoint_url", None)
-        or os.environ.get("AWS_ENDPOINT_URL_S3")
-        or os.environ.get("AWS_ENDPOINT_URL")
-    )
-    if endpoint:
-        kwargs["endpoint_url"] = endpoint
-    region = opts.pop("region", None) or opts.pop("region_name", None)
-    if region:
-        kwargs["client_kwargs"] = {"region_name": region}
-    for name in ("key", "secret", "token", "anon"):
-        if name in opts:
-            kwargs[name] = opts.pop(name)
-    kwargs.update(opts)
-    return kwargs
-
-
-def _thread_safe(progress: Progress) -> Progress:
-    if progress is None:
-        return None
-    lock = threading.Lock()
-
-    def report(n: int) -> None:
-        with lock:
-            progress(n)
-
-    return report
+T = TypeVar("T")
+LocalPath = str | os.PathLike[str]
+#: How filesystems say "no object here" (a "directory" is no object either).
+_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 class Storage:
-    """A storage root (``file:///abs/dir`` or ``s3://bucket[/prefix]``) addressed by relative keys."""
+    """A storage root (``file:///abs/dir`` or ``s3://bucket[/prefix]``) addressed by relative keys.
+
+    ``options`` go to the filesystem (for S3: endpoint_url, region, key, secret, anon,
+    and anything s3fs accepts; for file:// only ``fsync``, default true).
+    ``block_size`` is the S3 part size (>= 5 MiB);
+    ``max_retries`` and ``retry_backoff`` govern retries of transient failures.
+    Instances are thread-safe; share them through :func:`open_storage`.
+    """
 
     def __init__(
         self,
         url: str,
         *,
         options: Mapping[str, Any] | None = None,
-        block_size: int = 8 * 2**20,
+        block_size: int = 16 * 2**20,
         max_retries: int = 4,
         retry_backoff: float = 0.5,
     ) -> None:
-        self.root_url = url.rstrip("/")
-        self.options = dict(options or {})
+        self._root = parse_root(url)
+        self.root_url: str = self._root.url
+        self.protocol: str = self._root.protocol
+        self.options: dict[str, Any] = dict(options or {})
         self.block_size = block_size
-        self.attempts = max_retries + 1
-        self.backoff = retry_backoff
-        protocol = self.root_url.split("://", 1)[0] if "://" in self.root_url else "file"
-        self.protocol = protocol
-        if protocol == "file":
-            root = self.root_url.removeprefix("file://")
-            if not root.startswith("/"):
-                raise StorageError("a file:// storage root must be an absolute path", url=url)
-            self.fs = fsspec.filesystem("file")
-            self._root = root.rstrip("/") or "/"
-        else:
-            kwargs = s3_options(self.options) if protocol in ("s3", "s3a") else dict(self.options)
-            self.fs, root = fsspec.core.url_to_fs(self.root_url, **kwargs)
-            self._root = root.rstrip("/")
+        self.max_retries = max(0, max_retries)
+        self.retry_backoff = retry_backoff
+        self._backend: Backend = make_backend(self._root, self.options, block_size=block_size)
+        self._base = self._backend.norm(self._root.path)
 
-    @property
-    def _read_chunk(self) -> int:
-        return CHUNK if self.protocol == "file" else REMOTE_READ
+    def __repr__(self) -> str:
+        return f"Storage({self.root_url!r})"
 
-    # --- addressing --------------------------------------------------------------------
+    # --- addressing ----------------------------------------------------------------------
 
     def url_for(self, key: str) -> str:
-        return f"{self.root_url}/{check_key(key)}"
+        """Absolute URL of ``key`` (raises StorageError for an invalid key)."""
+        return self._root.join(key)
 
-    def _path(self, key: str) -> str:
-        return f"{self._root}/{check_key(key)}"
+    def _locate(self, key: str) -> tuple[str, str]:
+        url = self._root.join(key)  # validates the key
+        return url, f"{self._base.rstrip('/')}/{key}"
 
-    def _retry(self, action: Callable[[], Any], key: str) -> Any:
-        return with_retries(action, what=self.url_for(key), attempts=self.attempts, backoff=self.backoff)
+    def _run(self, url: str, action: Callable[[Progress | None], T], progress: Progress | None = None) -> T:
+        """Run one operation with retries; turn whatever escapes into a StorageError naming ``url``."""
+
+        def attempt() -> T:
+            sent = 0
+
+            def report(n: int) -> None:
+                nonlocal sent
+                sent += n
+                progress(n)  # type: ignore[misc]  # only handed out when progress is set
+
+            try:
+                return action(report if progress is not None else None)
+            except BaseException:
+                if sent and progress is not None:
+                    progress(-sent)  # take back what this failed attempt reported
+                raise
+
+        try:
+            return with_retries(attempt, what=url, max_retries=self.max_retries, backoff=self.retry_backoff)
+        except GaveUp as exc:
+            raise StorageError(str(exc), url=url) from exc.last
+        except ProseoError:
+            raise
+        except Exception as exc:  # local-side errors too; the message names the local path
+            raise StorageError(f"{type(exc).__name__}: {exc}", url=url) from exc
+
+    @staticmethod
+    def _open(backend: Backend, path: str, url: str) -> IO[bytes]:
+        """Open an object for reading; a missing one is StorageNotFound (never retried)."""
+        try:
+            return backend.open_read(path)
+        except _MISSING as exc:
+            raise StorageNotFound("no such object", url=url) from exc
 
     # --- writing -------------------------------------------------------------------------
 
-    def _write_stream(
-        self, source: BinaryIO, key: str, progress: Progress, size_hint: int | None
+    def put_file(
+        self, local_path: LocalPath, key: str, *, progress: Progress | None = None, durable: bool = True
     ) -> FileInfo:
-        """Copy a readable stream to ``key`` atomically, hashing as the bytes pass."""
-        path, url = self._path(key), self.url_for(key)
-        hasher = Hasher()
-        if self.protocol == "file":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            tmp = f"{path}.part-{uuid.uuid4().hex[:12]}"
-            try:
-                with open(tmp, "wb") as out:
-                    while chunk := source.read(CHUNK):
-                        hasher.update(chunk)
-                        out.write(chunk)
-                        if progress:
-                            progress(len(chunk))
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            return hasher.info(url)
-        if size_hint is not None and size_hint < self.block_size:
-            data = source.read()  # smaller than one block: one PUT, no multipart round trips
-            hasher.update(data)
-            self.fs.pipe_file(path, data)
-            if progress:
-                progress(len(data))
-        else:
-            target = self.fs.open(path, "wb", block_size=self.block_size, autocommit=False)
-            try:
-                # Small writes keep s3fs's part buffer near one block (it copies each part ~3x).
-                while chunk := source.read(REMOTE_CHUNK):
-                    hasher.update(chunk)
-                    target.write(chunk)
-                    if progress:
-                        progress(len(chunk))
-                target.close()
-                target.commit()
-            except BaseException:
-                try:
-                    target.discard()
-                finally:
-                    target.closed = True
-                raise
-        self.fs.invalidate_cache(path)
-        return hasher.info(url)
+        """Upload a local file under ``key``; returns its URL, size and checksums.
 
-    def put_file(self, local_path: str | Path, key: str, *, progress: Progress = None) -> FileInfo:
-        """Upload a local file under ``key``; returns its size and checksums."""
-        local = Path(local_path)
+        A local file that cannot be opened raises the plain OSError (it is the caller's
+        file, not a storage object); storage failures raise StorageError. With
+        ``durable=False`` the write is atomic but its flush to disk waits for :meth:`sync`
+        (one flush for a whole batch instead of one per file).
+        """
+        url, path = self._locate(key)
+        with open(local_path, "rb") as src:
+            size = os.fstat(src.fileno()).st_size
 
-        def attempt() -> FileInfo:
-            with local.open("rb") as src:
-                return self._write_stream(src, key, progress, local.stat().st_size)
+            def action(report: Progress | None) -> FileInfo:
+                src.seek(0)
+                reader = HashingReader(src, report)
+                self._backend.write(reader, path, size_hint=size, durable=durable)
+                return reader.info(url)
 
-        return self._retry(attempt, key)
+            return self._run(url, action, progress)
 
     def put_bytes(self, data: bytes, key: str) -> FileInfo:
-        """Store a small object (a Job Order, a manifest)."""
-        import io
+        """Store a small object (a Job Order, a manifest) from memory."""
+        url, path = self._locate(key)
 
-        return self._retry(lambda: self._write_stream(io.BytesIO(data), key, None, len(data)), key)
+        def action(_: Progress | None) -> FileInfo:
+            reader = HashingReader(io.BytesIO(data))
+            self._backend.write(reader, path, size_hint=len(data))
+            return reader.info(url)
+
+        return self._run(url, action)
 
     def copy_in(
         self,
@@ -180,170 +150,157 @@ class Storage:
         key: str,
         *,
         source_options: Mapping[str, Any] | None = None,
-        progress: Progress = None,
+        progress: Progress | None = None,
     ) -> FileInfo:
-        """Copy an object from any URL (file://, s3://, ...) into this storage under ``key``."""
-        protocol = source_url.split("://", 1)[0] if "://" in source_url else "file"
-        kwargs = s3_options(source_options or {}) if protocol in ("s3", "s3a") else dict(source_options or {})
-        fs, path = fsspec.core.url_to_fs(source_url, **kwargs)
+        """Copy an object from any URL (file://, s3://, ...) under ``key``, streaming and hashing it."""
+        url, path = self._locate(key)
+        source_root = parse_root(source_url)
+        source = make_backend(source_root, source_options, block_size=max(self.block_size, S3_MIN_PART))
+        source_path = source.norm(source_root.path)
 
-        def attempt() -> FileInfo:
-            try:
-                size = fs.size(path)
-                with fs.open(path, "rb", block_size=self.block_size) as src:
-                    return self._write_stream(src, key, progress, size)
-            except FileNotFoundError as exc:
-                raise StorageNotFound("no such object", url=source_url) from exc
+        def action(report: Progress | None) -> FileInfo:
+            with self._open(source, source_path, source_root.url) as src:
+                reader = HashingReader(src, report)
+                self._backend.write(reader, path, size_hint=stream_size(src), chunk=source.read_chunk)
+            return reader.info(url)
 
-        return self._retry(attempt, key)
+        return self._run(url, action, progress)
+
+    def sync(self) -> None:
+        """Make every write so far with ``durable=False`` durable (one ``syncfs`` on file://)."""
+        self._run(self.root_url, lambda _: self._backend.sync(self._base))
 
     # --- reading -------------------------------------------------------------------------
-
-    def _open_read(self, key: str) -> BinaryIO:
-        path = self._path(key)
-        try:
-            if self.protocol == "file":
-                return open(path, "rb")
-            # No read cache: each read is one ranged GET, so memory stays at one chunk.
-            return self.fs.open(path, "rb", cache_type="none")
-        except FileNotFoundError as exc:
-            raise StorageNotFound("no such object", url=self.url_for(key)) from exc
 
     def get_file(
         self,
         key: str,
-        local_path: str | Path,
+        local_path: LocalPath,
         *,
         expected_size: int | None = None,
         expected_md5: str | None = None,
         expected_sha256: str | None = None,
-        progress: Progress = None,
+        progress: Progress | None = None,
     ) -> FileInfo:
-        """Download ``key`` to a local file, verifying size and checksums when given."""
-        local = Path(local_path)
-        local.parent.mkdir(parents=True, exist_ok=True)
-        url = self.url_for(key)
+        """Download ``key`` to ``local_path`` (atomically), verifying the expected facts given.
 
-        def attempt() -> FileInfo:
-            hasher = Hasher()
-            tmp = local.with_name(f"{local.name}.part-{uuid.uuid4().hex[:12]}")
-            try:
-                with self._open_read(key) as src, tmp.open("wb") as out:
-                    while chunk := src.read(self._read_chunk):
-                        hasher.update(chunk)
-                        out.write(chunk)
-                        if progress:
-                            progress(len(chunk))
-                info = hasher.info(url)
-                _verify(info, expected_size, expected_md5, expected_sha256)
-                os.replace(tmp, local)
-                return info
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+        On a mismatch nothing is left under ``local_path`` (the partial file is removed)
+        and ChecksumMismatch names the URL and what differed.
+        """
+        url, path = self._locate(key)
 
-        return self._retry(attempt, key)
+        def action(report: Progress | None) -> FileInfo:
+            with self._open(self._backend, path, url) as src:
+                reader = HashingReader(src, report)
+
+                def check() -> None:
+                    verify(reader.info(url), size=expected_size, md5=expected_md5, sha256=expected_sha256)
+
+                # A download is a staging copy that can be repeated: atomic, but not fsynced.
+                atomic_local_write(
+                    reader, os.fspath(local_path), check=check, chunk=self._backend.read_chunk, fsync=False
+                )
+            return reader.info(url)
+
+        return self._run(url, action, progress)
 
     def get_bytes(self, key: str) -> bytes:
-        def attempt() -> bytes:
-            with self._open_read(key) as src:
+        """The whole content of a small object."""
+        url, path = self._locate(key)
+
+        def action(_: Progress | None) -> bytes:
+            with self._open(self._backend, path, url) as src:
                 return src.read()
 
-        return self._retry(attempt, key)
+        return self._run(url, action)
 
     def checksum(self, key: str) -> FileInfo:
-        """Size and checksums of a stored object (streams it once)."""
+        """Size and checksums of a stored object, computed by streaming it once."""
+        url, path = self._locate(key)
 
-        def attempt() -> FileInfo:
-            hasher = Hasher()
-            with self._open_read(key) as src:
-                while chunk := src.read(self._read_chunk):
-                    hasher.update(chunk)
-            return hasher.info(self.url_for(key))
+        def action(_: Progress | None) -> FileInfo:
+            with self._open(self._backend, path, url) as src:
+                reader = HashingReader(src)
+                copy_stream(reader, lambda _: None, self._backend.read_chunk)
+            return reader.info(url)
 
-        return self._retry(attempt, key)
+        return self._run(url, action)
 
-    # --- listing and housekeeping --------------------------------------------------------
+    # --- facts and housekeeping ------------------------------------------------------------
 
     def exists(self, key: str) -> bool:
-        path = self._path(key)
-        if self.protocol == "file":
-            return os.path.isfile(path)
-        self.fs.invalidate_cache(path)
-        return self._retry(lambda: self.fs.isfile(path), key)
+        """True if an object is stored under ``key`` (asks the storage, never a cache)."""
+        url, path = self._locate(key)
+        return self._run(url, lambda _: self._backend.exists(path))
 
     def size(self, key: str) -> int:
-        path = self._path(key)
-        try:
-            return self._retry(lambda: self.fs.size(path), key)
-        except FileNotFoundError as exc:
-            raise StorageNotFound("no such object", url=self.url_for(key)) from exc
+        """Size in bytes of the object under ``key`` (StorageNotFound if there is none)."""
+        url, path = self._locate(key)
+
+        def action(_: Progress | None) -> int:
+            try:
+                return self._backend.size(path)
+            except _MISSING as exc:
+                raise StorageNotFound("no such object", url=url) from exc
+
+        return self._run(url, action)
 
     def delete(self, key: str) -> None:
-        """Remove an object; a missing object is fine (deleting is idempotent)."""
-        path = self._path(key)
-        try:
-            if self.protocol == "file":
-                os.unlink(path)
-            else:
-                self._retry(lambda: self.fs.rm_file(path), key)
-                self.fs.invalidate_cache(path)
-        except FileNotFoundError:
-            pass
+        """Remove the object under ``key``; a missing object is fine (deleting is idempotent)."""
+        url, path = self._locate(key)
+        self._run(url, lambda _: self._backend.delete(path))
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        """Relative keys under ``prefix`` (recursive), in name order; temporary files excluded."""
-        base = self._root if not prefix else f"{self._root}/{prefix.strip('/')}"
-        self.fs.invalidate_cache(base)
-        try:
-            found = self.fs.find(base)
-        except FileNotFoundError:
-            return iter(())
-        start = len(self._root) + 1
-        return iter(sorted(p[start:] for p in found if ".part-" not in p.rsplit("/", 1)[-1]))
+        """Relative keys at or below ``prefix`` (a key or "" for all; recursive, sorted).
 
-    # --- many files at once --------------------------------------------------------------
+        ``prefix`` matches whole path segments: "a" lists "a/1.bin", not "ab.bin".
+        Objects still being written (temporary names on file://) are never listed.
+        """
+        prefix = check_prefix(prefix)
+        base = self._base.rstrip("/")
+        where = f"{base}/{prefix}" if prefix else (base or "/")
+        url = self._root.join(prefix) if prefix else self.root_url
+        paths = self._run(url, lambda _: self._backend.find(where))
+        start = len(base) + 1
+        return iter(sorted(p[start:] for p in paths if p.startswith(base + "/")))
+
+    # --- many files at once ----------------------------------------------------------------
 
     def put_many(
-        self, items: Sequence[tuple[str | Path, str]], *, workers: int = 8, progress: Progress = None
-    ) -> list[FileInfo]:
-        report = _thread_safe(progress)
-        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="put") as pool:
-            return list(pool.map(lambda item: self.put_file(item[0], item[1], progress=report), items))
+        self,
+        items: Sequence[tuple[LocalPath, str]],
+        *,
+        workers: int = 8,
+        progress: Progress | None = None,
+    ) -> builtins.list[FileInfo]:  # a bare "list" here would mean Storage.list
+        """Upload (local_path, key) pairs in parallel; results in the order of ``items``.
+
+        The first failure is raised once the transfers already running have finished
+        (those not yet started are cancelled); objects that did arrive stay stored.
+        """
+        report = serialised(progress)
+        return in_parallel(
+            [lambda local=local, key=key: self.put_file(local, key, progress=report) for local, key in items],
+            workers,
+        )
 
     def get_many(
         self,
-        items: Sequence[tuple[str, str | Path, Expected]],
+        items: Sequence[tuple[str, LocalPath, Expected]],
         *,
         workers: int = 8,
-        progress: Progress = None,
-    ) -> list[FileInfo]:
-        report = _thread_safe(progress)
+        progress: Progress | None = None,
+    ) -> builtins.list[FileInfo]:  # a bare "list" here would mean Storage.list
+        """Download (key, local_path, expected) triples in parallel, verifying what is expected."""
+        report = serialised(progress)
 
-        def one(item: tuple[str, str | Path, Expected]) -> FileInfo:
-            key, local, expected = item
-            size, md5, sha = expected or (None, None, None)
+        def one(key: str, local: LocalPath, expected: Expected) -> FileInfo:
+            size, md5, sha256 = expected_facts(expected)
             return self.get_file(
-                key, local, expected_size=size, expected_md5=md5, expected_sha256=sha, progress=report
+                key, local, expected_size=size, expected_md5=md5, expected_sha256=sha256, progress=report
             )
 
-        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="get") as pool:
-            return list(pool.map(one, items))
-
-    def __repr__(self) -> str:
-        return f"Storage({self.root_url!r})"
-
-
-def _verify(info: FileInfo, size: int | None, md5: str | None, sha256: str | None) -> None:
-    problems = []
-    if size is not None and info.size != size:
-        problems.append(f"size {info.size} != expected {size}")
-    if md5 is not None and info.md5 != md5.lower():
-        problems.append(f"MD5 {info.md5} != expected {md5}")
-    if sha256 is not None and info.sha256 != sha256.lower():
-        problems.append(f"SHA-256 {info.sha256} != expected {sha256}")
-    if problems:
-        raise ChecksumMismatch("; ".join(problems), url=info.url)
+        return in_parallel([lambda i=item: one(*i) for item in items], workers)
 
 
 _CACHE: dict[tuple[str, str], Storage] = {}
@@ -351,12 +308,10 @@ _CACHE_LOCK = threading.Lock()
 
 
 def open_storage(url: str, options: Mapping[str, Any] | None = None) -> Storage:
-    """A shared Storage per (url, options): filesystems and their connection pools are reused."""
-    key = (url.rstrip("/"), json.dumps(dict(options or {}), sort_keys=True, default=str))
+    """The shared Storage of a (url, options) pair: filesystems and connection pools are reused."""
+    cache_key = (parse_root(url).url, json.dumps(dict(options or {}), sort_keys=True, default=repr))
     with _CACHE_LOCK:
-        if key not in _CACHE:
-            _CACHE[key] = Storage(url, options=options)
-        return _CACHE[key]
-
-
-__all__ = ["FileInfo", "Storage", "hash_file", "open_storage", "s3_options"]
+        storage = _CACHE.get(cache_key)
+        if storage is None:
+            storage = _CACHE[cache_key] = Storage(url, options=options)
+        return storage

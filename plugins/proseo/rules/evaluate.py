@@ -1,0 +1,133 @@
+"""Evaluate one simple rule for a job step's window: what is selected, and why.
+
+Policies of a chain run in written order, each adding to one selection; evaluation
+stops as soon as the selection is non-empty and the coverage condition holds
+(MINCOVER(n): the selected validities cover n % of the unwidened window). With
+``ELSE`` alternatives, the next source is tried only when the previous one could not
+satisfy the rule. The returned :class:`Selection` records, per chosen product, the
+policy that chose it, and a sentence that explains the outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from proseo.rules.ast import Alternative, Policy, PolicyName, QualifierKind, SimpleRule
+from proseo.rules.policies import POLICIES, Candidate, Window
+
+
+@dataclass(frozen=True)
+class Choice:
+    candidate: Candidate
+    policy: PolicyName
+    product_type: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    rule: SimpleRule
+    satisfied: bool
+    chosen: tuple[Choice, ...]
+    coverage: float
+    explanation: str
+
+    @property
+    def ids(self) -> list[Any]:
+        return [c.candidate.id for c in self.chosen]
+
+
+def widen(start: datetime, stop: datetime, policy: Policy) -> Window:
+    if policy.deltas is None:
+        return Window(start, stop)
+    return Window(start - policy.deltas[0].timedelta, stop + policy.deltas[1].timedelta)
+
+
+def _same(attribute: Any, text: str) -> bool:
+    if isinstance(attribute, bool):
+        return text.lower() == str(attribute).lower()
+    if isinstance(attribute, int | float):
+        try:
+            return float(text) == float(attribute)
+        except ValueError:
+            return False
+    return str(attribute) == text
+
+
+def matches(candidate: Candidate, filters: Sequence[tuple[str, str]]) -> bool:
+    """``/key:value`` filters against product attributes and free parameters."""
+    return all(
+        key in candidate.attributes and _same(candidate.attributes[key], value) for key, value in filters
+    )
+
+
+def coverage(chosen: Sequence[Candidate], start: datetime, stop: datetime) -> float:
+    """Percentage of ``[start, stop]`` covered by the union of the chosen validities."""
+    if stop <= start:
+        return 100.0 if any(c.start <= start <= c.stop for c in chosen) else 0.0
+    spans = sorted(
+        (max(c.start, start), min(c.stop, stop)) for c in chosen if c.stop > start and c.start < stop
+    )
+    covered, cursor = timedelta(0), start
+    for a, b in spans:
+        a = max(a, cursor)
+        if b > a:
+            covered += b - a
+            cursor = b
+    return 100.0 * covered / (stop - start)
+
+
+def _holds(rule: SimpleRule, chosen: Sequence[Candidate], start: datetime, stop: datetime) -> bool:
+    if not chosen:
+        return False
+    if rule.qualifier.kind is QualifierKind.MINCOVER:
+        return coverage(chosen, start, stop) >= (rule.qualifier.percent or 0)
+    return True
+
+
+def _run_chain(
+    rule: SimpleRule,
+    alt: Alternative,
+    cands: Sequence[Candidate],
+    start: datetime,
+    stop: datetime,
+    notes: list[str],
+) -> list[Choice] | None:
+    pool = [c for c in cands if matches(c, alt.source.filters)]
+    selected: dict[Any, Choice] = {}
+    for policy in alt.chain:
+        found = POLICIES[policy.name](pool, widen(start, stop, policy))
+        for c in found:
+            selected.setdefault(c.id, Choice(c, policy.name, alt.source.product_type))
+        notes.append(f"{policy} found {len(found)}")
+        if _holds(rule, [s.candidate for s in selected.values()], start, stop):
+            return list(selected.values())
+    if selected and rule.qualifier.kind is QualifierKind.MINCOVER:
+        got = coverage([s.candidate for s in selected.values()], start, stop)
+        notes.append(f"coverage {got:.0f}% < {rule.qualifier.percent}%")
+    return None
+
+
+def evaluate(
+    rule: SimpleRule, candidates: Mapping[str, Sequence[Candidate]], start: datetime, stop: datetime
+) -> Selection:
+    """Apply a simple rule to the candidates (by product type) for the window ``[start, stop]``."""
+    notes: list[str] = []
+    for alt in rule.alternatives:
+        cands = candidates.get(alt.source.product_type, ())
+        notes.append(f"{alt.source}: {len(cands)} candidates")
+        chosen = _run_chain(rule, alt, cands, start, stop, notes)
+        if chosen is not None:
+            cov = coverage([c.candidate for c in chosen], start, stop)
+            by_policy: dict[str, int] = {}
+            for c in chosen:
+                by_policy[c.policy.value] = by_policy.get(c.policy.value, 0) + 1
+            picked = ", ".join(f"{n} by {p}" for p, n in by_policy.items())
+            return Selection(
+                rule, True, tuple(chosen), cov, f"{alt.source}: chose {picked} (coverage {cov:.0f}%)"
+            )
+    if not rule.qualifier.mandatory:
+        return Selection(rule, True, (), 0.0, "optional input, nothing found: " + "; ".join(notes))
+    return Selection(rule, False, (), 0.0, "not satisfied: " + "; ".join(notes))
