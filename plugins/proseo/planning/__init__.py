@@ -1,0 +1,1 @@
+"""Backward order planning: slicing, job steps, input selection, reuse (no Airflow import)."""
