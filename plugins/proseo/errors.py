@@ -130,3 +130,40 @@ class RuleSyntaxError(ProseoError):
     def caret(self) -> str:
         """The rule text with a caret under the offending character."""
         return f"{self.text}\n{' ' * self.offset}^"
+
+
+# --- orders and planning -------------------------------------------------------------
+
+
+class OrderError(ProseoError):
+    """An order request or operation was refused; names the mission and order."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, mission: str | None = None, order: str | None = None) -> None:
+        self.mission = mission
+        self.order = order
+        where = "/".join(p for p in (mission, order) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class IllegalTransition(OrderError):
+    """An operation that the order's current state does not allow."""
+
+    exit_code = 4
+
+    def __init__(self, operation: str, state: str, *, allowed: list[str], mission: str, order: str) -> None:
+        self.operation = operation
+        self.state = state
+        hint = f" (allowed from {', '.join(allowed)})" if allowed else ""
+        super().__init__(f"cannot {operation} an order in state {state}{hint}", mission=mission, order=order)
+
+
+class PlanningError(OrderError):
+    """Planning could not produce a plan; the order goes to PLANNING_FAILED with this message."""
+
+    exit_code = 1
+
+
+class PlanTooLarge(PlanningError):
+    """The plan would exceed the job-step bound; the message suggests how to split the order."""

@@ -81,10 +81,34 @@ class ProcessingOrder(Base):
     dag_id: Mapped[str | None] = mapped_column(String(250))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime | None]
+    # Set by planning: the generation time written into every planned file name, and
+    # a summary of the plan (counts per class, reuse, queries) for listings.
+    planned_at: Mapped[datetime | None]
+    plan_summary: Mapped[dict[str, Any] | None]
 
     jobs: Mapped[list[Job]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="Job.start_time"
     )
+    events: Mapped[list[OrderEvent]] = relationship(
+        back_populates="order", cascade="all, delete-orphan", order_by="OrderEvent.id"
+    )
+
+
+class OrderEvent(Base):
+    """One transition of an order: who asked for what, from which state to which, and why."""
+
+    __tablename__ = "order_event"
+    __table_args__ = (Index("ix_order_event_order", "order_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("processing_order.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    operation: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str] = mapped_column(String(20))
+    to_state: Mapped[str] = mapped_column(String(20))
+    message: Mapped[str | None] = mapped_column(Text)
+
+    order: Mapped[ProcessingOrder] = relationship(back_populates="events")
 
 
 class Job(Base):
@@ -120,6 +144,9 @@ class JobStep(Base):
     start_time: Mapped[datetime]
     stop_time: Mapped[datetime]
     planned_outputs: Mapped[list[Any]]
+    # Position in the plan (0 = requested class) and whether the order asked for it.
+    depth: Mapped[int] = mapped_column(default=0)
+    requested: Mapped[bool] = mapped_column(default=False)
     job_order_filename: Mapped[str | None] = mapped_column(String(500))
     task_id: Mapped[str | None] = mapped_column(String(250))
     try_number: Mapped[int | None]

@@ -47,11 +47,14 @@ def cli(ctx: click.Context, catalog_url: str | None) -> None:
 
 
 def _register() -> None:
-    from proseo.cli import db, mission, product
+    from proseo.cli import db, mission, order, product
+    from proseo.cli import rule as rule_cli
 
     cli.add_command(db.db)
     cli.add_command(mission.mission)
     cli.add_command(product.product)
+    cli.add_command(order.order)
+    cli.add_command(rule_cli.rule)
 
 
 _register()

@@ -10,19 +10,25 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from proseo.errors import ConfigIssue
+from proseo.errors import ConfigIssue, RuleSyntaxError
 from proseo.missions.filenames import KNOWN_FIELDS, TemplateError, template_fields
 from proseo.missions.models import DEFAULT_CONFIGURATION, MissionConfig
 from proseo.missions.types import SlicingType
+from proseo.rules.parser import source_offsets
 
 IssueAt = Callable[[Sequence[Any], str], ConfigIssue]
 
-_RULE_SOURCE = re.compile(r"\bFOR\s+([^\s/;]+)", re.IGNORECASE)
-
 
 def rule_sources(text: str) -> list[tuple[str, int]]:
-    """Source classes named by a rule, with their character offsets."""
-    return [(m.group(1), m.start(1)) for m in _RULE_SOURCE.finditer(text)]
+    """Source classes named by a rule, with their character offsets; none if it does not parse.
+
+    A rule that does not parse is reported by the rule check; everything else (the
+    cycle check, ``mission show``) just sees no sources for it.
+    """
+    try:
+        return [(source.product_type, offset) for source, offset in source_offsets(text)]
+    except RuleSyntaxError:
+        return []
 
 
 def check(config: MissionConfig, issue_at: IssueAt) -> list[ConfigIssue]:
@@ -245,9 +251,11 @@ def _check_rules(cfg: MissionConfig, at: IssueAt, out: list[ConfigIssue]) -> Non
                 )
             )
         for i, spec in enumerate(pc.selection_rules):
-            sources = rule_sources(spec.rule)
-            if not sources:
-                out.append(at((*loc, i, "rule"), "a rule must start with 'FOR <product type> SELECT'"))
+            try:
+                sources = [(src.product_type, offset) for src, offset in source_offsets(spec.rule)]
+            except RuleSyntaxError as exc:
+                out.append(at((*loc, i, "rule"), str(exc)))  # "character N: ...; expected ..."
+                sources = []
             for source, offset in sources:
                 if source not in cfg.product_classes:
                     out.append(

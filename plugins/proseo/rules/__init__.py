@@ -11,7 +11,8 @@ from proseo.rules.ast import (
     SimpleRule,
     Source,
 )
-from proseo.rules.parser import parse, parse_simple
+from proseo.rules.merge import ScopedRule, applicable_rules, merge, scoped_rules, source_key
+from proseo.rules.parser import parse, parse_simple, source_offsets
 
 __all__ = [
     "Alternative",
@@ -21,8 +22,14 @@ __all__ = [
     "Qualifier",
     "QualifierKind",
     "Rule",
+    "ScopedRule",
     "SimpleRule",
     "Source",
+    "applicable_rules",
+    "merge",
     "parse",
     "parse_simple",
+    "scoped_rules",
+    "source_key",
+    "source_offsets",
 ]

@@ -9,6 +9,7 @@ units upper case, the qualifier always written) so ``parse(str(rule)) == rule``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -22,23 +23,28 @@ class Unit(StrEnum):
     MS = "ms"
 
 
-_SECONDS = {Unit.D: 86400.0, Unit.H: 3600.0, Unit.M: 60.0, Unit.S: 1.0, Unit.MS: 0.001}
+_MILLISECONDS = {Unit.D: 86_400_000, Unit.H: 3_600_000, Unit.M: 60_000, Unit.S: 1000, Unit.MS: 1}
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Delta:
-    """A non-negative widening of the window: ``12 h``; a bare number means days."""
+    """A non-negative widening of the window: ``12 h``; a bare number means days.
+
+    Equality is structural (``1 D`` and ``24 H`` are different texts); compare
+    durations through :attr:`milliseconds`, which is exact at any size.
+    """
 
     value: int
     unit: Unit = Unit.D
 
     @property
-    def seconds(self) -> float:
-        return self.value * _SECONDS[self.unit]
+    def milliseconds(self) -> int:
+        return self.value * _MILLISECONDS[self.unit]
 
     @property
     def timedelta(self) -> timedelta:
-        return timedelta(seconds=self.seconds)
+        """The duration; OverflowError beyond ``timedelta.max`` (callers clamp)."""
+        return timedelta(milliseconds=self.milliseconds)
 
     def __str__(self) -> str:
         return f"{self.value} {self.unit.value.upper()}"
@@ -152,5 +158,5 @@ class Rule:
     def __str__(self) -> str:
         return "; ".join(str(r) for r in self.rules)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[SimpleRule]:
         return iter(self.rules)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from proseo.rules.ast import Alternative, Policy, PolicyName, QualifierKind, SimpleRule
+from proseo.rules.ast import Alternative, Delta, Policy, PolicyName, QualifierKind, SimpleRule
 from proseo.rules.policies import POLICIES, Candidate, Window
 
 
@@ -40,18 +40,34 @@ class Selection:
 
 
 def widen(start: datetime, stop: datetime, policy: Policy) -> Window:
+    """``[t0 - T0, t1 + T1]``; deltas beyond the calendar widen to its limits instead of failing."""
     if policy.deltas is None:
         return Window(start, stop)
-    return Window(start - policy.deltas[0].timedelta, stop + policy.deltas[1].timedelta)
+    return Window(_shift(start, -1, policy.deltas[0]), _shift(stop, 1, policy.deltas[1]))
+
+
+def _shift(instant: datetime, sign: int, delta: Delta) -> datetime:
+    try:
+        return instant + sign * delta.timedelta
+    except OverflowError:
+        limit = datetime.min if sign < 0 else datetime.max
+        return limit.replace(tzinfo=UTC) if instant.tzinfo is not None else limit
 
 
 def _same(attribute: Any, text: str) -> bool:
+    """Typed comparison: ``/orbit:7`` matches 7 and 7.0, ``/flag:TRUE`` matches True; None never."""
+    if attribute is None:
+        return False
     if isinstance(attribute, bool):
         return text.lower() == str(attribute).lower()
     if isinstance(attribute, int | float):
         try:
-            return float(text) == float(attribute)
+            return int(text) == attribute  # exact for integers of any size
         except ValueError:
+            pass
+        try:
+            return float(text) == attribute
+        except (ValueError, OverflowError):
             return False
     return str(attribute) == text
 

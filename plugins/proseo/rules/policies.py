@@ -138,8 +138,9 @@ def largest_overlap(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
 
 
 def largest_overlap_85(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
+    """A zero-length window is covered entirely by any product containing its instant."""
     best = largest_overlap(cands, w)
-    if best and w.length > timedelta(0) and overlap(best[0], w) >= w.length * 0.85:
+    if best and overlap(best[0], w) * 100 >= w.length * 85:
         return best
     return []
 

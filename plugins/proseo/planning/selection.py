@@ -1,0 +1,161 @@
+"""One input of one job step: evaluate its rule, plan what is missing, record why.
+
+Candidates are the catalogue's products (narrowed by the order's input filters)
+plus the outputs already planned in this order. For an input whose class has a
+processor:
+- a rule whose first policy selects *every* matching product (ValCover,
+  ValIntersect, ValIntersectWithoutDuplicates) gets every slice of the source class
+  in its widened window that no existing or planned product covers planned, so an
+  L3 day waits for all of its orbits, not for whichever happens to exist;
+- a rule that selects *one* product gets the slices of the job step's own window
+  planned only when nothing satisfies it.
+The rule is then evaluated again, and each planned output it chose becomes an edge.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from proseo.planning.candidates import ClassNeeds
+from proseo.planning.model import ChosenInput, InputPlan, StepPlan, parse_planned_id
+from proseo.rules.ast import WINDOWLESS, Alternative, PolicyName, QualifierKind, SimpleRule
+from proseo.rules.evaluate import Selection, evaluate, matches, widen
+from proseo.rules.merge import ScopedRule
+from proseo.rules.policies import Candidate
+
+if TYPE_CHECKING:
+    from proseo.planning.planner import Planner
+    from proseo.planning.slicing import Slice
+
+#: Policies that take every matching product, so completeness matters.
+SELECT_ALL = frozenset(
+    {PolicyName.VAL_COVER, PolicyName.VAL_INTERSECT, PolicyName.VAL_INTERSECT_WITHOUT_DUPLICATES}
+)
+#: Policies whose answer may lie outside every window (nearest start/stop/centre).
+NEAREST = frozenset(
+    {PolicyName.LATEST_VALIDITY_CLOSEST, PolicyName.CLOSEST_START_VALIDITY, PolicyName.CLOSEST_STOP_VALIDITY}
+)
+#: Policies that fall back to a window-less one.
+FALLS_BACK = frozenset({PolicyName.LATEST_VAL_COVER_NEWEST_VALIDITY})
+
+
+class Selector:
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+        self._order_filters = {
+            ptype: tuple((k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items())
+            for ptype, values in planner.spec.input_filters.items()
+        }
+
+    def filters_for(self, alt: Alternative) -> tuple[tuple[str, str], ...]:
+        return alt.source.filters + self._order_filters.get(alt.source.product_type, ())
+
+    def add_needs(self, needs: dict[str, ClassNeeds], step: StepPlan, scoped: ScopedRule) -> None:
+        """Record which windows of which classes this rule will ask about (for batching)."""
+        start, stop = step.slice.start, step.slice.stop
+        for alt in scoped.rule.alternatives:
+            need = needs.setdefault(alt.source.product_type, ClassNeeds())
+            filters = self.filters_for(alt)
+            need.add_window(start, stop)
+            for policy in alt.chain:
+                if policy.name in WINDOWLESS or policy.name in FALLS_BACK:
+                    need.extremes.add(filters)
+                if policy.name not in WINDOWLESS:
+                    window = widen(start, stop, policy)
+                    need.add_window(window.start, window.stop)
+                if policy.name in NEAREST:
+                    need.nearest.add(filters)
+
+    def _pool(self, rule: SimpleRule, start: datetime, stop: datetime) -> dict[str, list[Candidate]]:
+        """Candidates per source class: only those near the rule's windows where that suffices."""
+        pool: dict[str, list[Candidate]] = {}
+        for alt in rule.alternatives:
+            ptype = alt.source.product_type
+            lo: datetime | None = None
+            hi: datetime | None = None
+            if all(p.name not in WINDOWLESS | NEAREST | FALLS_BACK for p in alt.chain):
+                windows = [widen(start, stop, p) for p in alt.chain]
+                lo, hi = min(w.start for w in windows), max(w.stop for w in windows)
+            order_filters = self._order_filters.get(ptype, ())
+            existing = self.planner.existing_candidates(ptype, lo, hi)
+            if order_filters:
+                existing = [c for c in existing if matches(c, order_filters)]
+            found = pool.setdefault(ptype, [])
+            seen = {c.id for c in found}
+            found.extend(
+                c for c in existing + self.planner.planned_candidates(ptype, lo, hi) if c.id not in seen
+            )
+        return pool
+
+    def _covered(self, ptype: str, alt: Alternative, piece: Slice) -> bool:
+        filters = self.filters_for(alt)
+        return any(
+            c.start <= piece.start and c.stop >= piece.stop and matches(c, filters)
+            for c in self.planner.existing_candidates(ptype, piece.start, piece.stop)
+            + self.planner.planned_candidates(ptype, piece.start, piece.stop)
+        )
+
+    def select(self, step: StepPlan, scoped: ScopedRule, created: list[StepPlan]) -> InputPlan:
+        rule = scoped.rule
+        start, stop = step.slice.start, step.slice.stop
+        selection = evaluate(rule, self._pool(rule, start, stop), start, stop)
+        planned: list[str] = []
+        target = next((a for a in rule.alternatives if self.planner.producible(a.source.product_type)), None)
+        if target is not None:
+            ptype = target.source.product_type
+            first = target.chain[0]
+            if first.name in SELECT_ALL and target is rule.alternatives[0]:
+                window = widen(start, stop, first)
+                pieces = self.planner.slices_of(ptype, window.start, window.stop)
+            elif not selection.satisfied:
+                pieces = self.planner.slices_of(ptype, start, stop)
+            else:
+                pieces = []
+            for piece in pieces:
+                if self._covered(ptype, target, piece):
+                    continue
+                upstream, new = self.planner.step_for(ptype, piece, depth=step.depth + 1, requested=False)
+                if new:
+                    created.append(upstream)
+                planned.append(f"{ptype} {piece.label}")
+            if planned:
+                selection = evaluate(rule, self._pool(rule, start, stop), start, stop)
+        return self._record(step, scoped, selection, planned)
+
+    def _record(
+        self, step: StepPlan, scoped: ScopedRule, selection: Selection, planned: list[str]
+    ) -> InputPlan:
+        rule = scoped.rule
+        chosen: list[ChosenInput] = []
+        for choice in selection.chosen:
+            ref = parse_planned_id(choice.candidate.id)
+            if ref is None:
+                chosen.append(
+                    ChosenInput(choice.policy.value, choice.product_type, product_id=choice.candidate.id)
+                )
+                continue
+            if ref[0] != step.index:
+                step.upstream.add(ref[0])
+            chosen.append(ChosenInput(choice.policy.value, choice.product_type, step=ref[0], output=ref[1]))
+        first = rule.alternatives[0]
+        explanation = selection.explanation
+        if planned:
+            explanation += (
+                f"; planned {len(planned)} job step(s) of {', '.join(sorted(set(rule.product_types)))}"
+            )
+        return InputPlan(
+            rule_text=str(rule),
+            origin=scoped.origin,
+            source_types=rule.product_types,
+            mandatory=rule.qualifier.mandatory,
+            min_cover=float(rule.qualifier.percent)
+            if rule.qualifier.kind is QualifierKind.MINCOVER and rule.qualifier.percent is not None
+            else None,
+            filters={k: v for k, v in self.filters_for(first)},
+            satisfied=selection.satisfied,
+            chosen=chosen,
+            coverage=selection.coverage,
+            explanation=explanation,
+            planned_slices=planned,
+        )
