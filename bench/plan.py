@@ -36,7 +36,7 @@ from proseo.catalog.model_product import Product
 from proseo.catalog.schema import upgrade
 from proseo.devtools.generate import write_inputs
 from proseo.missions import load_mission
-from proseo.planning import orders
+from proseo.planning import lifecycle, orders
 from proseo.planning.model import Plan
 from proseo.planning.spec import OrderSpec
 from proseo.rules import parse_simple
@@ -100,7 +100,7 @@ def run_backend(url: str, data: Path, files_dir: Path, days: int) -> dict[str, A
     )
     with catalog.session() as s:
         orders.create_order(s, "S5P", spec)
-    orders.approve_order(catalog, "S5P", "bench")
+    lifecycle.approve_order(catalog, "S5P", "bench")
     statements = [0]
 
     def count(*_args: Any) -> None:
@@ -108,7 +108,7 @@ def run_backend(url: str, data: Path, files_dir: Path, days: int) -> dict[str, A
 
     event.listen(engine, "before_cursor_execute", count)
     t0, c0 = time.perf_counter(), time.process_time()
-    plan = orders.plan_order(catalog, "S5P", "bench", max_steps=1_000_000)
+    plan = lifecycle.plan_order(catalog, "S5P", "bench", max_steps=1_000_000)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     event.remove(engine, "before_cursor_execute", count)
     satisfied = sum(1 for s in plan.steps for i in s.inputs if i.satisfied)

@@ -4,8 +4,9 @@ It works in ``.demo/`` under the checkout (SQLite catalogue, file:// storage):
 creates the catalogue, onboards both sample missions, generates a few days of
 deliveries (S5P L0 and AUX, SKY raw exposures and calibrations), ingests them
 through the CLI with progress bars, shows that a second ingest is a no-op, and
-queries the catalogue. Orders, planning and Airflow runs join the demo as those
-parts land.
+queries the catalogue, then creates one order per mission, plans it backwards
+through the selection rules, shows its job-step graph (text, and SVG in .demo/) and
+releases it. Running the orders on Airflow joins the demo with the orchestration.
 """
 
 from __future__ import annotations
@@ -83,8 +84,65 @@ def main() -> None:
         "2025-03-02T10:00:00Z",
     )
     _proseo("mission", "show", "SKY")
+
+    console.rule("[bold]orders: backward planning through the selection rules")
+    _proseo(
+        "rule",
+        "eval",
+        "--mission",
+        "SKY",
+        "--class",
+        "CALEXP_G",
+        "--start",
+        "2025-03-02T00:00:00Z",
+        "--stop",
+        "2025-03-03T00:00:00Z",
+        "--explain",
+    )
+    _proseo(
+        "order",
+        "create",
+        "--mission",
+        "S5P",
+        "--id",
+        "no2-daily",
+        "--class",
+        "L3__NO2___",
+        "--start",
+        "2025-03-01T00:00:00Z",
+        "--stop",
+        "2025-03-02T00:00:00Z",
+        "--mode",
+        "OFFL",
+        "--output-param",
+        "*.collection=1",
+        "--plan",
+    )
+    _proseo(
+        "order",
+        "create",
+        "--mission",
+        "SKY",
+        "--id",
+        "nights",
+        "--class",
+        "SRC_CAT",
+        "--start",
+        "2025-03-01T00:00:00Z",
+        "--stop",
+        "2025-03-04T00:00:00Z",
+        "--plan",
+    )
+    _proseo("order", "graph", "--mission", "SKY", "nights")
+    for code, ident in (("S5P", "no2-daily"), ("SKY", "nights")):
+        _proseo(
+            "order", "graph", "--mission", code, ident, "--format", "svg", "-o", str(home / f"{ident}.svg")
+        )
+        _proseo("order", "release", "--mission", code, ident)
+    _proseo("order", "list")
     console.rule(f"[bold green]demo finished in {time.perf_counter() - t0:.1f} s")
     console.print(f"catalogue: {home / 'catalog.db'}\nproducts:  {home / 'data'}")
+    console.print(f"job-step graphs: {home / 'no2-daily.svg'}, {home / 'nights.svg'}")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from proseo.catalog.mission_sync import sync_mission
 from proseo.catalog.model_order import Job, JobStep, OrderEvent, ProcessingOrder
 from proseo.errors import ConflictError, IllegalTransition, OrderError, PlanningError
 from proseo.missions import load_mission
-from proseo.planning import orders
+from proseo.planning import lifecycle, orders
 from proseo.planning.spec import OrderSpec
 
 from tests_paths import MISSION_DIR
@@ -48,21 +48,21 @@ def _steps(catalog: Catalog, identifier: str = "o1") -> dict[str, int]:
 def test_life_cycle_with_history(s5p: Catalog) -> None:
     _create(s5p)
     assert _state(s5p) == "INITIAL"
-    assert orders.approve_order(s5p, "S5P", "o1").state == "APPROVED"
-    plan = orders.plan_order(s5p, "S5P", "o1")
+    assert lifecycle.approve_order(s5p, "S5P", "o1").state == "APPROVED"
+    plan = lifecycle.plan_order(s5p, "S5P", "o1")
     assert _state(s5p) == "PLANNED" and len(plan.steps) == 4
     planned_states = _steps(s5p)
     assert planned_states == {"WAITING_INPUT": 4}  # no L0, no AUX ingested
-    assert orders.release_order(s5p, "S5P", "o1").state == "RELEASED"
+    assert lifecycle.release_order(s5p, "S5P", "o1").state == "RELEASED"
     # Nothing runs yet, so a suspension completes at once.
-    assert orders.suspend_order(s5p, "S5P", "o1").state == "PLANNED"
-    assert orders.resume_order(s5p, "S5P", "o1").state == "RELEASED"
-    assert orders.cancel_order(s5p, "S5P", "o1", message="operator stop").state == "FAILED"
+    assert lifecycle.suspend_order(s5p, "S5P", "o1").state == "PLANNED"
+    assert lifecycle.resume_order(s5p, "S5P", "o1").state == "RELEASED"
+    assert lifecycle.cancel_order(s5p, "S5P", "o1", message="operator stop").state == "FAILED"
     assert _steps(s5p) == {"FAILED": 4}
-    assert orders.retry_order(s5p, "S5P", "o1").state == "RELEASED"
+    assert lifecycle.retry_order(s5p, "S5P", "o1").state == "RELEASED"
     assert _steps(s5p) == planned_states
-    orders.cancel_order(s5p, "S5P", "o1")
-    assert orders.close_order(s5p, "S5P", "o1").state == "CLOSED"
+    lifecycle.cancel_order(s5p, "S5P", "o1")
+    assert lifecycle.close_order(s5p, "S5P", "o1").state == "CLOSED"
     with s5p.session() as s:
         order = orders.get_order(s, "S5P", "o1")
         trail = [(e.operation, e.from_state, e.to_state) for e in order.events]
@@ -79,43 +79,43 @@ def test_life_cycle_with_history(s5p: Catalog) -> None:
 
 def test_suspend_waits_for_running_steps_unless_forced(s5p: Catalog) -> None:
     _create(s5p)
-    orders.approve_order(s5p, "S5P", "o1")
-    orders.plan_order(s5p, "S5P", "o1")
-    orders.release_order(s5p, "S5P", "o1")
+    lifecycle.approve_order(s5p, "S5P", "o1")
+    lifecycle.plan_order(s5p, "S5P", "o1")
+    lifecycle.release_order(s5p, "S5P", "o1")
     with s5p.session() as s:
         order_id = orders.get_order(s, "S5P", "o1").id
         first = s.scalar(select(JobStep.id).join(Job).where(Job.order_id == order_id).limit(1))
         s.execute(update(JobStep).where(JobStep.id == first).values(state="RUNNING"))
-    assert orders.suspend_order(s5p, "S5P", "o1").state == "SUSPENDING"
+    assert lifecycle.suspend_order(s5p, "S5P", "o1").state == "SUSPENDING"
     with pytest.raises(IllegalTransition, match="cannot resume an order in state SUSPENDING"):
-        orders.resume_order(s5p, "S5P", "o1")
-    assert orders.cancel_order(s5p, "S5P", "o1").state == "FAILED"
-    assert orders.retry_order(s5p, "S5P", "o1").state == "RELEASED"
+        lifecycle.resume_order(s5p, "S5P", "o1")
+    assert lifecycle.cancel_order(s5p, "S5P", "o1").state == "FAILED"
+    assert lifecycle.retry_order(s5p, "S5P", "o1").state == "RELEASED"
     with s5p.session() as s:
         s.execute(update(JobStep).where(JobStep.id == first).values(state="RUNNING"))
-    assert orders.suspend_order(s5p, "S5P", "o1", force=True).state == "PLANNED"
+    assert lifecycle.suspend_order(s5p, "S5P", "o1", force=True).state == "PLANNED"
 
 
 def test_reset_drops_the_plan_and_the_order_can_be_planned_again(s5p: Catalog) -> None:
     _create(s5p)
-    orders.approve_order(s5p, "S5P", "o1")
-    orders.plan_order(s5p, "S5P", "o1")
-    assert orders.reset_order(s5p, "S5P", "o1").state == "INITIAL"
+    lifecycle.approve_order(s5p, "S5P", "o1")
+    lifecycle.plan_order(s5p, "S5P", "o1")
+    assert lifecycle.reset_order(s5p, "S5P", "o1").state == "INITIAL"
     with s5p.session() as s:
         assert s.scalar(select(func.count()).select_from(Job)) == 0
         assert s.scalar(select(func.count()).select_from(JobStep)) == 0
-    orders.approve_order(s5p, "S5P", "o1")
-    assert len(orders.plan_order(s5p, "S5P", "o1").steps) == 4
+    lifecycle.approve_order(s5p, "S5P", "o1")
+    assert len(lifecycle.plan_order(s5p, "S5P", "o1").steps) == 4
 
 
 def test_illegal_operations_name_the_state(s5p: Catalog) -> None:
     _create(s5p)
     with pytest.raises(IllegalTransition) as info:
-        orders.release_order(s5p, "S5P", "o1")
+        lifecycle.release_order(s5p, "S5P", "o1")
     assert "S5P/o1: cannot release an order in state INITIAL (allowed from PLANNED)" in str(info.value)
     assert info.value.exit_code == 4
     with pytest.raises(IllegalTransition, match="state INITIAL"):
-        orders.plan_order(s5p, "S5P", "o1")
+        lifecycle.plan_order(s5p, "S5P", "o1")
     assert _state(s5p) == "INITIAL"
 
 
@@ -136,16 +136,16 @@ def test_duplicate_and_invalid_orders_write_nothing(s5p: Catalog) -> None:
 
 def test_planning_failure_is_recorded_and_leaves_no_plan(s5p: Catalog) -> None:
     _create(s5p, orbit_from=1, orbit_to=2)
-    orders.approve_order(s5p, "S5P", "o1")
+    lifecycle.approve_order(s5p, "S5P", "o1")
     with pytest.raises(PlanningError, match="orbit 1 is not in the mission's orbit table"):
-        orders.plan_order(s5p, "S5P", "o1")
+        lifecycle.plan_order(s5p, "S5P", "o1")
     with s5p.session() as s:
         order = orders.get_order(s, "S5P", "o1")
         assert order.state == "PLANNING_FAILED" and "orbit 1" in (order.state_message or "")
         assert s.scalar(select(func.count()).select_from(JobStep)) == 0
     # A window outside every orbit fails the same way for ORBIT slicing.
     _create(s5p, "early", start=datetime(2020, 1, 1, tzinfo=UTC), stop=datetime(2020, 1, 2, tzinfo=UTC))
-    orders.approve_order(s5p, "S5P", "early")
+    lifecycle.approve_order(s5p, "S5P", "early")
     with pytest.raises(PlanningError, match="no orbit intersects"):
-        orders.plan_order(s5p, "S5P", "early")
+        lifecycle.plan_order(s5p, "S5P", "early")
     assert _state(s5p, "early") == "PLANNING_FAILED"

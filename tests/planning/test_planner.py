@@ -25,7 +25,7 @@ from proseo.catalog.products import product_identity
 from proseo.devtools.generate import write_inputs
 from proseo.errors import PlanTooLarge
 from proseo.missions import load_mission
-from proseo.planning import orders
+from proseo.planning import lifecycle, orders
 from proseo.planning.spec import OrderSpec
 
 from tests_paths import MISSION_DIR
@@ -52,8 +52,8 @@ def _plan(catalog: Catalog, code: str, max_steps: int = 1000, **fields):
     spec = OrderSpec(identifier=fields.pop("identifier", "o1"), **fields)
     with catalog.session() as s:
         orders.create_order(s, code, spec)
-    orders.approve_order(catalog, code, spec.identifier)
-    return orders.plan_order(catalog, code, spec.identifier, max_steps=max_steps)
+    lifecycle.approve_order(catalog, code, spec.identifier)
+    return lifecycle.plan_order(catalog, code, spec.identifier, max_steps=max_steps)
 
 
 def _stored_steps(catalog: Catalog) -> list[tuple[str, str, datetime, datetime, str]]:
@@ -115,6 +115,11 @@ def test_daily_l3_fans_in_the_orbits_of_its_day(s5p: Catalog, data_dirs, tmp_pat
         "L1B_IR_UVN",
     ]
     assert all(o.file_name.startswith("S5P_OFFL_") for o in l1b[0].outputs)
+    # Each orbit's L2 runs take the L1B of their own orbit (also for the irradiance,
+    # which LatestValIntersect(1 d, 1 d) could take from any run of the day).
+    for step in plan.steps:
+        if step.product_type.startswith("L2"):
+            assert {plan.steps[u].slice.orbit for u in step.upstream} == {step.slice.orbit}
     # Inputs were all ingested: nothing waits; every L1B took its three L0 bands and the CKD.
     assert all(inp.satisfied for s in plan.steps for inp in s.inputs)
     first = l1b[0]
@@ -368,7 +373,7 @@ def test_bound_refuses_large_plans_and_records_why(s5p: Catalog) -> None:
         assert s.scalar(select(func.count()).select_from(JobStep)) == 0
         assert [e.operation for e in order.events][-2:] == ["plan", "plan-failed"]
     # A larger bound succeeds on the same order (PLANNING_FAILED may be planned again).
-    plan = orders.plan_order(s5p, "S5P", "o1", max_steps=1000)
+    plan = lifecycle.plan_order(s5p, "S5P", "o1", max_steps=1000)
     with s5p.session() as s:
         orbits = loaded_from_catalog(s, "S5P").orbits["S5P"]
     week = [o for o in orbits if o.stop > DAY and o.start < DAY + timedelta(days=7)]

@@ -180,7 +180,18 @@ def test_closest_start_validity_aims_at_t0_minus_the_first_delta() -> None:
     assert select("FOR X SELECT ClosestStartValidity(0, 0)", cands, T0, T1) == ["a"]
     assert select("FOR X SELECT ClosestStartValidity(1 d, 0)", cands, T0, T1) == ["b"]
     tie = [p(1, t(2, 22), t(9), gen=4), p(2, t(3, 2), t(9), gen=4), p(3, t(2, 22), t(9), gen=1)]
-    assert select("FOR X SELECT ClosestStartValidity(0, 0)", tie, T0, T1) == [2]
+    # Starts 2 h either side of t0, same generation: the validity centred nearer the
+    # window's centre wins (1: centre 5d23h, 2: centre 6d01h, window centre 3d12h).
+    assert select("FOR X SELECT ClosestStartValidity(0, 0)", tie, T0, T1) == [1]
+
+
+def test_equally_new_products_go_to_the_one_centred_nearest_the_window() -> None:
+    # What keeps a planned orbit's own run preferred over the next orbit's run.
+    same_gen = [p(1, t(2, 18), t(3, 18), gen=5), p(2, t(3), t(4), gen=5), p(3, t(3, 6), t(4, 6), gen=5)]
+    assert select("FOR X SELECT LatestValIntersect(1 d, 1 d)", same_gen, T0, T1) == [2]
+    assert select("FOR X SELECT LastCreated", same_gen, T0, T1) == [2]
+    newer = [*same_gen, p(4, t(1), t(2, 1), gen=6)]
+    assert select("FOR X SELECT LatestValIntersect(1 d, 1 d)", newer, T0, T1) == [4]  # newest first
 
 
 def test_closest_stop_validity_aims_at_t1_plus_the_second_delta() -> None:

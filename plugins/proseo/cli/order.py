@@ -21,6 +21,7 @@ from proseo.catalog.db import Catalog
 from proseo.cli.context import open_catalog
 from proseo.cli.output import console, err_console, print_json, table
 from proseo.errors import OrderError
+from proseo.planning import lifecycle
 from proseo.planning import orders as ops
 from proseo.planning.graph import to_dot, to_svg, to_text
 from proseo.planning.spec import OrderSpec
@@ -74,6 +75,7 @@ def _load_file(path: Path) -> dict[str, Any]:
 @click.option(
     "--output-param", multiple=True, help="Output parameter CLASS.key=value; CLASS * = every class."
 )
+@click.option("--dynamic-param", multiple=True, help="Dynamic processing parameter key=value (repeatable).")
 @click.option("--priority", type=int, help="1..100 (default 50).")
 @click.option("--facility", help="Processing facility (default: the mission's default).")
 @click.option("--plan", "do_plan", is_flag=True, help="Approve and plan at once.")
@@ -95,6 +97,7 @@ def create(
     input_only: tuple[str, ...],
     filters: tuple[str, ...],
     output_param: tuple[str, ...],
+    dynamic_param: tuple[str, ...],
     priority: int | None,
     facility: str | None,
     do_plan: bool,
@@ -138,6 +141,11 @@ def create(
             **data.get("output_parameters", {}),
             **_pairs(output_param, "--output-param"),
         }
+    for item in dynamic_param:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not key=value", param_hint="--dynamic-param")
+        data.setdefault("dynamic_parameters", {})[key] = yaml.safe_load(value) if value else ""
     try:
         spec = OrderSpec.model_validate(data)
     except ValidationError as exc:
@@ -151,15 +159,15 @@ def create(
         created = ops.create_order(session, mission, spec)
         console.print(f"created order {mission}/{created.identifier} (INITIAL)", markup=False)
     if do_plan or do_release:
-        ops.approve_order(catalog, mission, spec.identifier)
-        _plan(catalog, mission, spec.identifier, ops.DEFAULT_MAX_STEPS)
+        lifecycle.approve_order(catalog, mission, spec.identifier)
+        _plan(catalog, mission, spec.identifier, lifecycle.DEFAULT_MAX_STEPS)
     if do_release:
-        ops.release_order(catalog, mission, spec.identifier)
+        lifecycle.release_order(catalog, mission, spec.identifier)
         console.print(f"released {mission}/{spec.identifier}", markup=False)
 
 
 def _plan(catalog: Catalog, mission: str, identifier: str, max_steps: int) -> None:
-    plan = ops.plan_order(catalog, mission, identifier, max_steps=max_steps)
+    plan = lifecycle.plan_order(catalog, mission, identifier, max_steps=max_steps)
     summary = plan.summary()
     classes = ", ".join(f"{n} {c}" for c, n in summary["by_class"].items()) or "none"
     console.print(
@@ -177,7 +185,7 @@ def _plan(catalog: Catalog, mission: str, identifier: str, max_steps: int) -> No
 @click.option(
     "--max-steps",
     type=int,
-    default=ops.DEFAULT_MAX_STEPS,
+    default=lifecycle.DEFAULT_MAX_STEPS,
     show_default=True,
     help="Refuse plans with more job steps than this.",
 )
@@ -188,7 +196,7 @@ def plan_cmd(ctx: click.Context, mission: str, identifier: str, max_steps: int) 
     with catalog.session() as session:
         state = ops.get_order(session, mission, identifier).state
     if state == "INITIAL":
-        ops.approve_order(catalog, mission, identifier)
+        lifecycle.approve_order(catalog, mission, identifier)
     _plan(catalog, mission, identifier, max_steps)
 
 
@@ -208,14 +216,14 @@ def _operation(name: str, run: Callable[..., Any], help_text: str, *, with_force
     order.command(name)(command)
 
 
-_operation("approve", ops.approve_order, "Approve an INITIAL order for planning.")
-_operation("release", ops.release_order, "Release a PLANNED order for execution.")
-_operation("suspend", ops.suspend_order, "Suspend a released or running order.", with_force=True)
-_operation("resume", ops.resume_order, "Release a suspended order again.")
-_operation("cancel", ops.cancel_order, "Cancel an order; unfinished job steps fail.")
-_operation("retry", ops.retry_order, "Run the failed job steps of a FAILED order again.")
-_operation("reset", ops.reset_order, "Drop the plan and return the order to INITIAL.")
-_operation("close", ops.close_order, "Close a COMPLETED or FAILED order.")
+_operation("approve", lifecycle.approve_order, "Approve an INITIAL order for planning.")
+_operation("release", lifecycle.release_order, "Release a PLANNED order for execution.")
+_operation("suspend", lifecycle.suspend_order, "Suspend a released or running order.", with_force=True)
+_operation("resume", lifecycle.resume_order, "Release a suspended order again.")
+_operation("cancel", lifecycle.cancel_order, "Cancel an order; unfinished job steps fail.")
+_operation("retry", lifecycle.retry_order, "Run the failed job steps of a FAILED order again.")
+_operation("reset", lifecycle.reset_order, "Drop the plan and return the order to INITIAL.")
+_operation("close", lifecycle.close_order, "Close a COMPLETED or FAILED order.")
 
 
 @order.command("show")

@@ -81,9 +81,23 @@ def _time_slices(start: datetime, stop: datetime, duration: timedelta, overlap: 
             return
 
 
+_STARTS: dict[int, tuple[Sequence[Orbit], list[datetime]]] = {}
+
+
+def _starts(orbits: Sequence[Orbit]) -> list[datetime]:
+    """Orbit start times, computed once per orbit table (a planner asks thousands of times)."""
+    held = _STARTS.get(id(orbits))
+    if held is None or held[0] is not orbits or len(held[1]) != len(orbits):
+        if len(_STARTS) > 16:
+            _STARTS.clear()
+        held = (orbits, [o.start for o in orbits])
+        _STARTS[id(orbits)] = held
+    return held[1]
+
+
 def orbits_in(orbits: Sequence[Orbit], start: datetime, stop: datetime) -> list[Orbit]:
     """Orbits intersecting ``[start, stop)``; a zero-length window takes the orbit holding it."""
-    starts = [o.start for o in orbits]
+    starts = _starts(orbits)
     lo = max(bisect_right(starts, start) - 1, 0)
     hi = bisect_left(starts, stop) if stop > start else bisect_right(starts, start)
     return [o for o in orbits[lo:hi] if o.stop > start and (o.start < stop or start == stop)]

@@ -2,8 +2,11 @@
 
 Each function receives the candidates of one source class (already filtered) and the
 widened window ``W = [t0 - T0, t1 + T1]``, and returns the products it selects, in a
-deterministic order. "Latest" means the newest generation time; remaining ties go to
-the higher product id so results never depend on query order.
+deterministic order. "Latest" means the newest generation time. Among equally new
+products the one whose validity centre lies nearest the window's centre wins (so a
+planned run of the same orbit is preferred to one of the next orbit, which the
+planner would otherwise make a dependency); remaining ties go to the higher product
+id, so results never depend on query order.
 """
 
 from __future__ import annotations
@@ -49,11 +52,17 @@ def _id_key(value: Any) -> Any:
     return (0, value) if isinstance(value, int) else (1, str(value))
 
 
-def _best(cands: Sequence[Candidate], key: Callable[[Candidate], Any]) -> list[Candidate]:
-    """The single candidate maximising ``key``, then the latest; empty if none."""
+def _best(cands: Sequence[Candidate], key: Callable[[Candidate], Any], w: Window) -> list[Candidate]:
+    """The single candidate maximising ``key``, then the latest, then the nearest; empty if none."""
     if not cands:
         return []
-    return [max(cands, key=lambda c: (key(c), *_latest_key(c)))]
+    centre = w.centre
+
+    def rank(c: Candidate) -> tuple[Any, ...]:
+        nearness = -abs(c.start + (c.stop - c.start) / 2 - centre)
+        return (key(c), c.generation, nearness, _id_key(c.id))
+
+    return [max(cands, key=rank)]
 
 
 def covers(c: Candidate, w: Window) -> bool:
@@ -80,7 +89,7 @@ def val_cover(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
 
 
 def latest_val_cover(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best([c for c in cands if covers(c, w)], lambda c: 0)
+    return _best([c for c in cands if covers(c, w)], lambda c: 0, w)
 
 
 def val_intersect(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
@@ -97,36 +106,36 @@ def val_intersect_without_duplicates(cands: Sequence[Candidate], w: Window) -> l
 
 
 def latest_val_intersect(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best([c for c in cands if intersects(c, w)], lambda c: 0)
+    return _best([c for c in cands if intersects(c, w)], lambda c: 0, w)
 
 
 def latest_validity(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best(cands, lambda c: c.start)
+    return _best(cands, lambda c: c.start, w)
 
 
 def latest_stop_validity(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best(cands, lambda c: c.stop)
+    return _best(cands, lambda c: c.stop, w)
 
 
 def latest_validity_closest(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
     centre = w.centre
-    return _best(cands, lambda c: -abs(c.start - centre))
+    return _best(cands, lambda c: -abs(c.start - centre), w)
 
 
 def closest_start_validity(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best(cands, lambda c: -abs(c.start - w.start))
+    return _best(cands, lambda c: -abs(c.start - w.start), w)
 
 
 def closest_stop_validity(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best(cands, lambda c: -abs(c.stop - w.stop))
+    return _best(cands, lambda c: -abs(c.stop - w.stop), w)
 
 
 def best_centered_cover(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best([c for c in cands if covers(c, w)], lambda c: min(w.start - c.start, c.stop - w.stop))
+    return _best([c for c in cands if covers(c, w)], lambda c: min(w.start - c.start, c.stop - w.stop), w)
 
 
 def latest_val_cover_closest(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best([c for c in cands if covers(c, w)], lambda c: -abs(c.start - w.start))
+    return _best([c for c in cands if covers(c, w)], lambda c: -abs(c.start - w.start), w)
 
 
 def latest_val_cover_newest_validity(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
@@ -134,7 +143,9 @@ def latest_val_cover_newest_validity(cands: Sequence[Candidate], w: Window) -> l
 
 
 def largest_overlap(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best([c for c in cands if intersects(c, w)], lambda c: (overlap(c, w), -abs(c.start - w.start)))
+    return _best(
+        [c for c in cands if intersects(c, w)], lambda c: (overlap(c, w), -abs(c.start - w.start)), w
+    )
 
 
 def largest_overlap_85(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
@@ -146,7 +157,7 @@ def largest_overlap_85(cands: Sequence[Candidate], w: Window) -> list[Candidate]
 
 
 def last_created(cands: Sequence[Candidate], w: Window) -> list[Candidate]:
-    return _best(cands, lambda c: 0)
+    return _best(cands, lambda c: 0, w)
 
 
 POLICIES: dict[PolicyName, Callable[[Sequence[Candidate], Window], list[Candidate]]] = {

@@ -1,0 +1,201 @@
+"""Order operations: approve, plan, release, suspend, resume, cancel, retry, reset, close.
+
+Each operation is one transaction that locks the order row, checks the transition
+against :mod:`proseo.planning.states`, does its work and records an event. Planning
+reads the catalogue in batches, builds the plan in memory and writes it in the same
+transaction that makes the order PLANNED; if planning fails, that transaction is
+rolled back and a second one records PLANNING_FAILED with the reason, so an order
+never stays in PLANNING and never holds half a plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from proseo.catalog.db import Catalog, utcnow
+from proseo.catalog.mission_sync import latest_revision, loaded_from_catalog
+from proseo.catalog.model_mission import ConfiguredProcessor, ProductClass
+from proseo.catalog.model_order import InputQuery, Job, JobStep, OrderEvent, ProcessingOrder, StepState
+from proseo.errors import PlanningError
+from proseo.planning.candidates import CandidateCache
+from proseo.planning.model import Plan
+from proseo.planning.orders import get_order, spec_of
+from proseo.planning.planner import DEFAULT_MAX_STEPS, Planner
+from proseo.planning.states import Operation, next_state
+from proseo.planning.store import clear_plan, write_plan
+
+__all__ = [
+    "DEFAULT_MAX_STEPS",
+    "approve_order",
+    "cancel_order",
+    "close_order",
+    "plan_order",
+    "release_order",
+    "reset_order",
+    "resume_order",
+    "retry_order",
+    "suspend_order",
+]
+
+
+def _move(
+    session: Session,
+    order: ProcessingOrder,
+    mission: str,
+    op: Operation,
+    message: str | None = None,
+    *,
+    force: bool = False,
+) -> None:
+    target = next_state(op, order.state, mission=mission, order=order.identifier, force=force)
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            operation=op.value,
+            from_state=order.state,
+            to_state=target.value,
+            message=message,
+        )
+    )
+    order.state = target.value
+    order.state_message = message
+    order.updated_at = utcnow()
+
+
+def _set_steps(
+    session: Session, order: ProcessingOrder, from_states: set[StepState], to: StepState, reason: str | None
+) -> int:
+    job_ids = select(Job.id).where(Job.order_id == order.id).scalar_subquery()
+    result = session.execute(
+        update(JobStep)
+        .where(JobStep.job_id.in_(job_ids), JobStep.state.in_([s.value for s in from_states]))
+        .values(state=to.value, failure_reason=reason)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def plan_order(
+    catalog: Catalog, mission_code: str, identifier: str, *, max_steps: int = DEFAULT_MAX_STEPS
+) -> Plan:
+    """Plan an APPROVED (or PLANNING_FAILED) order; on failure it is PLANNING_FAILED with the reason."""
+    try:
+        with catalog.session() as session:
+            order = get_order(session, mission_code, identifier, lock=True)
+            _move(session, order, mission_code, Operation.PLAN)
+            plan = _plan(session, order, mission_code, max_steps)
+            _move(
+                session,
+                order,
+                mission_code,
+                Operation.PLANNED,
+                f"{len(plan.steps)} job steps, {len(plan.reused)} products reused",
+            )
+            return plan
+    except PlanningError as exc:
+        with catalog.session() as session:
+            order = get_order(session, mission_code, identifier, lock=True)
+            _move(session, order, mission_code, Operation.PLAN)
+            _move(session, order, mission_code, Operation.PLAN_FAILED, str(exc))
+        raise
+
+
+def _plan(session: Session, order: ProcessingOrder, mission_code: str, max_steps: int) -> Plan:
+    loaded = loaded_from_catalog(session, mission_code)
+    revision = latest_revision(session, order.mission_id)
+    assert revision is not None
+    order.revision_id = revision.id
+    spec = spec_of(session, order)
+    orbits = next(iter(loaded.orbits.values()), [])
+    class_ids = dict(
+        session.execute(
+            select(ProductClass.product_type, ProductClass.id).where(
+                ProductClass.mission_id == order.mission_id
+            )
+        ).all()
+    )
+    processor_names = dict(
+        session.execute(
+            select(ConfiguredProcessor.id, ConfiguredProcessor.identifier).where(
+                ConfiguredProcessor.mission_id == order.mission_id
+            )
+        ).all()
+    )
+    cache = CandidateCache(session, class_ids, processor_names)
+    planner = Planner(loaded.config, orbits, spec, cache, now=utcnow(), max_steps=max_steps)
+    plan = planner.run()
+    clear_plan(session, order)
+    write_plan(session, order, plan)
+    order.planned_at = plan.generation_time
+    order.plan_summary = plan.summary()
+    return plan
+
+
+def _simple(
+    op: Operation,
+    steps: Callable[[Session, ProcessingOrder], Any] | None = None,
+    then: Operation | None = None,
+) -> Callable[..., ProcessingOrder]:
+    def run(
+        catalog: Catalog,
+        mission_code: str,
+        identifier: str,
+        *,
+        force: bool = False,
+        message: str | None = None,
+    ) -> ProcessingOrder:
+        with catalog.session() as session:
+            order = get_order(session, mission_code, identifier, lock=True)
+            _move(session, order, mission_code, op, message, force=force)
+            if steps is not None:
+                steps(session, order)
+            if then is not None and (op is not Operation.SUSPEND or not _running(session, order)):
+                _move(session, order, mission_code, then, message)
+            session.flush()
+            session.expunge(order)
+            return order
+
+    run.__name__ = f"{op.value}_order"
+    return run
+
+
+def _running(session: Session, order: ProcessingOrder) -> bool:
+    count = session.scalar(
+        select(func.count())
+        .select_from(JobStep)
+        .join(Job, Job.id == JobStep.job_id)
+        .where(Job.order_id == order.id, JobStep.state == StepState.RUNNING.value)
+    )
+    return bool(count)
+
+
+def _cancel_steps(session: Session, order: ProcessingOrder) -> None:
+    pending = {StepState.PLANNED, StepState.WAITING_INPUT, StepState.READY, StepState.RUNNING}
+    _set_steps(session, order, pending, StepState.FAILED, "order cancelled")
+
+
+def _retry_steps(session: Session, order: ProcessingOrder) -> None:
+    """Failed steps start over: waiting again where a mandatory input was never satisfied."""
+    _set_steps(session, order, {StepState.FAILED}, StepState.PLANNED, None)
+    job_ids = select(Job.id).where(Job.order_id == order.id).scalar_subquery()
+    awaiting = select(InputQuery.job_step_id).where(InputQuery.mandatory, ~InputQuery.satisfied)
+    session.execute(
+        update(JobStep)
+        .where(
+            JobStep.job_id.in_(job_ids), JobStep.state == StepState.PLANNED.value, JobStep.id.in_(awaiting)
+        )
+        .values(state=StepState.WAITING_INPUT.value)
+    )
+
+
+approve_order = _simple(Operation.APPROVE)
+release_order = _simple(Operation.RELEASE, then=Operation.RELEASED)
+resume_order = _simple(Operation.RESUME, then=Operation.RELEASED)
+suspend_order = _simple(Operation.SUSPEND, then=Operation.SUSPENDED)
+cancel_order = _simple(Operation.CANCEL, _cancel_steps)
+retry_order = _simple(Operation.RETRY, _retry_steps, then=Operation.RELEASED)
+reset_order = _simple(Operation.RESET, clear_plan)
+close_order = _simple(Operation.CLOSE)
