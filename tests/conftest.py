@@ -14,7 +14,9 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 
 # Nothing in the tests may touch a real Airflow home or a user's catalogue.
@@ -26,6 +28,7 @@ from sqlalchemy import text  # noqa: E402
 
 from proseo.catalog.db import Base, Catalog, make_engine  # noqa: E402
 from proseo.catalog.schema import upgrade  # noqa: E402
+from proseo.devtools.s3server import MotoServer  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MISSION_DIR = REPO / "mission_configs"
@@ -111,3 +114,32 @@ def data_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path
     monkeypatch.setenv("PROSEO_DATA", str(dirs["data"]))
     monkeypatch.setenv("PROSEO_SCRATCH", str(dirs["scratch"]))
     return dirs
+
+
+# --- moto's S3 server (storage, wrapper and staging tests) ---------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    with MotoServer(log_file=tmp_path_factory.mktemp("moto") / "moto.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_client(moto_s3: MotoServer) -> Any:
+    """An independent client (boto3, not s3fs) to check what really is in the bucket."""
+    opts = moto_s3.options()
+    return boto3.client(
+        "s3",
+        endpoint_url=opts["endpoint_url"],
+        aws_access_key_id=opts["key"],
+        aws_secret_access_key=opts["secret"],
+        region_name=opts["region"],
+    )
+
+
+@pytest.fixture
+def bucket(s3_client: Any) -> str:
+    name = f"test-{uuid.uuid4().hex[:16]}"
+    s3_client.create_bucket(Bucket=name)
+    return name

@@ -7,12 +7,9 @@ fresh bucket, so tests never see each other's objects.
 from __future__ import annotations
 
 import random
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from proseo.devtools.s3server import MotoServer
@@ -20,32 +17,6 @@ from proseo.storage import Storage
 
 #: Small enough for quick multipart tests, and S3's minimum part size.
 BLOCK = 5 * 2**20
-
-
-@pytest.fixture(scope="session")
-def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    with MotoServer(log_file=tmp_path_factory.mktemp("moto") / "moto.log") as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def s3_client(moto_s3: MotoServer) -> Any:
-    """An independent client (boto3, not s3fs) to check what really is in the bucket."""
-    opts = moto_s3.options()
-    return boto3.client(
-        "s3",
-        endpoint_url=opts["endpoint_url"],
-        aws_access_key_id=opts["key"],
-        aws_secret_access_key=opts["secret"],
-        region_name=opts["region"],
-    )
-
-
-@pytest.fixture
-def bucket(s3_client: Any) -> str:
-    name = f"test-{uuid.uuid4().hex[:16]}"
-    s3_client.create_bucket(Bucket=name)
-    return name
 
 
 @pytest.fixture
