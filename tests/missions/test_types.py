@@ -59,6 +59,9 @@ def test_utc_parsing_normalises_to_aware_utc() -> None:
     assert parse_utc(datetime(2025, 3, 1)) == expected
     assert format_utc(expected) == "2025-03-01T00:00:00Z"
     assert format_utc(expected.replace(microsecond=5)) == "2025-03-01T00:00:00.000005Z"
+    open_start = datetime(1, 1, 1, tzinfo=UTC)  # the open bound of sensing windows
+    assert format_utc(open_start) == "0001-01-01T00:00:00Z"
+    assert parse_utc(format_utc(open_start)) == open_start
     with pytest.raises(ValueError, match="ISO 8601"):
         parse_utc("1st of March")
 

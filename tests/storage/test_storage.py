@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import threading
 import time
 import tracemalloc
@@ -329,3 +330,59 @@ def test_memory_stays_far_below_the_file_size(storage: Storage, make_file: MakeF
     assert up < size / 4, f"upload peaked at {up / 2**20:.1f} MiB of Python memory for 64 MiB"
     assert down < size / 4, f"download peaked at {down / 2**20:.1f} MiB of Python memory for 64 MiB"
     assert hash_file(tmp_path / "big.back").sha256 == hash_file(src).sha256
+
+
+# --- zero-copy staging on file:// ------------------------------------------------------
+
+
+def test_link_staging_verifies_every_byte_and_shares_the_inode(
+    file_storage: Storage, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    src = make_file("a.bin", 3 * 2**20 + 7)
+    stored = file_storage.put_file(src, "in/a.bin")
+    target = tmp_path / "work" / "inputs" / "a.bin"
+    info = file_storage.get_file(
+        "in/a.bin",
+        target,
+        expected_size=stored.size,
+        expected_md5=stored.md5,
+        expected_sha256=stored.sha256,
+        link=True,
+    )
+    assert info.sha256 == stored.sha256 and info.size == stored.size
+    assert info.md5 == ""  # SHA-256 alone verifies when it is expected
+    stored_path = Path(file_storage.url_for("in/a.bin").removeprefix("file://"))
+    assert os.stat(target).st_ino == os.stat(stored_path).st_ino
+
+
+def test_link_staging_refuses_a_corrupt_object_and_leaves_nothing(
+    file_storage: Storage, make_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    src = make_file("b.bin", 2**20)
+    stored = file_storage.put_file(src, "in/b.bin")
+    target = tmp_path / "work" / "b.bin"
+    with pytest.raises(ChecksumMismatch, match="SHA-256"):
+        file_storage.get_file("in/b.bin", target, expected_sha256="0" * 64, link=True)
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    with pytest.raises(StorageNotFound):
+        file_storage.get_file("in/none.bin", target, expected_sha256=stored.sha256, link=True)
+    # Only an MD5 to check: MD5 is computed and compared.
+    with pytest.raises(ChecksumMismatch, match="MD5"):
+        file_storage.get_file("in/b.bin", target, expected_md5="0" * 32, link=True)
+
+
+def test_link_staging_copies_when_links_are_impossible(
+    file_storage: Storage, make_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = make_file("c.bin", 2**20 + 1)
+    stored = file_storage.put_file(src, "in/c.bin")
+
+    def no_links(*_args: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "elsewhere" / "c.bin"
+    file_storage.get_file("in/c.bin", target, expected_sha256=stored.sha256, link=True)
+    assert target.read_bytes() == src.read_bytes()
+    stored_path = Path(file_storage.url_for("in/c.bin").removeprefix("file://"))
+    assert os.stat(target).st_ino != os.stat(stored_path).st_ino

@@ -97,7 +97,8 @@ def parse_utc(value: Any) -> datetime:
 def format_utc(value: datetime) -> str:
     """ISO 8601 with a Z suffix and microseconds only when present."""
     value = value.astimezone(UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    # %Y does not zero-pad years below 1000 on glibc; the open bound 0001-01-01 must round-trip.
+    text = f"{value.year:04d}-" + value.strftime("%m-%dT%H:%M:%S")
     if value.microsecond:
         text += f".{value.microsecond:06d}"
     return text + "Z"

@@ -21,6 +21,7 @@ import ctypes
 import functools
 import io
 import os
+import shutil
 import stat
 import uuid
 from collections.abc import Callable, Mapping
@@ -162,6 +163,31 @@ class LocalBackend(Backend):
 
     def open_read(self, path: str) -> IO[bytes]:
         return open(path, "rb")  # the caller closes it
+
+    def stage(self, path: str, target: str, *, check: Callable[[str], None]) -> None:
+        """Place the object at local ``target`` without copying bytes where possible.
+
+        A hard link when ``target`` is on the same file system (the stored file is
+        immutable: writes replace objects by rename, never in place), else a
+        kernel-side copy. ``check(staged_path)`` verifies the staged file before it
+        appears under ``target``; if it raises, nothing is left behind.
+        """
+        directory, name = os.path.split(os.path.abspath(target))
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, temp_name(name, _token()))
+        try:
+            try:
+                os.link(path, tmp)
+            except FileNotFoundError:
+                raise
+            except OSError:  # another file system, or hard links not allowed: copy in the kernel
+                shutil.copyfile(path, tmp)
+            check(tmp)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     def info(self, path: str) -> dict[str, Any]:
         st = os.stat(path)

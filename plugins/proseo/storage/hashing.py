@@ -107,6 +107,28 @@ def copy_stream(source: Readable, target: Callable[[bytes], object], chunk: int 
         del data  # release this chunk before reading the next: one chunk in memory, not two
 
 
+def hash_local(
+    path: str | os.PathLike[str], url: str, *, md5: bool = True, progress: Progress | None = None
+) -> FileInfo:
+    """Size and checksums of a local file; with ``md5=False`` only SHA-256 (``md5`` is "").
+
+    Verification by SHA-256 alone runs at about twice the speed (SHA-NI versus plain
+    MD5 here), which is what lets zero-copy staging keep up with a plain copy.
+    """
+    sha = hashlib.sha256()
+    digest = hashlib.md5(usedforsecurity=False) if md5 else None
+    size = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            sha.update(chunk)
+            if digest is not None:
+                digest.update(chunk)
+            size += len(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    return FileInfo(url, size, digest.hexdigest() if digest is not None else "", sha.hexdigest())
+
+
 def hash_file(path: str | os.PathLike[str]) -> FileInfo:
     """Size and checksums of a local file, streamed (its url is the file:// URL)."""
     reader_path = Path(path)

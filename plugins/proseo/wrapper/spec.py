@@ -84,7 +84,7 @@ class JobSpec(Model):
     command: list[str] = Field(min_length=1)  # argument list; the Job Order path is appended
     dialect: JobOrderDialect = JobOrderDialect.MMFI_1_8
     stdout_log_level: str = "INFO"
-    stderr_log_level: str = "INFO"
+    stderr_log_level: str = "WARNING"  # INFO on both streams would log every line twice
     processing_station: str = "proseo"
     sensing_start: UtcDateTime
     sensing_stop: UtcDateTime

@@ -1,0 +1,257 @@
+"""Registering what a job step made: products, files, provenance and lineage, once.
+
+The wrapper uploads outputs under deterministic keys and returns a manifest; this
+module turns the manifest into catalogue rows in one transaction. A product's
+identity is computed from the plan (class, file class, mode, validity, the order's
+planning time as generation time, configured processor, parameters), so a retry
+after a crash between upload and registration finds the products already there and
+adds nothing; a different file under the same identity is a conflict, never a
+silent overwrite. A manifest that lacks a planned output fails the step with the
+names of what is missing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from proseo.catalog.db import utcnow
+from proseo.catalog.model_mission import ConfiguredProcessor, Mission, ProductClass
+from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep, ProcessingOrder, StepState
+from proseo.catalog.model_product import Product, ProductFile, ProductInput, ProductStatus, Provenance
+from proseo.catalog.products import product_identity
+from proseo.errors import CatalogError, ConflictError, NotFoundError
+from proseo.wrapper.spec import Manifest, Status
+
+#: Product ids carry a namespace so a product's UUID is the same wherever it is registered.
+PRODUCT_NAMESPACE = uuid.UUID("7c0f6a52-52f4-4a43-9a55-6f1a3f0f5b0e")
+
+
+class RegistrationError(CatalogError):
+    """A manifest cannot be registered (missing outputs, a failed run); names the job step."""
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """Where a run happened in Airflow (for provenance); all optional outside Airflow."""
+
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    try_number: int | None = None
+    map_index: int | None = None
+
+
+@dataclass(frozen=True)
+class Registered:
+    product_ids: list[int]
+    new: int  # 0 on a repeated registration
+    by_class: dict[str, list[int]]
+
+
+def _step_context(
+    session: Session, job_step_id: int
+) -> tuple[JobStep, ProcessingOrder, str, ConfiguredProcessor]:
+    step = session.get(JobStep, job_step_id, with_for_update=True)
+    if step is None:
+        raise NotFoundError(f"job step {job_step_id} does not exist")
+    order = session.scalar(select(ProcessingOrder).join(Job).where(Job.id == step.job_id))
+    assert order is not None
+    mission = session.scalar(select(Mission.code).where(Mission.id == order.mission_id))
+    processor = session.get(ConfiguredProcessor, step.configured_processor_id)
+    assert mission is not None and processor is not None
+    return step, order, mission, processor
+
+
+def _input_products(session: Session, step: JobStep) -> list[int]:
+    """Every product the step consumed: chosen existing products and upstream outputs."""
+    ids = set(
+        session.scalars(
+            select(InputQueryProduct.product_id)
+            .join(InputQuery, InputQuery.id == InputQueryProduct.query_id)
+            .where(InputQuery.job_step_id == step.id)
+        )
+    )
+    upstream: set[tuple[int, str]] = set()
+    for explanation in session.scalars(
+        select(InputQuery.explanation).where(InputQuery.job_step_id == step.id)
+    ):
+        for chosen in (explanation or {}).get("chosen", []):
+            if "job_step" in chosen:
+                upstream.add((chosen["job_step"], chosen["product_type"]))
+    for up_step, product_type in sorted(upstream):
+        ids.update(
+            session.scalars(
+                select(Product.id)
+                .join(ProductClass, ProductClass.id == Product.product_class_id)
+                .where(Product.job_step_id == up_step, ProductClass.product_type == product_type)
+            )
+        )
+    return sorted(ids)
+
+
+def register_manifest(
+    session: Session,
+    job_step_id: int,
+    manifest: Manifest,
+    *,
+    facility_id: int | None = None,
+    run: RunIdentity | None = None,
+    job_order_text: str | None = None,
+) -> Registered:
+    """Register the outputs of a finished job step (idempotent); marks the step COMPLETED."""
+    run = run or RunIdentity()
+    step, order, mission, processor = _step_context(session, job_step_id)
+    where = f"{mission}/{order.identifier} job step {job_step_id}"
+    if manifest.status is Status.FAILED:
+        raise RegistrationError(f"{where}: the run failed at {manifest.stage}: {manifest.reason}")
+    if str(manifest.job_step_id) != str(job_step_id):
+        raise RegistrationError(f"{where}: the manifest is for job step {manifest.job_step_id}")
+    planned = {o["file_name"]: o for o in step.planned_outputs}
+    made = {p.file_name: p for p in manifest.products}
+    missing = sorted(set(planned) - set(made))
+    if missing:
+        raise RegistrationError(
+            f"{where}: the processor produced less than planned; missing {len(missing)} of "
+            f"{len(planned)}: {', '.join(missing)}"
+        )
+    unplanned = sorted(set(made) - set(planned))
+    if unplanned:
+        raise RegistrationError(f"{where}: the manifest lists unplanned outputs: {', '.join(unplanned)}")
+    class_ids = dict(
+        session.execute(
+            select(ProductClass.product_type, ProductClass.id).where(
+                ProductClass.mission_id == order.mission_id
+            )
+        ).all()
+    )
+    generation = order.planned_at or utcnow()
+    facility = facility_id if facility_id is not None else order.facility_id
+    products: dict[str, Product] = {}
+    new = 0
+    for name, out in planned.items():
+        product_type = out["product_type"]
+        result = made[name]
+        identity = product_identity(
+            mission=mission,
+            product_type=product_type,
+            file_class=order.output_file_class,
+            mode=order.processing_mode,
+            start=result.start,
+            stop=result.stop,
+            generation=generation,
+            configured_processor=processor.identifier,
+            parameters=dict(result.parameters),
+        )
+        existing = session.scalar(select(Product).where(Product.identity == identity))
+        if existing is not None:
+            _same_files(existing, result.files, where)
+            products[name] = existing
+            continue
+        product = Product(
+            uuid=str(uuid.uuid5(PRODUCT_NAMESPACE, identity)),
+            identity=identity,
+            mission_id=order.mission_id,
+            product_class_id=class_ids[product_type],
+            file_class=order.output_file_class,
+            mode=order.processing_mode,
+            sensing_start=result.start,
+            sensing_stop=result.stop,
+            generation_time=generation,
+            production_type=order.production_type,
+            status=ProductStatus.AVAILABLE.value,
+            parameters={**dict(result.parameters), **result.metadata},
+            configured_processor_id=processor.id,
+            job_step_id=step.id,
+        )
+        product.files = [
+            ProductFile(
+                facility_id=facility,
+                file_name=f.file_name,
+                storage_url=f.url,
+                size=f.size,
+                md5=f.md5,
+                sha256=f.sha256,
+            )
+            for f in result.files
+        ]
+        session.add(product)
+        products[name] = product
+        new += 1
+    session.flush()
+    _link(session, step, products, planned, processor, run, manifest, job_order_text, new)
+    step.state = StepState.COMPLETED.value
+    step.completed_at = step.completed_at or utcnow()
+    step.exit_code = manifest.exit_code
+    step.failure_reason = manifest.reason if manifest.status is Status.WARNING else None
+    by_class: dict[str, list[int]] = {}
+    for name, p in products.items():
+        by_class.setdefault(planned[name]["product_type"], []).append(p.id)
+    return Registered(sorted(p.id for p in products.values()), new, by_class)
+
+
+def _same_files(existing: Product, files: list[Any], where: str) -> None:
+    have = {f.file_name: f.sha256 for f in existing.files}
+    got = {f.file_name: f.sha256 for f in files}
+    if have != got:
+        raise ConflictError(f"{where}: product {existing.id} is registered with other files ({sorted(have)})")
+
+
+def _link(
+    session: Session,
+    step: JobStep,
+    products: dict[str, Product],
+    planned: dict[str, Any],
+    processor: ConfiguredProcessor,
+    run: RunIdentity,
+    manifest: Manifest,
+    job_order_text: str | None,
+    new: int,
+) -> None:
+    """Enclosing/component links, provenance and lineage edges for newly registered products."""
+    if not new:
+        return
+    by_type = {planned[name]["product_type"]: p for name, p in products.items()}
+    run_class = session.scalar(
+        select(ProductClass.product_type).where(ProductClass.id == step.product_class_id)
+    )
+    enclosing = by_type.get(run_class or "")
+    inputs = _input_products(session, step)
+    for product in products.values():
+        if enclosing is not None and product is not enclosing and product.enclosing_product_id is None:
+            product.enclosing_product_id = enclosing.id
+        if session.get(Provenance, product.id) is None:
+            session.add(
+                Provenance(
+                    product_id=product.id,
+                    job_step_id=step.id,
+                    configured_processor_id=processor.id,
+                    configuration={
+                        "processor": processor.processor_class,
+                        "version": processor.version,
+                        "configuration": processor.configuration,
+                        "exit_code": manifest.exit_code,
+                        "status": manifest.status.value,
+                        "job_order_url": manifest.job_order.url if manifest.job_order else None,
+                        "log_url": manifest.log_url,
+                    },
+                    job_order=job_order_text,
+                    dag_id=run.dag_id,
+                    run_id=run.run_id,
+                    task_id=run.task_id,
+                    try_number=run.try_number,
+                    map_index=run.map_index,
+                )
+            )
+        known = set(
+            session.scalars(
+                select(ProductInput.input_product_id).where(ProductInput.product_id == product.id)
+            )
+        )
+        for input_id in inputs:
+            if input_id not in known:
+                session.add(ProductInput(product_id=product.id, input_product_id=input_id))

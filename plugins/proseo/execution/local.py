@@ -1,0 +1,233 @@
+"""The local backend: the wrapper runs as a subprocess of the Airflow worker.
+
+:func:`run_wrapper` is the whole run without Airflow (testable on its own): it writes
+the job spec under ``<scratch_path>/<mission>/<order>/<job_step_id>/try-<n>/spec.json``,
+runs ``proseo-wrapper run spec.json --workdir <that dir>/work`` in its own process
+group, streams the wrapper's stderr into the log line by line and reads the manifest
+from its stdout. :class:`LocalWrapperOperator` wraps it for Airflow: the manifest (as
+a dict) is the task's XCom return value; a FAILED manifest fails the task, naming
+the stage, the reason and where the processor log is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from pydantic import ValidationError
+
+from proseo.execution.errors import ExecutionError
+from proseo.execution.jobspec import STAGING_ALLOWANCE_S, StepContext
+from proseo.wrapper.spec import Manifest, Status
+
+WRAPPER = "proseo-wrapper"
+EXIT_INVALID_SPEC = 2
+KILL_GRACE_S = 10.0
+_TAIL = 20  # stderr lines kept for error messages
+
+
+def find_wrapper() -> list[str]:
+    """``proseo-wrapper`` next to this interpreter (the venv), else on PATH."""
+    beside = Path(sys.executable).parent / WRAPPER
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    found = shutil.which(WRAPPER)
+    if found:
+        return [found]
+    raise ExecutionError(f"{WRAPPER} is neither next to {sys.executable} nor on PATH")
+
+
+def subprocess_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The wrapper's environment: ``env`` (default: ours) with this interpreter's ``bin``
+    directory first on PATH, so the wrapper finds the processors installed beside it."""
+    out = dict(os.environ if env is None else env)
+    here = str(Path(sys.executable).parent)
+    path = out.get("PATH", "")
+    if here not in path.split(os.pathsep):
+        out["PATH"] = os.pathsep.join(p for p in (here, path) if p)
+    return out
+
+
+def run_wrapper(
+    ctx: StepContext,
+    try_number: int,
+    *,
+    log: logging.Logger | logging.LoggerAdapter[Any] | Any | None = None,
+    wrapper: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout_s: float | None = None,
+    on_start: Callable[[subprocess.Popen[str]], None] | None = None,
+) -> Manifest:
+    """Run one job step through the wrapper; returns its manifest (whatever its status).
+
+    ``timeout_s`` (default: the processor's max run time plus the staging allowance) is
+    a safety net only: the wrapper enforces the processor's time limit itself.
+    Raises :class:`ExecutionError` when the wrapper gives no valid manifest.
+    """
+    log = log or logging.getLogger(__name__)
+    base = Path(ctx.scratch_dir(try_number))
+    work = base / "work"
+    if work.exists():  # a rerun of the same try starts clean
+        shutil.rmtree(work)
+    base.mkdir(parents=True, exist_ok=True)
+    spec_path = base / "spec.json"
+    spec_path.write_text(ctx.spec.model_dump_json(indent=2) + "\n")
+    command = [*(wrapper or find_wrapper()), "run", str(spec_path), "--workdir", str(work)]
+    limit = timeout_s if timeout_s is not None else ctx.max_run_time_s + STAGING_ALLOWANCE_S
+    log.info("job step %s try %s: %s", ctx.job_step_id, try_number, " ".join(command))
+
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        bufsize=1,
+        cwd=base,
+        env=subprocess_env(env),
+        start_new_session=True,  # its own process group: on_kill and the timeout end all of it
+    )
+    if on_start is not None:
+        on_start(process)
+    assert process.stdout is not None and process.stderr is not None
+    out_pipe = process.stdout
+    stdout: list[str] = []
+    # stdout (the manifest) is drained in a thread so neither pipe can fill up and block.
+    reader = threading.Thread(target=lambda: stdout.append(out_pipe.read()), daemon=True)
+    reader.start()
+    timed_out = threading.Event()
+
+    def expire() -> None:
+        timed_out.set()
+        terminate_group(process)
+
+    timer = threading.Timer(limit, expire)
+    timer.daemon = True
+    timer.start()
+    tail: deque[str] = deque(maxlen=_TAIL)
+    try:
+        for line in process.stderr:
+            line = line.rstrip("\n")
+            tail.append(line)
+            log.info("%s", line)
+        returncode = process.wait()
+    finally:
+        timer.cancel()
+        reader.join()
+    text = "".join(stdout).strip()
+    (base / "manifest.json").write_text(text + "\n")
+
+    where = f"try {try_number}"
+    last = "\n".join(tail)
+    if timed_out.is_set():
+        raise ExecutionError(
+            f"the wrapper ran longer than {limit:.0f} s (max run time plus staging) and was killed; "
+            f"processor log: {ctx.log_url}",
+            job_step_id=ctx.job_step_id,
+            order=f"{ctx.mission}/{ctx.order_identifier}",
+        )
+    try:
+        manifest = Manifest.model_validate_json(text)
+    except ValidationError as exc:
+        kind = "refused the job spec" if returncode == EXIT_INVALID_SPEC else f"exited {returncode}"
+        raise ExecutionError(
+            f"{where}: the wrapper {kind} without a valid manifest on stdout "
+            f"({exc.error_count()} problem(s): {exc.errors()[0]['msg']}); last stderr lines:\n{last}",
+            job_step_id=ctx.job_step_id,
+            order=f"{ctx.mission}/{ctx.order_identifier}",
+        ) from exc
+    if str(manifest.job_step_id) != str(ctx.job_step_id):
+        raise ExecutionError(
+            f"the wrapper's manifest is for job step {manifest.job_step_id}",
+            job_step_id=ctx.job_step_id,
+            order=f"{ctx.mission}/{ctx.order_identifier}",
+        )
+    if returncode not in (0, 1, EXIT_INVALID_SPEC):
+        log.warning("%s: the wrapper exited %s with a %s manifest", where, returncode, manifest.status)
+    return manifest
+
+
+def terminate_group(process: subprocess.Popen[Any], grace_s: float = KILL_GRACE_S) -> None:
+    """SIGTERM the process group, then SIGKILL it after ``grace_s``."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def failure_message(ctx: StepContext, manifest: Manifest) -> str:
+    return (
+        f"{ctx.mission}/{ctx.order_identifier} job step {ctx.job_step_id} FAILED at stage "
+        f"{manifest.stage}: {manifest.reason or 'no reason given'} "
+        f"(exit code {manifest.exit_code}); processor log: {manifest.log_url or ctx.log_url}"
+    )
+
+
+class LocalWrapperOperator(BaseOperator):
+    """Runs one job step through ``proseo-wrapper`` on the worker; returns the manifest.
+
+    The constructor takes only JSON-serialisable arguments: the step context as a dict
+    (``StepContext.to_dict()``) and, optionally, the wrapper command.
+    """
+
+    template_fields: Sequence[str] = ()
+    ui_color = "#d9ead3"
+
+    def __init__(self, *, step: Mapping[str, Any], wrapper: Sequence[str] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        StepContext.from_dict(step)  # a broken context fails when the DAG is parsed, not at run time
+        self.step = dict(step)
+        self.wrapper = list(wrapper) if wrapper else None
+        self._process: subprocess.Popen[str] | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        ctx = StepContext.from_dict(self.step)
+        ti = context.get("ti") if context else None
+        try_number = int(getattr(ti, "try_number", None) or ctx.try_number)
+        manifest = run_wrapper(ctx, try_number, log=self.log, wrapper=self.wrapper, on_start=self._started)
+        if manifest.status is Status.FAILED:
+            message = failure_message(ctx, manifest)
+            if manifest.stage == "spec":  # the same spec fails the same way: no retry
+                raise AirflowFailException(message)
+            raise AirflowException(message)
+        if manifest.status is Status.WARNING:
+            self.log.warning(
+                "job step %s finished with a warning (exit code %s): %s",
+                ctx.job_step_id,
+                manifest.exit_code,
+                manifest.reason,
+            )
+        return manifest.model_dump(mode="json")
+
+    def _started(self, process: subprocess.Popen[str]) -> None:
+        self._process = process
+
+    def on_kill(self) -> None:
+        if self._process is not None:
+            terminate_group(self._process)
+
+
+class LocalBackend:
+    """Backend ``local``: the wrapper as a subprocess of the Airflow worker."""
+
+    name = "local"
+
+    def make_task(self, ctx: StepContext, *, task_id: str, **task_kwargs: Any) -> LocalWrapperOperator:
+        return LocalWrapperOperator(task_id=task_id, step=ctx.to_dict(), **task_kwargs)

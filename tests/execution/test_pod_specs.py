@@ -1,0 +1,268 @@
+"""The pods the Kubernetes backend asks for, checked field by field without a cluster.
+
+Both sample missions are onboarded, fed generated inputs and given an order on their
+Kubernetes facility; the job step's KubernetesPodOperator then renders its pod with
+``build_pod_request_obj(context=None, dry_run=True)`` (no kubeconfig needed).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import ApiClient
+from tests_execution_helpers import (
+    COLLECTION,
+    DAY,
+    ingest,
+    l1b_window,
+    onboard,
+    orbit_inside,
+    plan,
+    register_outputs,
+    sample_context,
+    steps_of,
+)
+
+from proseo.catalog.db import Catalog
+from proseo.execution import ExecutionError, StepContext, backend_for, build_job_spec
+from proseo.execution.kubernetes import KubernetesBackend
+from proseo.wrapper.spec import JobSpec
+
+from tests_paths import REPO
+
+HARDENED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+}
+POD_SECURITY = {
+    "fsGroup": 10001,
+    "runAsGroup": 10001,
+    "runAsNonRoot": True,
+    "runAsUser": 10001,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def _s5p_l1b(catalog: Catalog, tmp: Path) -> StepContext:
+    start, stop = l1b_window()
+    ingest(catalog, "S5P", start, stop, tmp)
+    orbit = orbit_inside(catalog, start, stop)
+    plan(
+        catalog,
+        "S5P",
+        requested_classes=["L1B_______"],
+        orbit_from=orbit,
+        orbit_to=orbit,
+        output_parameters=COLLECTION,
+        facility="cloud",
+        priority=70,
+        identifier="cloud-l1b",
+    )
+    (step,) = steps_of(catalog, "cloud-l1b")["L1B_______"]
+    with catalog.session() as s:
+        return build_job_spec(s, step)
+
+
+def _sky_calexp(catalog: Catalog, tmp: Path) -> StepContext:
+    ingest(catalog, "SKY", DAY, DAY + timedelta(days=1), tmp)
+    plan(
+        catalog,
+        "SKY",
+        requested_classes=["CALEXP_G"],
+        start=DAY,
+        stop=DAY + timedelta(days=1),
+        facility="observatory_hpc",
+        identifier="night-2025-03-01",
+    )
+    (step,) = steps_of(catalog, "night-2025-03-01")["CALEXP_G"]
+    with catalog.session() as s:
+        return build_job_spec(s, step)
+
+
+def _pod(ctx: StepContext, **task_kwargs: Any) -> tuple[KubernetesPodOperator, dict[str, Any]]:
+    op = backend_for("kubernetes").make_task(ctx, task_id=f"step_{ctx.job_step_id}", **task_kwargs)
+    pod = op.build_pod_request_obj(context=None, dry_run=True)
+    return op, ApiClient().sanitize_for_serialization(pod)
+
+
+# What each mission's step must get: (builder, expectations)
+CASES = {
+    "S5P": (
+        _s5p_l1b,
+        {
+            "image": "proseo/s5p-l01b:2.10.0",
+            "requests": {"cpu": "2", "memory": "4Gi", "ephemeral-storage": "20Gi"},
+            "limits": {"cpu": "2", "memory": "4Gi"},
+            "deadline": 2 * 3600 + 600,
+            "namespace": "s5p-processing",
+            "node_selector": {"proseo.io/pool": "processing"},
+            "service_account": "proseo-processor",
+            "pull_secrets": None,
+            "order": "cloud-l1b",
+            "storages": {"cloud": "s3://s5p-products", "local": "file://"},
+        },
+    ),
+    "SKY": (
+        _sky_calexp,
+        {
+            "image": "proseo/sky-calib:1.2.0",
+            "requests": {"cpu": "2", "memory": "6Gi", "ephemeral-storage": "50Gi"},
+            "limits": {"cpu": "2", "memory": "6Gi"},
+            "deadline": 3 * 3600 + 600,
+            "namespace": "sky-pipelines",
+            "node_selector": {"node.kubernetes.io/instance-type": "highmem"},
+            "service_account": "proseo-processor",
+            "pull_secrets": [{"name": "observatory-registry"}],
+            "order": "night-2025-03-01",
+            "storages": {"observatory_hpc": "s3://sky-survey-data/products", "local": "file://"},
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("mission", sorted(CASES))
+def test_pod_spec_field_by_field(mission: str, catalog: Catalog, data_dirs, tmp_path: Path) -> None:
+    onboard(catalog, mission)
+    build, want = CASES[mission]
+    ctx = build(catalog, tmp_path)
+    op, pod = _pod(ctx, retries=3, pool=ctx.pool, priority_weight=ctx.priority)
+
+    # The operator: deferrable, durable, manifest via the XCom sidecar, successful pods removed.
+    assert isinstance(op, KubernetesPodOperator)
+    assert op.deferrable is True and op.durable is True and op.do_xcom_push is True
+    assert op.on_finish_action.value == "delete_succeeded_pod"
+    assert (op.retries, op.pool, op.priority_weight) == (3, ctx.pool, ctx.priority)
+    assert ctx.pool == f"proseo__{mission.lower()}__{ctx.facility}"
+
+    meta, spec = pod["metadata"], pod["spec"]
+    assert meta["namespace"] == want["namespace"]
+    assert meta["name"].startswith(f"proseo-{mission.lower()}-{ctx.job_step_id}-")
+    assert meta["labels"] == {
+        "proseo-mission": mission,
+        "proseo-order": want["order"],
+        "proseo-job-step": str(ctx.job_step_id),
+        "airflow_version": meta["labels"]["airflow_version"],
+    }
+    assert meta["annotations"] == {"proseo.io/order": want["order"], "proseo.io/facility": ctx.facility}
+
+    assert spec["restartPolicy"] == "Never"
+    assert spec["activeDeadlineSeconds"] == want["deadline"]
+    assert spec["nodeSelector"] == want["node_selector"]
+    assert spec["serviceAccountName"] == want["service_account"]
+    assert spec.get("imagePullSecrets") == (want["pull_secrets"] or [])
+    assert spec["securityContext"] == POD_SECURITY
+    assert sorted((v["name"], v) for v in spec["volumes"]) == [
+        ("tmp", {"name": "tmp", "emptyDir": {}}),
+        ("work", {"name": "work", "emptyDir": {}}),
+        ("xcom", {"name": "xcom", "emptyDir": {}}),
+    ]
+
+    base, sidecar = spec["containers"]
+    assert base["name"] == "base" and sidecar["name"] == "airflow-xcom-sidecar"
+    assert base["image"] == want["image"]
+    assert base["command"] == ["proseo-wrapper"]
+    assert base["args"] == ["run", "--spec-env", "PROSEO_JOB_SPEC", "--xcom", "/airflow/xcom/return.json"]
+    env = {e["name"]: e["value"] for e in base["env"]}
+    assert set(env) == {"PROSEO_JOB_SPEC", "PROSEO_SCRATCH"}
+    assert env["PROSEO_SCRATCH"] == "/work"
+    shipped = JobSpec.model_validate_json(env["PROSEO_JOB_SPEC"])
+    assert shipped == ctx.spec
+    assert shipped.output_storage == ctx.facility
+    assert {k: v.url[: len(want["storages"][k])] for k, v in shipped.storages.items()} == want["storages"]
+    assert base["resources"] == {"requests": want["requests"], "limits": want["limits"]}
+    assert base["securityContext"] == HARDENED_CONTAINER
+    assert sidecar["securityContext"] == HARDENED_CONTAINER
+    assert sorted((m["mountPath"], m["name"]) for m in base["volumeMounts"]) == [
+        ("/airflow/xcom", "xcom"),
+        ("/tmp", "tmp"),
+        ("/work", "work"),
+    ]
+
+
+def test_two_task_processor_requests_the_sum(sky_cat: Catalog, tmp_path: Path) -> None:
+    """COADD has two tasks (2 cpu/8Gi and 4 cpu/16Gi): one container asks for both."""
+    ingest(sky_cat, "SKY", DAY, DAY + timedelta(days=1), tmp_path)
+    plan(
+        sky_cat,
+        "SKY",
+        requested_classes=["STACK_G"],
+        start=DAY,
+        stop=DAY + timedelta(days=1),
+        facility="observatory_hpc",
+    )
+    steps = steps_of(sky_cat)
+    register_outputs(sky_cat, steps["CALEXP_G"][0])  # the stack's input, made upstream
+    with sky_cat.session() as s:
+        ctx = build_job_spec(s, steps["STACK_G"][0])
+    _, pod = _pod(ctx)
+    base = pod["spec"]["containers"][0]
+    assert base["image"] == "proseo/sky-coadd:1.0.3"
+    assert base["resources"] == {
+        "requests": {"cpu": "6", "memory": "24Gi", "ephemeral-storage": "100Gi"},
+        "limits": {"cpu": "6", "memory": "24Gi"},
+    }
+    assert pod["spec"]["activeDeadlineSeconds"] == 4 * 3600 + 600
+    assert [t.name for t in ctx.spec.tasks] == ["WARP", "COADD"]
+
+
+def test_kubernetes_backend_refuses_a_local_facility(s5p_cat: Catalog, tmp_path: Path) -> None:
+    ctx = _s5p_l1b(s5p_cat, tmp_path)
+    local = StepContext.from_dict({**ctx.to_dict(), "backend": "local", "namespace": None})
+    with pytest.raises(Exception, match="has no Kubernetes namespace"):
+        KubernetesBackend().make_task(local, task_id="x")
+
+
+def test_a_spec_too_large_for_the_environment_is_refused() -> None:
+    ctx = sample_context(backend="kubernetes")
+    many = [
+        f.model_copy(update={"key": f"L1B_RA_BD3/2025/03/01/in{i:05d}.nc"})
+        for i in range(1000)
+        for f in ctx.spec.inputs
+    ]
+    big = StepContext.from_dict(
+        {**ctx.to_dict(), "spec": ctx.spec.model_copy(update={"inputs": many}).model_dump(mode="json")}
+    )
+    with pytest.raises(
+        ExecutionError, match=r"more than an environment variable can carry .*; 1000 input files"
+    ):
+        KubernetesBackend().make_task(big, task_id="big")
+    assert KubernetesBackend().make_task(ctx, task_id="small").task_id == "small"
+
+
+def _provider_modules(code: str) -> set[str]:
+    """Modules of the Kubernetes provider and client loaded after ``code`` (in a fresh interpreter)."""
+    probe = (
+        "import sys\n"
+        + code
+        + "\nprint(repr(sorted(m for m in sys.modules if m.startswith("
+        + "('airflow.providers.cncf.kubernetes', 'kubernetes', 'proseo.execution.kubernetes')))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return set(eval(result.stdout.strip().splitlines()[-1]))
+
+
+def test_local_backend_does_not_load_the_kubernetes_provider(tmp_path: Path) -> None:
+    """Importing proseo.execution and building a local task leaves the provider's operator,
+    the Kubernetes client and proseo.execution.kubernetes unloaded (they cost seconds)."""
+    (tmp_path / "ctx.json").write_text(sample_context(backend="local").to_json())
+    ours = _provider_modules(
+        "from proseo.execution import StepContext, backend_for\n"
+        "assert not any(m.startswith('airflow') for m in sys.modules), 'proseo.execution imported Airflow'\n"
+        f"ctx = StepContext.from_json(open({str(tmp_path / 'ctx.json')!r}).read())\n"
+        "op = backend_for('local').make_task(ctx, task_id='t')\n"
+        "assert type(op).__name__ == 'LocalWrapperOperator'"
+    )
+    # Airflow's provider discovery loads the provider's package metadata on its own.
+    airflow_itself = _provider_modules("from airflow.sdk import BaseOperator\nBaseOperator(task_id='t')")
+    assert ours <= airflow_itself, ours - airflow_itself
+    assert "airflow.providers.cncf.kubernetes.operators.pod" not in ours
+    assert not {m for m in ours if m == "kubernetes" or m.startswith(("kubernetes.", "proseo.execution.k"))}
