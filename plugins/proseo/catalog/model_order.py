@@ -85,6 +85,8 @@ class ProcessingOrder(Base):
     # a summary of the plan (counts per class, reuse, queries) for listings.
     planned_at: Mapped[datetime | None]
     plan_summary: Mapped[dict[str, Any] | None]
+    # Set at release: the compact shape the DAG factory builds the order's DAG from.
+    dag_blueprint: Mapped[dict[str, Any] | None]
 
     jobs: Mapped[list[Job]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="Job.start_time"

@@ -1,7 +1,8 @@
-"""``proseo product``: ingest delivered files and query the catalogue."""
+"""``proseo product``: ingest delivered files, query the catalogue, show lineage."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -11,12 +12,14 @@ from rich.markup import escape
 
 from proseo.catalog.describe import SIDECAR_SUFFIX
 from proseo.catalog.ingest import Ingestor
+from proseo.catalog.lineage import find_product, lineage
 from proseo.catalog.mission_sync import loaded_from_catalog
 from proseo.catalog.products import ProductQuery, product_dict, query_products
 from proseo.cli.context import open_catalog
 from proseo.cli.output import console, err_console, print_json, progress_bar, table
 from proseo.errors import ProseoError
 from proseo.missions.types import parse_utc
+from proseo.planning.graph import to_dot, to_svg
 
 
 @click.group()
@@ -173,3 +176,47 @@ def query(
             for p in items
         ],
     )
+
+
+@product.command("lineage")
+@click.argument("ref", metavar="PRODUCT")
+@click.option("--mission", "-m", help="Mission code (checks an id or UUID; disambiguates a file name).")
+@click.option("--depth", type=click.IntRange(0), help="Levels to follow (default: all).")
+@click.option("--forward", is_flag=True, help="Products made from it, instead of what it was made from.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "dot", "svg"]), default="text", show_default=True
+)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.pass_context
+def lineage_command(
+    ctx: click.Context,
+    ref: str,
+    mission: str | None,
+    depth: int | None,
+    forward: bool,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """What PRODUCT was made from (inputs of inputs ...), or with --forward what was made from it.
+
+    PRODUCT is a product id, a UUID or a file name. Text is a tree (a product reached
+    twice is listed once with its subtree); json has every node and edge; dot and svg
+    draw the graph (ingested products dashed, grouped by processing level).
+    """
+    catalog = open_catalog(ctx)
+    with catalog.session() as s:
+        root = find_product(s, ref, mission=mission)
+        result = lineage(s, root.id, depth=depth, forward=forward)
+    if fmt == "json":
+        rendered = json.dumps(result.to_dict(), indent=2) + "\n"
+    elif fmt == "text":
+        rendered = result.to_text()
+    else:
+        rendered = {"dot": to_dot, "svg": to_svg}[fmt](result.to_graph())
+    if output:
+        output.write_text(rendered, encoding="utf-8")
+        err_console.print(
+            f"wrote {output} ({len(result.nodes)} products, {len(result.edges)} edges)", markup=False
+        )
+    else:
+        click.echo(rendered, nl=False)

@@ -19,8 +19,17 @@ from sqlalchemy.orm import Session
 from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.mission_sync import latest_revision, loaded_from_catalog
 from proseo.catalog.model_mission import ConfiguredProcessor, ProductClass
-from proseo.catalog.model_order import InputQuery, Job, JobStep, OrderEvent, ProcessingOrder, StepState
+from proseo.catalog.model_order import (
+    InputQuery,
+    Job,
+    JobStep,
+    OrderEvent,
+    OrderState,
+    ProcessingOrder,
+    StepState,
+)
 from proseo.errors import PlanningError
+from proseo.planning.blueprint import build_blueprint
 from proseo.planning.candidates import CandidateCache
 from proseo.planning.model import Plan
 from proseo.planning.orders import get_order, spec_of
@@ -38,6 +47,7 @@ __all__ = [
     "reset_order",
     "resume_order",
     "retry_order",
+    "rollup_order",
     "suspend_order",
 ]
 
@@ -154,6 +164,11 @@ def _simple(
                 steps(session, order)
             if then is not None and (op is not Operation.SUSPEND or not _running(session, order)):
                 _move(session, order, mission_code, then, message)
+            if then is Operation.RELEASED:
+                # The DAG factory builds the order's DAG from this; computed once, here.
+                blueprint = build_blueprint(session, order)
+                order.dag_blueprint = blueprint
+                order.dag_id = blueprint["dag_id"]
             session.flush()
             session.expunge(order)
             return order
@@ -199,3 +214,46 @@ cancel_order = _simple(Operation.CANCEL, _cancel_steps)
 retry_order = _simple(Operation.RETRY, _retry_steps, then=Operation.RELEASED)
 reset_order = _simple(Operation.RESET, clear_plan)
 close_order = _simple(Operation.CLOSE)
+
+
+def rollup_order(session: Session, order_id: int) -> str:
+    """Bring an order's state in line with its job steps (system transitions, with events).
+
+    RELEASED becomes RUNNING once a step has started; RUNNING (or RELEASED) becomes
+    COMPLETED when every step completed, FAILED when a step failed for good and nothing
+    is still running or pending; SUSPENDING becomes PLANNED when nothing runs any more.
+    """
+    order = session.get(ProcessingOrder, order_id, with_for_update=True)
+    assert order is not None
+    counts = dict(
+        session.execute(
+            select(JobStep.state, func.count())
+            .join(Job, Job.id == JobStep.job_id)
+            .where(Job.order_id == order_id)
+            .group_by(JobStep.state)
+        ).all()
+    )
+    total = sum(counts.values())
+    running = counts.get(StepState.RUNNING.value, 0)
+    started = total - counts.get(StepState.PLANNED.value, 0) - counts.get(StepState.WAITING_INPUT.value, 0)
+    mission = order.dag_blueprint.get("mission", "") if order.dag_blueprint else ""
+    if order.state == OrderState.RELEASED.value and started:
+        _move(session, order, mission, Operation.START)
+    if order.state == OrderState.SUSPENDING.value and not running:
+        _move(session, order, mission, Operation.SUSPENDED)
+    if order.state in (OrderState.RUNNING.value, OrderState.RELEASED.value):
+        if total and counts.get(StepState.COMPLETED.value, 0) == total:
+            _move(session, order, mission, Operation.COMPLETE, f"{total} job steps completed")
+        elif counts.get(StepState.FAILED.value, 0) and not running and not _pending(counts):
+            _move(
+                session,
+                order,
+                mission,
+                Operation.FAIL,
+                f"{counts[StepState.FAILED.value]} job step(s) failed",
+            )
+    return order.state
+
+
+def _pending(counts: dict[str, int]) -> bool:
+    return any(counts.get(s.value, 0) for s in (StepState.PLANNED, StepState.WAITING_INPUT, StepState.READY))

@@ -1,0 +1,118 @@
+"""The shape of an order's DAG, computed once when the order is released.
+
+The DAG factory must not pay per job step when the DAG processor parses (a month of
+orders means tens of thousands of job steps, parsed every 30 s). So at release the
+plan is reduced to a small JSON blueprint stored on the order: the job steps grouped
+into *levels* (a step's level is one more than the highest level of its upstream
+steps), which become one mapped task group each. Airflow orders the levels; the
+exact edges inside the plan are checked by each step against the catalogue before
+it runs. Parsing a shard is then one query for the blueprints of its orders.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from proseo.catalog.model_mission import Facility, Mission, ProductClass
+from proseo.catalog.model_order import InputQuery, Job, JobStep, JobStepEdge, ProcessingOrder
+
+BLUEPRINT_VERSION = 1
+
+
+def dag_id_for(mission: str, identifier: str) -> str:
+    """``proseo__<mission>__<order>`` with characters Airflow does not allow replaced."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in identifier)
+    return f"proseo__{mission}__{safe}"
+
+
+def levels_of(steps: list[int], edges: list[tuple[int, int]]) -> dict[int, int]:
+    """Longest-path level of every step (0 = no upstream step); raises on a cycle."""
+    ups: dict[int, list[int]] = defaultdict(list)
+    downs: dict[int, list[int]] = defaultdict(list)
+    for up, down in edges:
+        ups[down].append(up)
+        downs[up].append(down)
+    remaining = {s: len(ups[s]) for s in steps}
+    level = {s: 0 for s in steps}
+    ready = [s for s in steps if remaining[s] == 0]
+    done = 0
+    while ready:
+        current = ready.pop()
+        done += 1
+        for down in downs[current]:
+            level[down] = max(level[down], level[current] + 1)
+            remaining[down] -= 1
+            if remaining[down] == 0:
+                ready.append(down)
+    if done != len(steps):
+        raise ValueError("the job-step graph has a cycle")
+    return level
+
+
+def build_blueprint(session: Session, order: ProcessingOrder) -> dict[str, Any]:
+    """The order's DAG blueprint from its stored plan (a few queries, done once at release)."""
+    mission = session.scalar(select(Mission.code).where(Mission.id == order.mission_id)) or ""
+    rows = session.execute(
+        select(JobStep.id, ProductClass.product_type, JobStep.planned_outputs)
+        .join(Job, Job.id == JobStep.job_id)
+        .join(ProductClass, ProductClass.id == JobStep.product_class_id)
+        .where(Job.order_id == order.id)
+        .order_by(JobStep.id)
+    ).all()
+    step_ids = [r[0] for r in rows]
+    outputs = {r[0]: {o["product_type"] for o in r[2]} | {r[1]} for r in rows}
+    edges = (
+        [
+            (u, d)
+            for u, d in session.execute(
+                select(JobStepEdge.upstream_id, JobStepEdge.downstream_id).where(
+                    JobStepEdge.downstream_id.in_(step_ids)
+                )
+            )
+        ]
+        if step_ids
+        else []
+    )
+    external = (
+        set(
+            session.scalars(
+                select(InputQuery.job_step_id).where(
+                    InputQuery.job_step_id.in_(step_ids), InputQuery.mandatory, ~InputQuery.satisfied
+                )
+            )
+        )
+        if step_ids
+        else set()
+    )
+    facility = session.get(Facility, order.facility_id) if order.facility_id else None
+    level = levels_of(step_ids, edges)
+    grouped: dict[int, list[int]] = defaultdict(list)
+    for step in step_ids:
+        grouped[level[step]].append(step)
+    return {
+        "version": BLUEPRINT_VERSION,
+        "dag_id": dag_id_for(mission, order.identifier),
+        "mission": mission,
+        "order": order.identifier,
+        "order_id": order.id,
+        "priority": order.priority,
+        "facility": facility.name if facility else None,
+        "backend": facility.backend if facility else "local",
+        "pool": f"proseo__{mission}__{facility.name}".lower() if facility else None,
+        "pool_slots": facility.max_concurrent_job_steps if facility else None,
+        "input_timeout_s": order.input_timeout_s,
+        "on_input_timeout": order.on_input_timeout,
+        "levels": [
+            {
+                "steps": grouped[n],
+                "classes": sorted(set().union(*(outputs[s] for s in grouped[n]))),
+                "waiting": sorted(s for s in grouped[n] if s in external),
+            }
+            for n in sorted(grouped)
+        ],
+        "job_steps": len(step_ids),
+    }

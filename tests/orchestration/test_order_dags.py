@@ -1,0 +1,155 @@
+"""Released orders of both sample missions run as Airflow DAGs built by the factory.
+
+The orders are planned and released in a catalogue; their DAGs come from the real
+shard files in ``dags/`` (one catalogue query per shard); ``dag.test()`` runs them in
+a separate process with its own Airflow home (Airflow reads AIRFLOW_HOME on first
+import). Every job step runs the real wrapper and sample processor on the local
+backend and registers its outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from proseo.catalog.db import Catalog
+from proseo.catalog.ingest import Ingestor
+from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
+from proseo.catalog.model_mission import ProductClass
+from proseo.catalog.model_order import JobStep
+from proseo.catalog.model_product import Product, ProductFile, ProductInput, Provenance
+from proseo.catalog.schema import upgrade
+from proseo.devtools.generate import write_inputs
+from proseo.missions import load_mission
+from proseo.planning import lifecycle, orders
+from proseo.planning.spec import OrderSpec
+
+from tests_paths import MISSION_DIR, REPO
+
+DAY = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def _ingest(catalog: Catalog, code: str, start: datetime, stop: datetime, tmp: Path) -> None:
+    with catalog.session() as s:
+        mission = loaded_from_catalog(s, code)
+    files = write_inputs(mission, start, stop, tmp / f"in-{uuid.uuid4().hex[:6]}", size=256)
+    assert Ingestor(catalog, mission).run(files).ok
+
+
+def _release(catalog: Catalog, code: str, identifier: str, **fields) -> str:
+    with catalog.session() as s:
+        orders.create_order(s, code, OrderSpec(identifier=identifier, **fields))
+    lifecycle.approve_order(catalog, code, identifier)
+    lifecycle.plan_order(catalog, code, identifier)
+    return lifecycle.release_order(catalog, code, identifier).dag_id or ""
+
+
+def _lineage(catalog: Catalog, product_type: str) -> set[str]:
+    with catalog.session() as s:
+        frontier = set(
+            s.scalars(select(Product.id).join(ProductClass).where(ProductClass.product_type == product_type))
+        )
+        seen: set[int] = set()
+        while frontier:
+            found = set(
+                s.scalars(select(ProductInput.input_product_id).where(ProductInput.product_id.in_(frontier)))
+            )
+            frontier = found - seen
+            seen |= found
+        return set(s.scalars(select(ProductClass.product_type).join(Product).where(Product.id.in_(seen))))
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    values = {
+        "PROSEO_CATALOG_URL": f"sqlite:///{tmp_path / 'catalog.db'}",
+        "PROSEO_DATA": str(tmp_path / "data"),
+        "PROSEO_SCRATCH": str(tmp_path / "scratch"),
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return values
+
+
+def test_orders_of_both_missions_run_as_dags(env: dict[str, str], tmp_path: Path) -> None:
+    catalog = Catalog(env["PROSEO_CATALOG_URL"])
+    upgrade(catalog.engine)
+    with catalog.session() as s:
+        sync_mission(s, load_mission(MISSION_DIR / "s5p.yaml"))
+        sync_mission(s, load_mission(MISSION_DIR / "sky.yaml"))
+    _ingest(catalog, "S5P", DAY - timedelta(hours=3), DAY + timedelta(days=1, hours=3), tmp_path)
+    _ingest(catalog, "SKY", DAY, DAY + timedelta(days=2), tmp_path)
+    dag_ids = [
+        _release(
+            catalog,
+            "S5P",
+            "no2-day",
+            requested_classes=["L3__NO2___"],
+            start=DAY,
+            stop=DAY + timedelta(days=1),
+            processing_mode="OFFL",
+            output_parameters={"*": {"collection": 1}},
+        ),
+        _release(
+            catalog,
+            "SKY",
+            "two-nights",
+            requested_classes=["SRC_CAT"],
+            start=DAY,
+            stop=DAY + timedelta(days=2),
+        ),
+    ]
+    assert dag_ids == ["proseo__S5P__no2-day", "proseo__SKY__two-nights"]
+
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proseo.devtools.dagtest",
+            "--airflow-home",
+            str(tmp_path / "airflow"),
+            "--dags",
+            str(REPO / "dags"),
+            *dag_ids,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    lines = [line for line in result.stdout.splitlines() if line.startswith('{"dag_id"')]
+    runs = {r["dag_id"]: r for r in map(json.loads, lines)}
+    assert runs["proseo__S5P__no2-day"]["state"] == "success"
+    assert runs["proseo__S5P__no2-day"]["task_instances"] == {"success": 46}
+    assert runs["proseo__SKY__two-nights"]["task_instances"] == {"success": 10}
+
+    with catalog.session() as s:
+        for code, identifier in (("S5P", "no2-day"), ("SKY", "two-nights")):
+            order = orders.get_order(s, code, identifier)
+            assert order.state == "COMPLETED"
+            assert [e.operation for e in order.events][-3:] == ["released", "start", "complete"]
+        assert set(s.scalars(select(JobStep.state))) == {"COMPLETED"}
+        planned = sum(len(p) for p in s.scalars(select(JobStep.planned_outputs)))
+        produced = s.scalar(select(func.count()).select_from(Product).where(Product.job_step_id.isnot(None)))
+        assert produced == planned == 106 + 10  # S5P: 15 x (L1B set of 5 + CLOUD + NO2) + L3; SKY: 2 x 5
+        files = s.scalars(select(ProductFile).join(Product).where(Product.job_step_id.isnot(None))).all()
+        assert len(files) == produced and all(len(f.md5) == 32 and len(f.sha256) == 64 for f in files)
+        provenance = s.scalars(select(Provenance)).all()
+        assert len(provenance) == produced
+        assert {p.dag_id for p in provenance} == set(dag_ids)
+        assert all(
+            p.run_id and p.task_id and p.try_number == 1 and p.map_index is not None for p in provenance
+        )
+    assert {"L0__ODB_1_", "L0__ODB_4_", "L0__ODB_6_", "AUX_L1_CKD", "AUX_MET_TP"} <= _lineage(
+        catalog, "L3__NO2___"
+    )
+    assert {"RAW_EXP", "CAL_BIAS", "CAL_FLAT", "REF_CAT"} <= _lineage(catalog, "SRC_CAT")
