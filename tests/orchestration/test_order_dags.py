@@ -153,3 +153,46 @@ def test_orders_of_both_missions_run_as_dags(env: dict[str, str], tmp_path: Path
         catalog, "L3__NO2___"
     )
     assert {"RAW_EXP", "CAL_BIAS", "CAL_FLAT", "REF_CAT"} <= _lineage(catalog, "SRC_CAT")
+
+
+def test_a_failing_order_ends_failed_not_running(env: dict[str, str], tmp_path: Path) -> None:
+    catalog = Catalog(env["PROSEO_CATALOG_URL"])
+    upgrade(catalog.engine)
+    with catalog.session() as s:
+        sync_mission(s, load_mission(MISSION_DIR / "sky.yaml"))
+    _ingest(catalog, "SKY", DAY, DAY + timedelta(days=1), tmp_path)
+    dag_id = _release(
+        catalog,
+        "SKY",
+        "broken",
+        requested_classes=["SRC_CAT"],
+        start=DAY,
+        stop=DAY + timedelta(days=1),
+        dynamic_parameters={"proseo_test_mode": "fail"},
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proseo.devtools.dagtest",
+            "--airflow-home",
+            str(tmp_path / "airflow"),
+            "--dags",
+            str(REPO / "dags"),
+            dag_id,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "PROSEO_TASK_RETRIES": "0"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    (run,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"dag_id"')]
+    assert run["state"] == "failed" and run["task_instances"] == {"failed": 5}
+    with catalog.session() as s:
+        order = orders.get_order(s, "SKY", "broken")
+        assert order.state == "FAILED" and "5 job step(s) failed" in (order.state_message or "")
+        reasons = dict(s.execute(select(JobStep.id, JobStep.failure_reason)).all())
+        assert sum("proseo_test_mode=fail" in r or "exit code 130" in r for r in reasons.values()) == 2
+        assert sum("upstream job step" in r for r in reasons.values()) == 3
+        assert s.scalar(select(func.count()).select_from(Product).where(Product.job_step_id.isnot(None))) == 0

@@ -14,7 +14,7 @@ only that DAG is built.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, get_parsing_context, task_group
@@ -52,7 +52,8 @@ def build_dag(bp: dict[str, Any], *, catalog_url: str | None = None) -> DAG:
     default_args: dict[str, Any] = {
         "priority_weight": int(bp.get("priority") or 50),
         "weight_rule": "absolute",
-        "retries": 2,
+        "retries": int(os.environ.get("PROSEO_TASK_RETRIES", 2)),
+        "retry_delay": timedelta(seconds=float(os.environ.get("PROSEO_TASK_RETRY_DELAY_S", 60))),
     }
     dag = DAG(
         bp["dag_id"],

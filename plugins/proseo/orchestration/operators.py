@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from sqlalchemy import select
 
 from proseo.catalog.db import Catalog, utcnow
-from proseo.catalog.model_order import JobStep, JobStepEdge, StepState
+from proseo.catalog.model_order import Job, JobStep, JobStepEdge, StepState
 from proseo.catalog.register import RunIdentity, register_manifest
 from proseo.execution.jobspec import build_job_spec
 from proseo.execution.local import run_wrapper
@@ -53,6 +53,22 @@ class JobStepOperator(BaseOperator):
         step_id = int(self.job_step_id)
         ti = context["ti"]
         catalog = _catalog(self.catalog_url)
+        with catalog.session() as s:
+            failed = self._failed_upstream(s, step_id)
+        if failed:
+            # Fail for good (no retry can help) and record it, so the order rolls up to
+            # FAILED instead of waiting for a step that will never run.
+            reason = f"upstream job step(s) {failed} failed"
+            with catalog.session() as s:
+                step = s.get(JobStep, step_id)
+                assert step is not None
+                step.state = StepState.FAILED.value
+                step.failure_reason = reason
+                s.flush()
+                order_id = s.scalar(select(Job.order_id).where(Job.id == step.job_id))
+                if order_id is not None:
+                    rollup_order(s, order_id)
+            raise AirflowFailException(f"job step {step_id}: {reason}")
         with catalog.session() as s:
             self._check_upstream(s, step_id)
             ctx = build_job_spec(s, step_id, try_number=ti.try_number)
@@ -114,15 +130,23 @@ class JobStepOperator(BaseOperator):
         }
 
     @staticmethod
-    def _check_upstream(session: Any, step_id: int) -> None:
-        rows = session.execute(
-            select(JobStepEdge.upstream_id, JobStep.state)
-            .join(JobStep, JobStep.id == JobStepEdge.upstream_id)
-            .where(JobStepEdge.downstream_id == step_id)
-        ).all()
-        failed = [u for u, state in rows if state == StepState.FAILED.value]
-        if failed:
-            raise AirflowFailException(f"job step {step_id}: upstream job step(s) {failed} failed")
+    def _upstream(session: Any, step_id: int) -> list[tuple[int, str]]:
+        return [
+            (u, state)
+            for u, state in session.execute(
+                select(JobStepEdge.upstream_id, JobStep.state)
+                .join(JobStep, JobStep.id == JobStepEdge.upstream_id)
+                .where(JobStepEdge.downstream_id == step_id)
+            )
+        ]
+
+    @classmethod
+    def _failed_upstream(cls, session: Any, step_id: int) -> list[int]:
+        return [u for u, state in cls._upstream(session, step_id) if state == StepState.FAILED.value]
+
+    @classmethod
+    def _check_upstream(cls, session: Any, step_id: int) -> None:
+        rows = cls._upstream(session, step_id)
         pending = [u for u, state in rows if state != StepState.COMPLETED.value]
         if pending:
             raise AirflowException(f"job step {step_id}: upstream job step(s) {pending} have not completed")
