@@ -1,4 +1,4 @@
-"""Airflow DAG file: proseo order DAGs of shard 0 (of PROSEO_DAG_SHARDS, default 8).
+"""Airflow DAG file: proseo order DAGs of shard 0 (of PROSEO_DAG_SHARDS, default 4).
 
 The factory reads the blueprints of this shard's active orders in one catalogue query
 and builds one DAG per order (see proseo.orchestration.factory).

@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from proseo.catalog.db import Catalog
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
 from proseo.catalog.model_mission import ProductClass
-from proseo.catalog.model_order import JobStep
+from proseo.catalog.model_order import InputQuery, JobStep
 from proseo.catalog.model_product import Product, ProductFile, ProductInput, Provenance
 from proseo.catalog.schema import upgrade
 from proseo.devtools.generate import write_inputs
@@ -196,3 +197,56 @@ def test_a_failing_order_ends_failed_not_running(env: dict[str, str], tmp_path: 
         assert sum("proseo_test_mode=fail" in r or "exit code 130" in r for r in reasons.values()) == 2
         assert sum("upstream job step" in r for r in reasons.values()) == 3
         assert s.scalar(select(func.count()).select_from(Product).where(Product.job_step_id.isnot(None))) == 0
+
+
+def test_a_late_input_is_waited_for_then_the_step_runs(env: dict[str, str], tmp_path: Path) -> None:
+    catalog = Catalog(env["PROSEO_CATALOG_URL"])
+    upgrade(catalog.engine)
+    with catalog.session() as s:
+        sync_mission(s, load_mission(MISSION_DIR / "sky.yaml"))
+        mission = loaded_from_catalog(s, "SKY")
+    night = (DAY, DAY + timedelta(days=1))
+    calibrations = write_inputs(mission, *night, tmp_path / "cal", size=256, classes={"CAL_BIAS", "CAL_FLAT"})
+    assert Ingestor(catalog, mission).run(calibrations).ok
+    dag_id = _release(catalog, "SKY", "late", requested_classes=["CALEXP_G"], start=night[0], stop=night[1])
+    with catalog.session() as s:
+        assert set(s.scalars(select(JobStep.state))) == {"WAITING_INPUT"}  # no raw exposures yet
+
+    airflow = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "proseo.devtools.dagtest",
+            "--airflow-home",
+            str(tmp_path / "airflow"),
+            "--dags",
+            str(REPO / "dags"),
+            dag_id,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env, "PROSEO_INPUT_POLL_S": "1", "PROSEO_TASK_RETRIES": "0"},
+    )
+    try:
+        time.sleep(20)  # Airflow starts, the sensor defers and polls
+        with catalog.session() as s:
+            assert set(s.scalars(select(JobStep.state))) == {"WAITING_INPUT"}
+        raw = write_inputs(mission, *night, tmp_path / "raw", size=256, classes={"RAW_EXP"})
+        assert Ingestor(catalog, mission).run(raw).ok
+        out, err = airflow.communicate(timeout=300)
+    finally:
+        airflow.kill()
+    assert airflow.returncode == 0, err[-4000:]
+    (run,) = [json.loads(line) for line in out.splitlines() if line.startswith('{"dag_id"')]
+    assert run["state"] == "success" and run["task_instances"] == {"success": 2}
+    sensor = next(v for k, v in run["durations"].items() if k.endswith("inputs[0]"))
+    assert sensor > 5  # it waited for the exposures
+    with catalog.session() as s:
+        assert orders.get_order(s, "SKY", "late").state == "COMPLETED"
+        (query,) = s.scalars(
+            select(InputQuery)
+            .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
+            .where(ProductClass.product_type == "RAW_EXP")
+        ).all()
+        assert query.satisfied and len(query.explanation["chosen"]) == 15  # the g exposures of the night

@@ -52,14 +52,19 @@ def run(dag_ids: list[str], dags: Path) -> list[dict[str, object]]:
         t0 = time.perf_counter()
         run_ = dag.test()
         states: dict[str, int] = {}
+        durations: dict[str, float] = {}
         for ti in run_.get_task_instances():
             states[str(ti.state)] = states.get(str(ti.state), 0) + 1
+            if ti.start_date and ti.end_date:
+                key = f"{ti.task_id}[{ti.map_index}]"
+                durations[key] = round((ti.end_date - ti.start_date).total_seconds(), 2)
         results.append(
             {
                 "dag_id": dag_id,
                 "state": str(run_.state),
                 "seconds": round(time.perf_counter() - t0, 1),
                 "task_instances": states,
+                "durations": durations,
             }
         )
     return results

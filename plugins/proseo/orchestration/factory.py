@@ -26,7 +26,7 @@ from proseo.orchestration.operators import JobStepOperator, asset_for
 
 #: Orders whose DAG exists: released and not finished.
 DAG_STATES = (OrderState.RELEASED.value, OrderState.RUNNING.value, OrderState.SUSPENDING.value)
-DEFAULT_SHARDS = 8
+DEFAULT_SHARDS = 4
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
@@ -79,8 +79,20 @@ def build_dag(bp: dict[str, Any], *, catalog_url: str | None = None) -> DAG:
             for kind, steps, sensed in groups:
                 if not steps:
                     continue
-                group = _group(f"level_{n}_{kind}", mission, bp, outlets, sensed, catalog_url, first=n == 0)
-                expanded = group.expand(job_step_id=steps)
+                if sensed:
+                    group = _group(
+                        f"level_{n}_{kind}", mission, bp, outlets, sensed, catalog_url, first=n == 0
+                    )
+                    expanded = group.expand(job_step_id=steps)
+                else:
+                    # No sensor: a plain mapped task is cheaper to parse than a mapped group.
+                    expanded = JobStepOperator.partial(
+                        task_id=f"level_{n}_{kind}",
+                        mission=mission,
+                        catalog_url=catalog_url,
+                        outlets=outlets,
+                        trigger_rule="all_success" if n == 0 else "all_done",
+                    ).expand(job_step_id=steps)
                 for upstream in previous:
                     upstream >> expanded
                 current.append(expanded)
@@ -120,6 +132,7 @@ def _group(
                 task_id="inputs",
                 job_step_id=job_step_id,
                 catalog_url=catalog_url,
+                poll_interval=float(os.environ.get("PROSEO_INPUT_POLL_S", 30)),
                 timeout_s=bp.get("input_timeout_s"),
                 on_timeout=bp.get("on_input_timeout") or "FAIL",
                 trigger_rule=trigger_rule,

@@ -1,9 +1,0 @@
-"""Airflow DAG file: proseo order DAGs of shard 7 (of PROSEO_DAG_SHARDS, default 8).
-
-The factory reads the blueprints of this shard's active orders in one catalogue query
-and builds one DAG per order (see proseo.orchestration.factory).
-"""
-
-from proseo.orchestration.factory import build_shard
-
-build_shard(globals(), 7)
