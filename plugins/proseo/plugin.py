@@ -7,8 +7,14 @@ It carries the REST API, UI pages and listeners as those parts of the system lan
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from airflow.plugins_manager import AirflowPlugin
+
+from proseo.orchestration import listeners
 
 
 class ProseoPlugin(AirflowPlugin):
     name = "proseo"
+    # DAG-run listeners run in the scheduler (and inline under dag.test()).
+    listeners: ClassVar[list[Any]] = [listeners]

@@ -132,6 +132,10 @@ def test_orders_of_both_missions_run_as_dags(env: dict[str, str], tmp_path: Path
     assert runs["proseo__S5P__no2-day"]["state"] == "success"
     assert runs["proseo__S5P__no2-day"]["task_instances"] == {"success": 46}
     assert runs["proseo__SKY__two-nights"]["task_instances"] == {"success": 10}
+    events = runs["proseo__S5P__no2-day"]["asset_events"]
+    assert len(events["proseo://S5P/L2__NO2___"]) == 15 and len(events["proseo://S5P/L3__NO2___"]) == 1
+    assert len(events["proseo://S5P/L1B_RA_BD3"]) == 15  # components are announced too
+    assert all(len(e["product_ids"]) == 1 and e["job_step_id"] for e in events["proseo://S5P/L2__NO2___"])
 
     with catalog.session() as s:
         for code, identifier in (("S5P", "no2-day"), ("SKY", "two-nights")):
@@ -250,3 +254,46 @@ def test_a_late_input_is_waited_for_then_the_step_runs(env: dict[str, str], tmp_
             .where(ProductClass.product_type == "RAW_EXP")
         ).all()
         assert query.satisfied and len(query.explanation["chosen"]) == 15  # the g exposures of the night
+
+
+def test_inputs_that_never_arrive_fail_the_order_not_leave_it_running(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    catalog = Catalog(env["PROSEO_CATALOG_URL"])
+    upgrade(catalog.engine)
+    with catalog.session() as s:
+        sync_mission(s, load_mission(MISSION_DIR / "sky.yaml"))
+    dag_id = _release(
+        catalog,
+        "SKY",
+        "starved",
+        requested_classes=["STACK_G"],
+        start=DAY,
+        stop=DAY + timedelta(days=1),
+        input_timeout="3 s",
+        on_input_timeout="FAIL",
+    )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "proseo.devtools.dagtest",
+            "--airflow-home",
+            str(tmp_path / "airflow"),
+            "--dags",
+            str(REPO / "dags"),
+            dag_id,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env, "PROSEO_INPUT_POLL_S": "1", "PROSEO_TASK_RETRIES": "0"},
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    (run,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"dag_id"')]
+    assert run["state"] == "failed"
+    with catalog.session() as s:
+        order = orders.get_order(s, "SKY", "starved")
+        assert order.state == "FAILED", [(e.operation, e.to_state, e.message) for e in order.events]
+        reasons = s.scalars(select(JobStep.failure_reason)).all()
+        assert len(reasons) == 2 and all(r and "ended failed" in r for r in reasons)

@@ -65,9 +65,28 @@ def run(dag_ids: list[str], dags: Path) -> list[dict[str, object]]:
                 "seconds": round(time.perf_counter() - t0, 1),
                 "task_instances": states,
                 "durations": durations,
+                "asset_events": _asset_events(dag_id),
             }
         )
     return results
+
+
+def _asset_events(dag_id: str) -> dict[str, list[dict[str, object]]]:
+    """Asset events the run emitted, by asset URI (what asset-scheduled DAGs would see)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    out: dict[str, list[dict[str, object]]] = {}
+    with create_session() as session:
+        rows = session.execute(
+            select(AssetModel.uri, AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetEvent.source_dag_id == dag_id)
+        )
+        for uri, extra in rows:
+            out.setdefault(uri, []).append(dict(extra or {}))
+    return out
 
 
 def main() -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "approve_order",
     "cancel_order",
     "close_order",
+    "finalize_order",
     "plan_order",
     "release_order",
     "reset_order",
@@ -257,3 +258,15 @@ def rollup_order(session: Session, order_id: int) -> str:
 
 def _pending(counts: dict[str, int]) -> bool:
     return any(counts.get(s.value, 0) for s in (StepState.PLANNED, StepState.WAITING_INPUT, StepState.READY))
+
+
+def finalize_order(session: Session, order_id: int, reason: str) -> str:
+    """The order's run ended: steps that did not finish fail with ``reason``; then roll up."""
+    unfinished = {StepState.PLANNED, StepState.WAITING_INPUT, StepState.READY, StepState.RUNNING}
+    job_ids = select(Job.id).where(Job.order_id == order_id).scalar_subquery()
+    session.execute(
+        update(JobStep)
+        .where(JobStep.job_id.in_(job_ids), JobStep.state.in_([s.value for s in unfinished]))
+        .values(state=StepState.FAILED.value, failure_reason=f"not run: {reason}")
+    )
+    return rollup_order(session, order_id)

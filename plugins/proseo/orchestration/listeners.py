@@ -1,0 +1,53 @@
+"""Airflow listeners that keep the catalogue's orders in step with their DAG runs.
+
+Job steps update their own state as they run (operators.py); what the steps cannot
+see is the end of the DAG run itself: a sensor that failed leaves its processor task
+upstream-failed and its step waiting, a run that was marked failed by hand leaves
+steps planned. When a proseo DAG run ends, every job step that did not finish is
+marked FAILED with the reason, and the order rolls up, so an order never stays
+RUNNING after its run ended. Listeners must never break Airflow: errors are logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.listeners import hookimpl
+
+log = logging.getLogger(__name__)
+
+
+def finish_order_for_run(dag_id: str, run_id: str, state: str) -> str | None:
+    """Finalise the order behind ``dag_id``; returns its new state (None if not ours)."""
+    if not dag_id.startswith("proseo__"):
+        return None
+    from sqlalchemy import select
+
+    from proseo.catalog.db import Catalog
+    from proseo.catalog.model_order import ProcessingOrder
+    from proseo.planning.lifecycle import finalize_order
+
+    catalog = Catalog()
+    with catalog.session() as session:
+        order_id = session.scalar(select(ProcessingOrder.id).where(ProcessingOrder.dag_id == dag_id))
+        if order_id is None:
+            return None
+        return finalize_order(session, order_id, f"DAG run {run_id} ended {state}")
+
+
+def _safely(dag_run: Any, state: str) -> None:
+    try:
+        finish_order_for_run(dag_run.dag_id, dag_run.run_id, state)
+    except Exception:  # a listener must not fail the scheduler
+        log.exception("proseo: could not finalise the order of DAG run %s/%s", dag_run.dag_id, dag_run.run_id)
+
+
+@hookimpl
+def on_dag_run_success(dag_run: Any, msg: str) -> None:
+    _safely(dag_run, "success")
+
+
+@hookimpl
+def on_dag_run_failed(dag_run: Any, msg: str) -> None:
+    _safely(dag_run, "failed")
