@@ -132,6 +132,8 @@ def test_orders_of_both_missions_run_as_dags(env: dict[str, str], tmp_path: Path
     assert runs["proseo__S5P__no2-day"]["state"] == "success"
     assert runs["proseo__S5P__no2-day"]["task_instances"] == {"success": 46}
     assert runs["proseo__SKY__two-nights"]["task_instances"] == {"success": 10}
+    # Each facility is a pool sized by its max_concurrent_job_steps (created by the listener).
+    assert runs["proseo__SKY__two-nights"]["pools"] == {"proseo__s5p__local": 2, "proseo__sky__local": 2}
     events = runs["proseo__S5P__no2-day"]["asset_events"]
     assert len(events["proseo://S5P/L2__NO2___"]) == 15 and len(events["proseo://S5P/L3__NO2___"]) == 1
     assert len(events["proseo://S5P/L1B_RA_BD3"]) == 15  # components are announced too

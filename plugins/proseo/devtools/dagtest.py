@@ -49,6 +49,13 @@ def run(dag_ids: list[str], dags: Path) -> list[dict[str, object]]:
         dag = bag.get_dag(dag_id)
         if dag is None:
             raise SystemExit(f"no DAG {dag_id} (found: {sorted(bag.dag_ids)})")
+        # dag.test() creates its run already running, so the scheduler's run-start listener
+        # (which creates the facility pool) does not fire: call it as the scheduler would.
+        from types import SimpleNamespace
+
+        from proseo.orchestration.listeners import ensure_pool
+
+        ensure_pool(SimpleNamespace(dag_id=dag_id, run_id="dagtest"))
         t0 = time.perf_counter()
         run_ = dag.test()
         states: dict[str, int] = {}
@@ -66,6 +73,7 @@ def run(dag_ids: list[str], dags: Path) -> list[dict[str, object]]:
                 "task_instances": states,
                 "durations": durations,
                 "asset_events": _asset_events(dag_id),
+                "pools": _pools(),
             }
         )
     return results
@@ -87,6 +95,15 @@ def _asset_events(dag_id: str) -> dict[str, list[dict[str, object]]]:
         for uri, extra in rows:
             out.setdefault(uri, []).append(dict(extra or {}))
     return out
+
+
+def _pools() -> dict[str, int]:
+    from airflow.models.pool import Pool
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return dict(session.execute(select(Pool.pool, Pool.slots).where(Pool.pool.like("proseo__%"))).all())
 
 
 def main() -> None:

@@ -50,6 +50,8 @@ def build_dag(bp: dict[str, Any], *, catalog_url: str | None = None) -> DAG:
     """The DAG of one order (no catalogue access: everything comes from the blueprint)."""
     mission = bp["mission"]
     default_args: dict[str, Any] = {
+        # The facility's pool (created by the DAG-run listener) caps its concurrent steps.
+        "pool": bp.get("pool") or "default_pool",
         "priority_weight": int(bp.get("priority") or 50),
         "weight_rule": "absolute",
         "retries": int(os.environ.get("PROSEO_TASK_RETRIES", 2)),

@@ -43,6 +43,44 @@ def _safely(dag_run: Any, state: str) -> None:
         log.exception("proseo: could not finalise the order of DAG run %s/%s", dag_run.dag_id, dag_run.run_id)
 
 
+def ensure_pool(dag_run: Any) -> str | None:
+    """Create or resize the order's facility pool (the scheduler has the metadata DB).
+
+    A facility's ``max_concurrent_job_steps`` is the pool's size; every processor task
+    of the facility's orders runs in it, so the limit holds across orders.
+    """
+    if not dag_run.dag_id.startswith("proseo__"):
+        return None
+    from sqlalchemy import select
+
+    from proseo.catalog.db import Catalog
+    from proseo.catalog.model_order import ProcessingOrder
+
+    with Catalog().session() as session:
+        blueprint = session.scalar(
+            select(ProcessingOrder.dag_blueprint).where(ProcessingOrder.dag_id == dag_run.dag_id)
+        )
+    if not blueprint or not blueprint.get("pool"):
+        return None
+    from airflow.models.pool import Pool
+
+    Pool.create_or_update_pool(
+        name=blueprint["pool"],
+        slots=int(blueprint.get("pool_slots") or 1),
+        description=f"proseo facility {blueprint.get('facility')} of mission {blueprint.get('mission')}",
+        include_deferred=False,
+    )
+    return str(blueprint["pool"])
+
+
+@hookimpl
+def on_dag_run_running(dag_run: Any, msg: str) -> None:
+    try:
+        ensure_pool(dag_run)
+    except Exception:
+        log.exception("proseo: could not create the pool for DAG run %s/%s", dag_run.dag_id, dag_run.run_id)
+
+
 @hookimpl
 def on_dag_run_success(dag_run: Any, msg: str) -> None:
     _safely(dag_run, "success")
