@@ -17,9 +17,10 @@ from sqlalchemy import func, select
 from tests_execution_helpers import COLLECTION, DAY, ingest, orbit_inside, plan
 
 from proseo.catalog.db import Catalog
+from proseo.catalog.lineage import lineage
 from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_order import JobStep
-from proseo.catalog.model_product import Product, ProductFile, ProductInput, Provenance
+from proseo.catalog.model_product import Product, ProductFile, Provenance
 from proseo.catalog.register import RegistrationError, RunIdentity, register_manifest
 from proseo.execution.jobspec import build_job_spec
 from proseo.execution.local import run_wrapper
@@ -46,18 +47,13 @@ def _run_all(catalog: Catalog) -> dict[int, Manifest]:
 
 
 def _lineage_types(catalog: Catalog, product_type: str) -> set[str]:
+    """Product types in the whole lineage of the (first) product of ``product_type``."""
     with catalog.session() as s:
-        frontier = set(
-            s.scalars(select(Product.id).join(ProductClass).where(ProductClass.product_type == product_type))
+        root = s.scalar(
+            select(Product.id).join(ProductClass).where(ProductClass.product_type == product_type)
         )
-        seen: set[int] = set()
-        while frontier:
-            found = set(
-                s.scalars(select(ProductInput.input_product_id).where(ProductInput.product_id.in_(frontier)))
-            )
-            frontier = found - seen
-            seen |= found
-        return set(s.scalars(select(ProductClass.product_type).join(Product).where(Product.id.in_(seen))))
+        assert root is not None
+        return {node.product_type for node in lineage(s, root).nodes.values()} - {product_type}
 
 
 def test_s5p_orbit_chain_runs_and_registers(s5p_cat: Catalog, tmp_path) -> None:

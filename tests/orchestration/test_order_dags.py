@@ -23,10 +23,11 @@ from sqlalchemy import func, select
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.ingest import Ingestor
+from proseo.catalog.lineage import lineage
 from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
 from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_order import InputQuery, JobStep
-from proseo.catalog.model_product import Product, ProductFile, ProductInput, Provenance
+from proseo.catalog.model_product import Product, ProductFile, Provenance
 from proseo.catalog.schema import upgrade
 from proseo.devtools.generate import write_inputs
 from proseo.missions import load_mission
@@ -54,18 +55,45 @@ def _release(catalog: Catalog, code: str, identifier: str, **fields) -> str:
 
 
 def _lineage(catalog: Catalog, product_type: str) -> set[str]:
+    """Product types in the whole lineage of the (first) product of ``product_type``."""
     with catalog.session() as s:
-        frontier = set(
-            s.scalars(select(Product.id).join(ProductClass).where(ProductClass.product_type == product_type))
+        root = s.scalar(
+            select(Product.id).join(ProductClass).where(ProductClass.product_type == product_type)
         )
-        seen: set[int] = set()
-        while frontier:
-            found = set(
-                s.scalars(select(ProductInput.input_product_id).where(ProductInput.product_id.in_(frontier)))
-            )
-            frontier = found - seen
-            seen |= found
-        return set(s.scalars(select(ProductClass.product_type).join(Product).where(Product.id.in_(seen))))
+        assert root is not None
+        return {node.product_type for node in lineage(s, root).nodes.values()} - {product_type}
+
+
+def _dagtest_command(tmp_path: Path, *dag_ids: str) -> list[str]:
+    home = str(tmp_path / "airflow")
+    return [
+        sys.executable,
+        "-m",
+        "proseo.devtools.dagtest",
+        "--airflow-home",
+        home,
+        "--dags",
+        str(REPO / "dags"),
+        *dag_ids,
+    ]
+
+
+def _run_dags(tmp_path: Path, env: dict[str, str], *dag_ids: str, **extra: str) -> dict[str, dict]:
+    """Run the DAGs with dag.test() in their own process; their results by DAG id."""
+    result = subprocess.run(
+        _dagtest_command(tmp_path, *dag_ids),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, **extra},
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return _results(result.stdout)
+
+
+def _results(stdout: str) -> dict[str, dict]:
+    lines = [line for line in stdout.splitlines() if line.startswith('{"dag_id"')]
+    return {r["dag_id"]: r for r in map(json.loads, lines)}
 
 
 @pytest.fixture
@@ -110,25 +138,7 @@ def test_orders_of_both_missions_run_as_dags(env: dict[str, str], tmp_path: Path
     ]
     assert dag_ids == ["proseo__S5P__no2-day", "proseo__SKY__two-nights"]
 
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "proseo.devtools.dagtest",
-            "--airflow-home",
-            str(tmp_path / "airflow"),
-            "--dags",
-            str(REPO / "dags"),
-            *dag_ids,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    lines = [line for line in result.stdout.splitlines() if line.startswith('{"dag_id"')]
-    runs = {r["dag_id"]: r for r in map(json.loads, lines)}
+    runs = _run_dags(tmp_path, env, *dag_ids)
     assert runs["proseo__S5P__no2-day"]["state"] == "success"
     assert runs["proseo__S5P__no2-day"]["task_instances"] == {"success": 46}
     assert runs["proseo__SKY__two-nights"]["task_instances"] == {"success": 10}
@@ -177,24 +187,8 @@ def test_a_failing_order_ends_failed_not_running(env: dict[str, str], tmp_path: 
         stop=DAY + timedelta(days=1),
         dynamic_parameters={"proseo_test_mode": "fail"},
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "proseo.devtools.dagtest",
-            "--airflow-home",
-            str(tmp_path / "airflow"),
-            "--dags",
-            str(REPO / "dags"),
-            dag_id,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env, "PROSEO_TASK_RETRIES": "0"},
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    (run,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"dag_id"')]
+    runs = _run_dags(tmp_path, env, dag_id, PROSEO_TASK_RETRIES="0")
+    (run,) = runs.values()
     assert run["state"] == "failed" and run["task_instances"] == {"failed": 5}
     with catalog.session() as s:
         order = orders.get_order(s, "SKY", "broken")
@@ -219,16 +213,7 @@ def test_a_late_input_is_waited_for_then_the_step_runs(env: dict[str, str], tmp_
         assert set(s.scalars(select(JobStep.state))) == {"WAITING_INPUT"}  # no raw exposures yet
 
     airflow = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "proseo.devtools.dagtest",
-            "--airflow-home",
-            str(tmp_path / "airflow"),
-            "--dags",
-            str(REPO / "dags"),
-            dag_id,
-        ],
+        _dagtest_command(tmp_path, dag_id),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -244,7 +229,7 @@ def test_a_late_input_is_waited_for_then_the_step_runs(env: dict[str, str], tmp_
     finally:
         airflow.kill()
     assert airflow.returncode == 0, err[-4000:]
-    (run,) = [json.loads(line) for line in out.splitlines() if line.startswith('{"dag_id"')]
+    (run,) = _results(out).values()
     assert run["state"] == "success" and run["task_instances"] == {"success": 2}
     sensor = next(v for k, v in run["durations"].items() if k.endswith("inputs[0]"))
     assert sensor > 5  # it waited for the exposures
@@ -275,24 +260,8 @@ def test_inputs_that_never_arrive_fail_the_order_not_leave_it_running(
         input_timeout="3 s",
         on_input_timeout="FAIL",
     )
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "proseo.devtools.dagtest",
-            "--airflow-home",
-            str(tmp_path / "airflow"),
-            "--dags",
-            str(REPO / "dags"),
-            dag_id,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **env, "PROSEO_INPUT_POLL_S": "1", "PROSEO_TASK_RETRIES": "0"},
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    (run,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith('{"dag_id"')]
+    runs = _run_dags(tmp_path, env, dag_id, PROSEO_INPUT_POLL_S="1", PROSEO_TASK_RETRIES="0")
+    (run,) = runs.values()
     assert run["state"] == "failed"
     with catalog.session() as s:
         order = orders.get_order(s, "SKY", "starved")

@@ -56,7 +56,7 @@ from proseo.catalog.model_order import (
 )
 from proseo.catalog.model_product import Product, ProductStatus
 from proseo.planning.candidates import CandidateCache, ClassNeeds, Filters
-from proseo.planning.selection import FALLS_BACK, NEAREST
+from proseo.planning.selection import FALLS_BACK, NEAREST, add_rule_needs
 from proseo.rules.ast import WINDOWLESS, Alternative, Qualifier, QualifierKind, SimpleRule
 from proseo.rules.evaluate import Selection, evaluate, matches, widen
 from proseo.rules.parser import parse_simple
@@ -633,15 +633,4 @@ def _add_needs(
     order_filters: dict[str, Filters],
 ) -> None:
     """The windows (and nearest/extreme scans) a rule asks of each source class, as the planner does."""
-    for alt in rule.alternatives:
-        need = needs.setdefault(alt.source.product_type, ClassNeeds())
-        filters = _alt_filters(alt, order_filters)
-        need.add_window(start, stop)
-        for policy in alt.chain:
-            if policy.name in WINDOWLESS or policy.name in FALLS_BACK:
-                need.extremes.add(filters)
-            if policy.name not in WINDOWLESS:
-                window = widen(start, stop, policy)
-                need.add_window(window.start, window.stop)
-            if policy.name in NEAREST:
-                need.nearest.add(filters)
+    add_rule_needs(needs, rule, start, stop, lambda alt: _alt_filters(alt, order_filters))

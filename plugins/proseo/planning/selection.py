@@ -14,6 +14,7 @@ The rule is then evaluated again, and each planned output it chose becomes an ed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,28 @@ NEAREST = frozenset(
 FALLS_BACK = frozenset({PolicyName.LATEST_VAL_COVER_NEWEST_VALIDITY})
 
 
+def add_rule_needs(
+    needs: dict[str, ClassNeeds],
+    rule: SimpleRule,
+    start: datetime,
+    stop: datetime,
+    filters_for: Callable[[Alternative], tuple[tuple[str, str], ...]],
+) -> None:
+    """The windows (and nearest/extreme scans) a rule will ask of each source class."""
+    for alt in rule.alternatives:
+        need = needs.setdefault(alt.source.product_type, ClassNeeds())
+        filters = filters_for(alt)
+        need.add_window(start, stop)
+        for policy in alt.chain:
+            if policy.name in WINDOWLESS or policy.name in FALLS_BACK:
+                need.extremes.add(filters)
+            if policy.name not in WINDOWLESS:
+                window = widen(start, stop, policy)
+                need.add_window(window.start, window.stop)
+            if policy.name in NEAREST:
+                need.nearest.add(filters)
+
+
 class Selector:
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
@@ -53,19 +76,7 @@ class Selector:
 
     def add_needs(self, needs: dict[str, ClassNeeds], step: StepPlan, scoped: ScopedRule) -> None:
         """Record which windows of which classes this rule will ask about (for batching)."""
-        start, stop = step.slice.start, step.slice.stop
-        for alt in scoped.rule.alternatives:
-            need = needs.setdefault(alt.source.product_type, ClassNeeds())
-            filters = self.filters_for(alt)
-            need.add_window(start, stop)
-            for policy in alt.chain:
-                if policy.name in WINDOWLESS or policy.name in FALLS_BACK:
-                    need.extremes.add(filters)
-                if policy.name not in WINDOWLESS:
-                    window = widen(start, stop, policy)
-                    need.add_window(window.start, window.stop)
-                if policy.name in NEAREST:
-                    need.nearest.add(filters)
+        add_rule_needs(needs, scoped.rule, step.slice.start, step.slice.stop, self.filters_for)
 
     def _pool(self, rule: SimpleRule, start: datetime, stop: datetime) -> dict[str, list[Candidate]]:
         """Candidates per source class: only those near the rule's windows where that suffices."""
