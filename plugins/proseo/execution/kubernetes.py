@@ -40,12 +40,21 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters import (
+    convert_image_pull_secrets,
+)
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.providers.cncf.kubernetes.pod_generator import make_safe_label_value
+from airflow.providers.cncf.kubernetes.utils.pod_manager import OnFinishAction
+from airflow.sdk import Context
+from airflow.sdk.exceptions import AirflowException
 from kubernetes.client import models as k8s
 
+from proseo.catalog.register import RunIdentity
+from proseo.execution import stepstate
 from proseo.execution.errors import ExecutionError
 from proseo.execution.jobspec import StepContext
+from proseo.wrapper.spec import Manifest, Status
 
 SPEC_ENV = "PROSEO_JOB_SPEC"
 XCOM_PATH = "/airflow/xcom/return.json"
@@ -100,60 +109,217 @@ def resources(ctx: StepContext) -> k8s.V1ResourceRequirements:
     )
 
 
+#: The settings that do not depend on the step (JobStepPodOperator gets them when made).
+def static_pod_settings() -> dict[str, Any]:
+    return {
+        "cmds": list(WRAPPER_CMD),
+        "arguments": list(WRAPPER_ARGS),
+        "security_context": pod_security_context(),
+        "container_security_context": container_security_context(),
+        "xcom_sidecar_container_security_context": container_security_context(),
+        "volumes": [
+            k8s.V1Volume(name="work", empty_dir=k8s.V1EmptyDirVolumeSource()),
+            k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
+        ],
+        "volume_mounts": [
+            k8s.V1VolumeMount(name="work", mount_path=WORK_DIR),
+            k8s.V1VolumeMount(name="tmp", mount_path=TMP_DIR),
+        ],
+        "do_xcom_push": True,
+        "deferrable": True,
+        "durable": True,
+        "on_finish_action": "delete_succeeded_pod",
+        "get_logs": True,
+    }
+
+
+def pod_settings(ctx: StepContext) -> dict[str, Any]:
+    """The KubernetesPodOperator arguments of a job step (all but ``task_id``).
+
+    Used by :meth:`KubernetesBackend.make_task` and :meth:`JobStepPodOperator.configure`,
+    so both ask for the same pod.
+    """
+    if ctx.backend != KubernetesBackend.name or not ctx.namespace:
+        raise ExecutionError(
+            f"facility {ctx.facility} (backend {ctx.backend}) has no Kubernetes namespace",
+            job_step_id=ctx.job_step_id,
+            order=f"{ctx.mission}/{ctx.order_identifier}",
+        )
+    spec_json = ctx.spec.model_dump_json()
+    if len(spec_json.encode()) > MAX_SPEC_ENV_BYTES:
+        raise ExecutionError(
+            f"the job spec is {len(spec_json.encode())} bytes, more than an environment variable "
+            f"can carry ({MAX_SPEC_ENV_BYTES}); {len(ctx.spec.inputs)} input files",
+            job_step_id=ctx.job_step_id,
+            order=f"{ctx.mission}/{ctx.order_identifier}",
+        )
+    return {
+        "namespace": ctx.namespace,
+        "name": pod_name(ctx),
+        "image": ctx.image,
+        "env_vars": [
+            k8s.V1EnvVar(name=SPEC_ENV, value=spec_json),
+            k8s.V1EnvVar(name="PROSEO_SCRATCH", value=WORK_DIR),
+        ],
+        "container_resources": resources(ctx),
+        "active_deadline_seconds": ctx.deadline_s,
+        "node_selector": dict(ctx.node_selector),
+        "service_account_name": ctx.service_account,
+        "image_pull_secrets": [k8s.V1LocalObjectReference(name=s) for s in ctx.image_pull_secrets],
+        "labels": labels(ctx),
+        "annotations": {"proseo.io/order": ctx.order_identifier, "proseo.io/facility": ctx.facility},
+        **static_pod_settings(),
+    }
+
+
 class KubernetesBackend:
     """Backend ``kubernetes``: a KubernetesPodOperator per job step."""
 
     name = "kubernetes"
 
     def make_task(self, ctx: StepContext, *, task_id: str, **task_kwargs: Any) -> KubernetesPodOperator:
-        if ctx.backend != self.name or not ctx.namespace:
-            raise ExecutionError(
-                f"facility {ctx.facility} (backend {ctx.backend}) has no Kubernetes namespace",
-                job_step_id=ctx.job_step_id,
-                order=f"{ctx.mission}/{ctx.order_identifier}",
-            )
-        spec_json = ctx.spec.model_dump_json()
-        if len(spec_json.encode()) > MAX_SPEC_ENV_BYTES:
-            raise ExecutionError(
-                f"the job spec is {len(spec_json.encode())} bytes, more than an environment variable "
-                f"can carry ({MAX_SPEC_ENV_BYTES}); {len(ctx.spec.inputs)} input files",
-                job_step_id=ctx.job_step_id,
-                order=f"{ctx.mission}/{ctx.order_identifier}",
-            )
-        options: dict[str, Any] = {
-            "task_id": task_id,
-            "namespace": ctx.namespace,
-            "name": pod_name(ctx),
-            "image": ctx.image,
-            "cmds": list(WRAPPER_CMD),
-            "arguments": list(WRAPPER_ARGS),
-            "env_vars": [
-                k8s.V1EnvVar(name=SPEC_ENV, value=spec_json),
-                k8s.V1EnvVar(name="PROSEO_SCRATCH", value=WORK_DIR),
-            ],
-            "container_resources": resources(ctx),
-            "active_deadline_seconds": ctx.deadline_s,
-            "node_selector": dict(ctx.node_selector),
-            "service_account_name": ctx.service_account,
-            "image_pull_secrets": [k8s.V1LocalObjectReference(name=s) for s in ctx.image_pull_secrets],
-            "security_context": pod_security_context(),
-            "container_security_context": container_security_context(),
-            "xcom_sidecar_container_security_context": container_security_context(),
-            "volumes": [
-                k8s.V1Volume(name="work", empty_dir=k8s.V1EmptyDirVolumeSource()),
-                k8s.V1Volume(name="tmp", empty_dir=k8s.V1EmptyDirVolumeSource()),
-            ],
-            "volume_mounts": [
-                k8s.V1VolumeMount(name="work", mount_path=WORK_DIR),
-                k8s.V1VolumeMount(name="tmp", mount_path=TMP_DIR),
-            ],
-            "labels": labels(ctx),
-            "annotations": {"proseo.io/order": ctx.order_identifier, "proseo.io/facility": ctx.facility},
-            "do_xcom_push": True,
-            "deferrable": True,
-            "durable": True,
-            "on_finish_action": "delete_succeeded_pod",
-            "get_logs": True,
-        }
+        options: dict[str, Any] = {"task_id": task_id, **pod_settings(ctx)}
         options.update(task_kwargs)
         return KubernetesPodOperator(**options)
+
+
+class JobStepPodOperator(KubernetesPodOperator):
+    """The processor task of a job step on a Kubernetes facility (the factory maps it).
+
+    Made with serialisable arguments only (``job_step_id`` is templated, so it can come
+    from ``expand``); everything that depends on the step is read from the catalogue
+    when the task runs: :meth:`configure` checks the upstream steps, marks the step
+    RUNNING and sets the pod up from :func:`pod_settings` (the very pod
+    :meth:`KubernetesBackend.make_task` would ask for). When the pod has finished,
+    its XCom (the wrapper's manifest) is registered like :class:`JobStepOperator`
+    does: products, provenance, Asset events, order rollup; a FAILED manifest marks
+    the step FAILED and fails the task.
+
+    The result arrives in :meth:`execute` (``deferrable=False``) or in
+    :meth:`trigger_reentry` (deferrable: after the trigger, or directly when a durable
+    retry finds the pod already finished).
+    """
+
+    template_fields = ("job_step_id", *KubernetesPodOperator.template_fields)
+    ui_color = "#9ecae1"
+
+    def __init__(
+        self, *, job_step_id: Any, mission: str, catalog_url: str | None = None, **kwargs: Any
+    ) -> None:
+        static = static_pod_settings()
+        # What the caller set itself stays as set; configure() does not overwrite it.
+        self._own_settings = frozenset(k for k in kwargs if k in static or k in _STEP_KEYS)
+        super().__init__(**{**static, **kwargs})
+        self.job_step_id = job_step_id
+        self.mission = mission
+        self.catalog_url = catalog_url
+        self._result: dict[str, Any] | None = None
+
+    def configure(self, session: Any, try_number: int, *, task_id: str | None = None) -> StepContext:
+        """Start the step in the catalogue and set the pod up for it; its StepContext.
+
+        Raises :class:`proseo.execution.stepstate.UpstreamPending` when an upstream
+        step has not completed (nothing is changed then).
+        """
+        ctx = stepstate.start_step(session, int(self.job_step_id), task_id=task_id, try_number=try_number)
+        for key, value in pod_settings(ctx).items():
+            if key in self._own_settings:
+                continue
+            if key == "image_pull_secrets":
+                value = convert_image_pull_secrets(value) if value else []
+            elif key == "on_finish_action":
+                value = OnFinishAction(value)
+            elif key == "durable":
+                self.reattach_on_restart = value
+            setattr(self, key, value)
+        self.pod_request_obj = None
+        return ctx
+
+    def execute(self, context: Context) -> Any:
+        from proseo.orchestration.operators import catalog_for, fail_on_failed_upstream
+
+        step_id = int(self.job_step_id)
+        ti = context["ti"]
+        catalog = catalog_for(self.catalog_url)
+        fail_on_failed_upstream(catalog, step_id)
+        try:
+            with catalog.session() as s:
+                self.configure(s, ti.try_number, task_id=ti.task_id)
+        except stepstate.UpstreamPending as exc:
+            raise AirflowException(str(exc)) from None
+        result = super().execute(context)
+        if not self.deferrable:
+            return self.complete(result, context=context)
+        # Deferrable: reached only when the pod had already finished, so trigger_reentry
+        # ran (and registered) without deferring.
+        return self._result
+
+    def trigger_reentry(self, context: Context, event: dict[str, Any]) -> Any:
+        result = super().trigger_reentry(context, event)
+        return self.complete(result, context=context)
+
+    def post_complete_action(
+        self, *, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, context: Context, result: dict | None, **kwargs: Any
+    ) -> None:
+        # A failed run exits non-zero, so the provider fails the task after this; record
+        # the FAILED manifest first, so the step says why.
+        self._record_failure(result)
+        super().post_complete_action(pod=pod, remote_pod=remote_pod, context=context, result=result, **kwargs)
+
+    def _record_failure(self, result: Any) -> None:
+        from proseo.orchestration.operators import catalog_for
+
+        try:
+            manifest = Manifest.model_validate(result) if result is not None else None
+        except ValueError:
+            self.log.warning("job step %s: the pod's XCom is no manifest", self.job_step_id)
+            return
+        if manifest is not None and manifest.status is Status.FAILED:
+            with catalog_for(self.catalog_url).session() as s:
+                stepstate.fail_with_manifest(s, int(self.job_step_id), manifest)
+
+    def complete(
+        self, result: Any, *, context: Context | None = None, run: RunIdentity | None = None
+    ) -> dict[str, Any]:
+        """Register the pod's manifest (``result``, the XCom of the wrapper).
+
+        Needs the Airflow ``context`` (run identity, Asset events) or, outside Airflow,
+        ``run``. A FAILED manifest marks the step FAILED and raises AirflowException.
+        """
+        from proseo.orchestration.operators import catalog_for, finish
+
+        step_id = int(self.job_step_id)
+        if result is None:
+            raise AirflowException(f"job step {step_id}: the pod finished without a manifest")
+        try:
+            manifest = Manifest.model_validate(result)
+        except ValueError as exc:
+            raise AirflowException(f"job step {step_id}: the pod's XCom is no manifest: {exc}") from None
+        self._result = finish(
+            catalog_for(self.catalog_url),
+            step_id,
+            manifest,
+            mission=self.mission,
+            context=context,
+            log=self.log,
+            run=run,
+        )
+        return self._result
+
+
+#: The settings that depend on the step.
+_STEP_KEYS = frozenset(
+    {
+        "namespace",
+        "name",
+        "image",
+        "env_vars",
+        "container_resources",
+        "active_deadline_seconds",
+        "node_selector",
+        "service_account_name",
+        "image_pull_secrets",
+        "labels",
+        "annotations",
+    }
+)

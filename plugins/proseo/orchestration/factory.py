@@ -88,18 +88,38 @@ def build_dag(bp: dict[str, Any], *, catalog_url: str | None = None) -> DAG:
                     expanded = group.expand(job_step_id=steps)
                 else:
                     # No sensor: a plain mapped task is cheaper to parse than a mapped group.
-                    expanded = JobStepOperator.partial(
-                        task_id=f"level_{n}_{kind}",
-                        mission=mission,
-                        catalog_url=catalog_url,
-                        outlets=outlets,
-                        trigger_rule="all_success" if n == 0 else "all_done",
-                    ).expand(job_step_id=steps)
+                    expanded = (
+                        _processor_class(bp)
+                        .partial(
+                            task_id=f"level_{n}_{kind}",
+                            mission=mission,
+                            catalog_url=catalog_url,
+                            outlets=outlets,
+                            trigger_rule="all_success" if n == 0 else "all_done",
+                        )
+                        .expand(job_step_id=steps)
+                    )
                 for upstream in previous:
                     upstream >> expanded
                 current.append(expanded)
             previous = current
     return dag
+
+
+def _processor_class(bp: dict[str, Any]) -> type[Any]:
+    """The processor task's class for the order's facility backend.
+
+    The Kubernetes one is imported only when such a DAG is built (the provider costs
+    seconds to import; local facilities never pay for it).
+    """
+    backend = bp.get("backend") or "local"
+    if backend == "local":
+        return JobStepOperator
+    if backend == "kubernetes":
+        from proseo.execution.kubernetes import JobStepPodOperator
+
+        return JobStepPodOperator
+    raise ValueError(f"order {bp['mission']}/{bp['order']}: unknown execution backend {backend!r}")
 
 
 def _group(
@@ -119,7 +139,7 @@ def _group(
 
     @task_group(group_id=group_id)
     def step(job_step_id: Any) -> None:
-        process = JobStepOperator(
+        process = _processor_class(bp)(
             task_id="process",
             job_step_id=job_step_id,
             mission=mission,

@@ -16,22 +16,20 @@ from typing import Any
 
 from airflow.sdk import Asset, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from sqlalchemy import select
 
-from proseo.catalog.db import Catalog, utcnow
-from proseo.catalog.model_order import Job, JobStep, JobStepEdge, StepState
-from proseo.catalog.register import RunIdentity, register_manifest
-from proseo.execution.jobspec import build_job_spec
+from proseo.catalog.db import Catalog
+from proseo.catalog.register import RunIdentity
+from proseo.execution import stepstate
+from proseo.execution.jobspec import StepContext
 from proseo.execution.local import run_wrapper
-from proseo.planning.lifecycle import rollup_order
-from proseo.wrapper.spec import Status
+from proseo.wrapper.spec import Manifest, Status
 
 
 def asset_for(mission: str, product_type: str) -> Asset:
     return Asset(f"proseo://{mission}/{product_type}")
 
 
-def _catalog(url: str | None) -> Catalog:
+def catalog_for(url: str | None) -> Catalog:
     return Catalog(url)  # None: PROSEO_CATALOG_URL of the worker, never a URL stored in the DAG
 
 
@@ -52,54 +50,61 @@ class JobStepOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         step_id = int(self.job_step_id)
         ti = context["ti"]
-        catalog = _catalog(self.catalog_url)
-        with catalog.session() as s:
-            failed = self._failed_upstream(s, step_id)
-        if failed:
-            # Fail for good (no retry can help) and record it, so the order rolls up to
-            # FAILED instead of waiting for a step that will never run.
-            reason = f"upstream job step(s) {failed} failed"
-            with catalog.session() as s:
-                step = s.get(JobStep, step_id)
-                assert step is not None
-                step.state = StepState.FAILED.value
-                step.failure_reason = reason
-                s.flush()
-                order_id = s.scalar(select(Job.order_id).where(Job.id == step.job_id))
-                if order_id is not None:
-                    rollup_order(s, order_id)
-            raise AirflowFailException(f"job step {step_id}: {reason}")
-        with catalog.session() as s:
-            self._check_upstream(s, step_id)
-            ctx = build_job_spec(s, step_id, try_number=ti.try_number)
-            step = s.get(JobStep, step_id)
-            assert step is not None
-            step.state = StepState.RUNNING.value
-            step.started_at = utcnow()
-            step.task_id = ti.task_id
-            step.try_number = ti.try_number
-            step.failure_reason = None
-            s.flush()
-            rollup_order(s, ctx.order_id)  # RELEASED -> RUNNING with the first step
+        catalog = catalog_for(self.catalog_url)
+        ctx = begin(catalog, step_id, task_id=ti.task_id, try_number=ti.try_number)
         if ctx.backend != "local":
             raise AirflowFailException(
                 f"job step {step_id}: facility {ctx.facility} uses backend {ctx.backend!r}; "
-                "the mapped DAG runs local facilities only so far"
+                "JobStepOperator runs local facilities only (JobStepPodOperator runs Kubernetes ones)"
             )
         manifest = run_wrapper(ctx, ti.try_number, log=self.log)
-        if manifest.status is Status.FAILED:
-            with catalog.session() as s:
-                step = s.get(JobStep, step_id)
-                assert step is not None
-                step.state = StepState.FAILED.value
-                step.exit_code = manifest.exit_code
-                step.failure_reason = f"{manifest.stage}: {manifest.reason}"
-                step.log_url = manifest.log_url
-                s.flush()
-                rollup_order(s, ctx.order_id)
-            raise AirflowException(
-                f"job step {step_id} failed at {manifest.stage}: {manifest.reason} (log: {manifest.log_url})"
-            )
+        return finish(catalog, step_id, manifest, mission=self.mission, context=context, log=self.log)
+
+
+def fail_on_failed_upstream(catalog: Catalog, step_id: int) -> None:
+    """An upstream step failed: fail this one for good (no retry can help) and record it."""
+    with catalog.session() as s:
+        failed = stepstate.failed_upstream(s, step_id)
+    if failed:
+        reason = f"upstream job step(s) {failed} failed"
+        with catalog.session() as s:
+            stepstate.fail_step(s, step_id, reason)
+        raise AirflowFailException(f"job step {step_id}: {reason}")
+
+
+def begin(catalog: Catalog, step_id: int, *, task_id: str | None, try_number: int) -> StepContext:
+    """Before the run: check the upstream steps, mark the step RUNNING; its StepContext.
+
+    A failed upstream step fails this one for good (no retry can help) and records it,
+    so the order rolls up to FAILED instead of waiting for a step that will never run.
+    """
+    fail_on_failed_upstream(catalog, step_id)
+    try:
+        with catalog.session() as s:
+            return stepstate.start_step(s, step_id, task_id=task_id, try_number=try_number)
+    except stepstate.UpstreamPending as exc:
+        raise AirflowException(str(exc)) from None
+
+
+def finish(
+    catalog: Catalog,
+    step_id: int,
+    manifest: Manifest,
+    *,
+    mission: str,
+    context: Context | None,
+    log: Any,
+    run: RunIdentity | None = None,
+) -> dict[str, Any]:
+    """After the run: record a FAILED manifest (and raise), or register the products,
+    roll the order up and emit one Asset event per product class; the task's result."""
+    if manifest.status is Status.FAILED:
+        with catalog.session() as s:
+            message = stepstate.fail_with_manifest(s, step_id, manifest)
+        raise AirflowException(message)
+    if run is None:
+        assert context is not None, "finish needs the Airflow context or a RunIdentity"
+        ti = context["ti"]
         run = RunIdentity(
             dag_id=ti.dag_id,
             run_id=ti.run_id,
@@ -107,46 +112,20 @@ class JobStepOperator(BaseOperator):
             try_number=ti.try_number,
             map_index=ti.map_index,
         )
-        with catalog.session() as s:
-            registered = register_manifest(s, step_id, manifest, run=run)
-            step = s.get(JobStep, step_id)
-            assert step is not None
-            step.log_url = manifest.log_url
-            s.flush()
-            rollup_order(s, ctx.order_id)  # COMPLETED with the last step
+    with catalog.session() as s:
+        registered = stepstate.complete_step(s, step_id, manifest, run)
+    if context is not None:
         events = context["outlet_events"]
         for product_type, ids in registered.by_class.items():
-            events[asset_for(self.mission, product_type)].extra = {"job_step_id": step_id, "product_ids": ids}
-        self.log.info(
-            "job step %s: registered %d product(s), %d new",
-            step_id,
-            len(registered.product_ids),
-            registered.new,
-        )
-        return {
-            "job_step_id": step_id,
-            "product_ids": registered.product_ids,
-            "status": manifest.status.value,
-        }
-
-    @staticmethod
-    def _upstream(session: Any, step_id: int) -> list[tuple[int, str]]:
-        return [
-            (u, state)
-            for u, state in session.execute(
-                select(JobStepEdge.upstream_id, JobStep.state)
-                .join(JobStep, JobStep.id == JobStepEdge.upstream_id)
-                .where(JobStepEdge.downstream_id == step_id)
-            )
-        ]
-
-    @classmethod
-    def _failed_upstream(cls, session: Any, step_id: int) -> list[int]:
-        return [u for u, state in cls._upstream(session, step_id) if state == StepState.FAILED.value]
-
-    @classmethod
-    def _check_upstream(cls, session: Any, step_id: int) -> None:
-        rows = cls._upstream(session, step_id)
-        pending = [u for u, state in rows if state != StepState.COMPLETED.value]
-        if pending:
-            raise AirflowException(f"job step {step_id}: upstream job step(s) {pending} have not completed")
+            events[asset_for(mission, product_type)].extra = {"job_step_id": step_id, "product_ids": ids}
+    log.info(
+        "job step %s: registered %d product(s), %d new",
+        step_id,
+        len(registered.product_ids),
+        registered.new,
+    )
+    return {
+        "job_step_id": step_id,
+        "product_ids": registered.product_ids,
+        "status": manifest.status.value,
+    }

@@ -1,0 +1,239 @@
+"""JobStepPodOperator: the factory's processor task on a Kubernetes facility, without a cluster.
+
+One S5P order on the ``cloud`` facility is planned; the operator, made with the
+job step id only, configures itself from the catalogue and must ask for the very
+pod :meth:`KubernetesBackend.make_task` builds; a manifest fed to its completion path
+registers the products (COMPLETED), a FAILED one marks the step FAILED.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowException
+from kubernetes.client import ApiClient
+from sqlalchemy import select
+from tests_execution_helpers import COLLECTION, ingest, l1b_window, orbit_inside, plan, steps_of
+
+from proseo.catalog.db import Catalog
+from proseo.catalog.model_order import JobStep, StepState
+from proseo.catalog.model_product import Product
+from proseo.catalog.register import RunIdentity
+from proseo.execution import build_job_spec, stepstate
+from proseo.execution.kubernetes import JobStepPodOperator, KubernetesBackend
+from proseo.missions.types import parse_utc
+from proseo.orchestration.factory import build_dag
+from proseo.orchestration.operators import JobStepOperator
+from proseo.wrapper.spec import Manifest, ManifestFile, ManifestProduct, Status
+
+from tests_paths import REPO
+
+TASK_ID = "level_0_run"
+RUN = RunIdentity(dag_id="proseo__s5p__cloud-l1b", run_id="r1", task_id=TASK_ID, try_number=1, map_index=0)
+
+
+@pytest.fixture
+def cloud_step(s5p_cat: Catalog, tmp_path: Path) -> int:
+    start, stop = l1b_window()
+    ingest(s5p_cat, "S5P", start, stop, tmp_path)
+    orbit = orbit_inside(s5p_cat, start, stop)
+    plan(
+        s5p_cat,
+        "S5P",
+        requested_classes=["L1B_______"],
+        orbit_from=orbit,
+        orbit_to=orbit,
+        output_parameters=COLLECTION,
+        facility="cloud",
+        priority=70,
+        identifier="cloud-l1b",
+    )
+    (step,) = steps_of(s5p_cat, "cloud-l1b")["L1B_______"]
+    return step
+
+
+def _operator(catalog: Catalog, step: int) -> JobStepPodOperator:
+    return JobStepPodOperator(task_id=TASK_ID, job_step_id=step, mission="S5P", catalog_url=catalog.url)
+
+
+def _rendered(op: Any) -> dict[str, Any]:
+    pod = ApiClient().sanitize_for_serialization(op.build_pod_request_obj(context=None, dry_run=True))
+    name = pod["metadata"].pop("name")
+    return {"name_prefix": name.rsplit("-", 1)[0], **pod}
+
+
+def _state(catalog: Catalog, step: int) -> tuple[str, str | None]:
+    with catalog.session() as s:
+        js = s.get(JobStep, step)
+        return js.state, js.failure_reason
+
+
+def _manifest(catalog: Catalog, step: int, status: Status = Status.SUCCESS) -> dict[str, Any]:
+    with catalog.session() as s:
+        planned = s.get(JobStep, step).planned_outputs
+    products = [
+        ManifestProduct(
+            product_type=o["product_type"],
+            file_name=o["file_name"],
+            start=parse_utc(o["start"]),
+            stop=parse_utc(o["stop"]),
+            parameters=o["parameters"],
+            files=[
+                ManifestFile(
+                    file_name=o["file_name"],
+                    key=f"{o['product_type']}/{o['file_name']}",
+                    url=f"s3://s5p-products/{o['product_type']}/{o['file_name']}",
+                    size=3,
+                    md5="0" * 32,
+                    sha256=f"{n:064x}",
+                )
+            ],
+        )
+        for n, o in enumerate(planned)
+    ]
+    if status is Status.FAILED:
+        return Manifest(
+            job_step_id=step, status=status, exit_code=3, stage="run", reason="processor crashed"
+        ).model_dump(mode="json")
+    return Manifest(job_step_id=step, status=status, exit_code=0, products=products).model_dump(mode="json")
+
+
+def test_the_operator_asks_for_the_backends_pod(s5p_cat: Catalog, cloud_step: int) -> None:
+    with s5p_cat.session() as s:
+        ctx = build_job_spec(s, cloud_step, try_number=1)
+    want = _rendered(KubernetesBackend().make_task(ctx, task_id=TASK_ID))
+
+    op = _operator(s5p_cat, cloud_step)
+    assert op.image is None and op.env_vars == []  # nothing of the step before it runs
+    assert op.deferrable is True and op.durable is True and op.do_xcom_push is True
+    with s5p_cat.session() as s:
+        got_ctx = op.configure(s, 1, task_id=TASK_ID)
+    assert got_ctx.spec == ctx.spec
+    got = _rendered(op)
+    assert got == want
+    assert got["name_prefix"] == f"proseo-s5p-{cloud_step}"
+    base = got["spec"]["containers"][0]
+    assert base["image"] == "proseo/s5p-l01b:2.10.0"
+    assert base["args"] == ["run", "--spec-env", "PROSEO_JOB_SPEC", "--xcom", "/airflow/xcom/return.json"]
+    assert base["resources"]["limits"] == {"cpu": "2", "memory": "4Gi"}
+    assert got["spec"]["activeDeadlineSeconds"] == 2 * 3600 + 600
+    assert got["metadata"]["namespace"] == "s5p-processing"
+    assert got["spec"]["securityContext"]["runAsUser"] == 10001
+    # configure started the step
+    assert _state(s5p_cat, cloud_step) == (StepState.RUNNING.value, None)
+    with s5p_cat.session() as s:
+        js = s.get(JobStep, cloud_step)
+        assert (js.task_id, js.try_number) == (TASK_ID, 1)
+
+
+def test_a_caller_setting_wins_over_the_defaults(s5p_cat: Catalog, cloud_step: int) -> None:
+    op = JobStepPodOperator(
+        task_id=TASK_ID, job_step_id=cloud_step, mission="S5P", deferrable=False, get_logs=False
+    )
+    with s5p_cat.session() as s:
+        op.configure(s, 1)
+    assert op.deferrable is False and op.get_logs is False
+    assert op.image == "proseo/s5p-l01b:2.10.0"
+
+
+def test_pending_upstream_changes_nothing(s5p_cat: Catalog, cloud_step: int, monkeypatch) -> None:
+    monkeypatch.setattr(stepstate, "upstream", lambda session, step_id: [(999, StepState.READY.value)])
+    op = _operator(s5p_cat, cloud_step)
+    pending = pytest.raises(stepstate.UpstreamPending, match=r"upstream job step\(s\) \[999\]")
+    with pending, s5p_cat.session() as s:
+        op.configure(s, 1)
+    assert _state(s5p_cat, cloud_step)[0] != StepState.RUNNING.value
+    assert op.image is None
+
+
+def test_a_manifest_registers_the_products(s5p_cat: Catalog, cloud_step: int) -> None:
+    op = _operator(s5p_cat, cloud_step)
+    with s5p_cat.session() as s:
+        op.configure(s, 1, task_id=TASK_ID)
+    manifest = _manifest(s5p_cat, cloud_step)
+    result = op.complete(manifest, run=RUN)
+    assert result["job_step_id"] == cloud_step and result["status"] == "SUCCESS"
+    assert len(result["product_ids"]) == len(manifest["products"]) > 0
+    assert _state(s5p_cat, cloud_step) == (StepState.COMPLETED.value, None)
+    with s5p_cat.session() as s:
+        made = s.scalars(select(Product).where(Product.job_step_id == cloud_step)).all()
+        assert sorted(p.id for p in made) == result["product_ids"]
+    # idempotent: a repeated completion registers nothing new
+    assert op.complete(manifest, run=RUN)["product_ids"] == result["product_ids"]
+
+
+def test_a_failed_manifest_fails_the_step(s5p_cat: Catalog, cloud_step: int) -> None:
+    op = _operator(s5p_cat, cloud_step)
+    with s5p_cat.session() as s:
+        op.configure(s, 1, task_id=TASK_ID)
+    with pytest.raises(AirflowException, match="failed at run: processor crashed"):
+        op.complete(_manifest(s5p_cat, cloud_step, Status.FAILED), run=RUN)
+    assert _state(s5p_cat, cloud_step) == (StepState.FAILED.value, "run: processor crashed")
+    with s5p_cat.session() as s:
+        assert s.get(JobStep, cloud_step).exit_code == 3
+
+
+def test_a_failed_pod_records_its_manifest(s5p_cat: Catalog, cloud_step: int) -> None:
+    """The wrapper exits non-zero on a FAILED run, so the provider raises; the manifest it
+    hands to post_complete_action is recorded on the step first."""
+    op = _operator(s5p_cat, cloud_step)
+    with s5p_cat.session() as s:
+        op.configure(s, 1, task_id=TASK_ID)
+    op._record_failure(_manifest(s5p_cat, cloud_step, Status.FAILED))
+    assert _state(s5p_cat, cloud_step) == (StepState.FAILED.value, "run: processor crashed")
+
+
+def test_no_manifest_is_an_error(s5p_cat: Catalog, cloud_step: int) -> None:
+    op = _operator(s5p_cat, cloud_step)
+    with pytest.raises(AirflowException, match="without a manifest"):
+        op.complete(None, run=RUN)
+    with pytest.raises(AirflowException, match="no manifest"):
+        op.complete({"what": "ever"}, run=RUN)
+
+
+def _blueprint(backend: str) -> dict[str, Any]:
+    return {
+        "dag_id": f"proseo__s5p__o-{backend}",
+        "mission": "S5P",
+        "order": f"o-{backend}",
+        "priority": 50,
+        "backend": backend,
+        "pool": None,
+        "input_timeout_s": None,
+        "on_input_timeout": None,
+        "levels": [
+            {"steps": [1, 2], "classes": ["L1B_______"], "waiting": []},
+            {"steps": [3, 4], "classes": ["L2__O3____"], "waiting": [4]},
+        ],
+        "job_steps": 4,
+    }
+
+
+def test_factory_maps_pod_operators_for_kubernetes() -> None:
+    dag = build_dag(_blueprint("kubernetes"))
+    run, process = dag.get_task("level_0_run"), dag.get_task("level_1_wait.process")
+    for task in (run, process, dag.get_task("level_1_run")):
+        assert task.operator_class is JobStepPodOperator or issubclass(
+            getattr(task, "operator_class", type(task)), JobStepPodOperator
+        )
+    assert run.expand_input.value == {"job_step_id": [1, 2]}
+    local = build_dag(_blueprint("local"))
+    assert local.get_task("level_0_run").operator_class is JobStepOperator
+
+
+def test_factory_does_not_load_the_provider_for_local_orders() -> None:
+    probe = (
+        "import sys\n"
+        "from proseo.orchestration.factory import build_dag\n"
+        f"bp = {_blueprint('local')!r}\n"
+        "build_dag(bp)\n"
+        "print(sorted(m for m in sys.modules if m.startswith("
+        "('airflow.providers.cncf.kubernetes.operators', 'kubernetes.', 'proseo.execution.kubernetes'))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[]"
