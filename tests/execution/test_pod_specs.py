@@ -17,13 +17,11 @@ import pytest
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from kubernetes.client import ApiClient
 from tests_execution_helpers import (
-    COLLECTION,
     DAY,
     ingest,
-    l1b_window,
     onboard,
-    orbit_inside,
     plan,
+    plan_cloud_l1b,
     register_outputs,
     sample_context,
     steps_of,
@@ -52,21 +50,7 @@ POD_SECURITY = {
 
 
 def _s5p_l1b(catalog: Catalog, tmp: Path) -> StepContext:
-    start, stop = l1b_window()
-    ingest(catalog, "S5P", start, stop, tmp)
-    orbit = orbit_inside(catalog, start, stop)
-    plan(
-        catalog,
-        "S5P",
-        requested_classes=["L1B_______"],
-        orbit_from=orbit,
-        orbit_to=orbit,
-        output_parameters=COLLECTION,
-        facility="cloud",
-        priority=70,
-        identifier="cloud-l1b",
-    )
-    (step,) = steps_of(catalog, "cloud-l1b")["L1B_______"]
+    step = plan_cloud_l1b(catalog, tmp)
     with catalog.session() as s:
         return build_job_spec(s, step)
 

@@ -17,7 +17,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 from kubernetes.client import ApiClient
 from sqlalchemy import select
-from tests_execution_helpers import COLLECTION, ingest, l1b_window, orbit_inside, plan, steps_of
+from tests_execution_helpers import plan_cloud_l1b
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.model_order import JobStep, StepState
@@ -38,22 +38,7 @@ RUN = RunIdentity(dag_id="proseo__s5p__cloud-l1b", run_id="r1", task_id=TASK_ID,
 
 @pytest.fixture
 def cloud_step(s5p_cat: Catalog, tmp_path: Path) -> int:
-    start, stop = l1b_window()
-    ingest(s5p_cat, "S5P", start, stop, tmp_path)
-    orbit = orbit_inside(s5p_cat, start, stop)
-    plan(
-        s5p_cat,
-        "S5P",
-        requested_classes=["L1B_______"],
-        orbit_from=orbit,
-        orbit_to=orbit,
-        output_parameters=COLLECTION,
-        facility="cloud",
-        priority=70,
-        identifier="cloud-l1b",
-    )
-    (step,) = steps_of(s5p_cat, "cloud-l1b")["L1B_______"]
-    return step
+    return plan_cloud_l1b(s5p_cat, tmp_path)
 
 
 def _operator(catalog: Catalog, step: int) -> JobStepPodOperator:

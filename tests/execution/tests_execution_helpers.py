@@ -214,3 +214,23 @@ def sample_context(
         node_selector={"proseo.io/pool": "processing"} if kube else {},
         service_account="proseo-processor" if kube else None,
     )
+
+
+def plan_cloud_l1b(catalog: Catalog, tmp: Path) -> int:
+    """Ingest one orbit's inputs and plan its L1B run on the Kubernetes facility; the step id."""
+    start, stop = l1b_window()
+    ingest(catalog, "S5P", start, stop, tmp)
+    orbit = orbit_inside(catalog, start, stop)
+    plan(
+        catalog,
+        "S5P",
+        requested_classes=["L1B_______"],
+        orbit_from=orbit,
+        orbit_to=orbit,
+        output_parameters=COLLECTION,
+        facility="cloud",
+        priority=70,
+        identifier="cloud-l1b",
+    )
+    (step,) = steps_of(catalog, "cloud-l1b")["L1B_______"]
+    return step
