@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from proseo.catalog.db import utcnow
-from proseo.catalog.model_order import Job, JobStep, JobStepEdge, StepState
+from proseo.catalog.model_order import InputQuery, Job, JobStep, JobStepEdge, StepState
 from proseo.catalog.register import Registered, RunIdentity, register_manifest
 from proseo.execution.jobspec import StepContext, build_job_spec
 from proseo.planning.lifecycle import rollup_order
@@ -34,7 +34,16 @@ class UpstreamPending(Exception):
 
 
 def upstream(session: Any, step_id: int) -> list[tuple[int, str]]:
-    """(upstream job step id, its state) for every plan edge into ``step_id``."""
+    """(upstream job step id, its state) for every plan edge into ``step_id``.
+
+    Upstream steps the step gave up waiting for (input timeout with RUN_WITH_AVAILABLE:
+    the step runs with what exists) no longer count.
+    """
+    given_up: set[int] = set()
+    for explanation in session.scalars(
+        select(InputQuery.explanation).where(InputQuery.job_step_id == step_id)
+    ):
+        given_up.update(int(x) for x in (explanation or {}).get("given_up_upstream", []))
     return [
         (u, state)
         for u, state in session.execute(
@@ -42,6 +51,7 @@ def upstream(session: Any, step_id: int) -> list[tuple[int, str]]:
             .join(JobStep, JobStep.id == JobStepEdge.upstream_id)
             .where(JobStepEdge.downstream_id == step_id)
         )
+        if u not in given_up
     ]
 
 
