@@ -255,35 +255,18 @@ def _register_outputs(catalog: Catalog, steps, plan) -> None:
 
 
 def test_mode_scoped_rules_and_processor_choice(s5p: Catalog) -> None:
-    nrti = _plan(
-        s5p,
-        "S5P",
-        requested_classes=["L2__NO2___"],
-        orbit_from=37400,
-        orbit_to=37400,
-        output_parameters=COLLECTION,
-        processing_mode="NRTI",
-        identifier="nrti",
-    )
-    offl = _plan(
-        s5p,
-        "S5P",
-        requested_classes=["L2__NO2___"],
-        orbit_from=37400,
-        orbit_to=37400,
-        output_parameters=COLLECTION,
-        processing_mode="OFFL",
-        identifier="offl",
-    )
-    rpro = _plan(
-        s5p,
-        "S5P",
-        requested_classes=["L2__NO2___"],
-        orbit_from=37400,
-        orbit_to=37400,
-        output_parameters=COLLECTION,
-        processing_mode="RPRO",
-        identifier="rpro",
+    nrti, offl, rpro = (
+        _plan(
+            s5p,
+            "S5P",
+            requested_classes=["L2__NO2___"],
+            orbit_from=37400,
+            orbit_to=37400,
+            output_parameters=COLLECTION,
+            processing_mode=mode,
+            identifier=mode.lower(),
+        )
+        for mode in ("NRTI", "OFFL", "RPRO")
     )
 
     def ctm(plan) -> str:
