@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from proseo.catalog.mission_sync import get_mission, revision_config
-from proseo.catalog.model_mission import ProductClass
+from proseo.catalog.model_mission import ConfiguredProcessor, ProductClass
 from proseo.catalog.model_product import Product
 from proseo.errors import NotFoundError, ProseoError
 from proseo.missions.types import ParameterType, format_utc
@@ -71,6 +71,14 @@ def class_ids(session: Session, mission_id: int, types: Sequence[str] | None = N
     query = select(ProductClass.product_type, ProductClass.id).where(ProductClass.mission_id == mission_id)
     if types:
         query = query.where(ProductClass.product_type.in_(types))
+    return dict(session.execute(query).all())
+
+
+def processor_ids(session: Session, mission_id: int) -> dict[str, int]:
+    """Configured processor identifier -> row id, for one mission."""
+    query = select(ConfiguredProcessor.identifier, ConfiguredProcessor.id).where(
+        ConfiguredProcessor.mission_id == mission_id
+    )
     return dict(session.execute(query).all())
 
 

@@ -23,7 +23,7 @@ from proseo.catalog.db import utcnow
 from proseo.catalog.model_mission import ConfiguredProcessor, Mission, ProductClass
 from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep, ProcessingOrder, StepState
 from proseo.catalog.model_product import Product, ProductFile, ProductInput, ProductStatus, Provenance
-from proseo.catalog.products import product_identity
+from proseo.catalog.products import class_ids, product_identity
 from proseo.errors import CatalogError, ConflictError, NotFoundError
 from proseo.wrapper.spec import Manifest, Status
 
@@ -122,17 +122,11 @@ def register_manifest(
     unplanned = sorted(set(made) - set(planned))
     if unplanned:
         raise RegistrationError(f"{where}: the manifest lists unplanned outputs: {', '.join(unplanned)}")
-    class_ids = dict(
-        session.execute(
-            select(ProductClass.product_type, ProductClass.id).where(
-                ProductClass.mission_id == order.mission_id
-            )
-        ).all()
-    )
+    classes = class_ids(session, order.mission_id)
     generation = order.planned_at or utcnow()
     facility = facility_id if facility_id is not None else order.facility_id
     products: dict[str, Product] = {}
-    new = 0
+    fresh: list[Product] = []
     for name, out in planned.items():
         product_type = out["product_type"]
         result = made[name]
@@ -156,7 +150,7 @@ def register_manifest(
             uuid=str(uuid.uuid5(PRODUCT_NAMESPACE, identity)),
             identity=identity,
             mission_id=order.mission_id,
-            product_class_id=class_ids[product_type],
+            product_class_id=classes[product_type],
             file_class=order.output_file_class,
             mode=order.processing_mode,
             sensing_start=result.start,
@@ -181,9 +175,9 @@ def register_manifest(
         ]
         session.add(product)
         products[name] = product
-        new += 1
+        fresh.append(product)
     session.flush()
-    _link(session, step, products, planned, processor, run, manifest, job_order_text, new)
+    _link(session, step, fresh, processor, run, manifest, job_order_text)
     step.state = StepState.COMPLETED.value
     step.completed_at = step.completed_at or utcnow()
     step.exit_code = manifest.exit_code
@@ -191,7 +185,7 @@ def register_manifest(
     by_class: dict[str, list[int]] = {}
     for name, p in products.items():
         by_class.setdefault(planned[name]["product_type"], []).append(p.id)
-    return Registered(sorted(p.id for p in products.values()), new, by_class)
+    return Registered(sorted(p.id for p in products.values()), len(fresh), by_class)
 
 
 def _same_files(existing: Product, files: list[Any], where: str) -> None:
@@ -204,54 +198,45 @@ def _same_files(existing: Product, files: list[Any], where: str) -> None:
 def _link(
     session: Session,
     step: JobStep,
-    products: dict[str, Product],
-    planned: dict[str, Any],
+    products: list[Product],
     processor: ConfiguredProcessor,
     run: RunIdentity,
     manifest: Manifest,
     job_order_text: str | None,
-    new: int,
 ) -> None:
-    """Enclosing/component links, provenance and lineage edges for newly registered products."""
-    if not new:
+    """Enclosing/component links, provenance and lineage edges of newly registered products.
+
+    The products are new rows of this transaction, so they have no provenance or
+    lineage yet: nothing needs to be looked up first.
+    """
+    if not products:
         return
-    by_type = {planned[name]["product_type"]: p for name, p in products.items()}
-    run_class = session.scalar(
-        select(ProductClass.product_type).where(ProductClass.id == step.product_class_id)
-    )
-    enclosing = by_type.get(run_class or "")
+    enclosing = next((p for p in products if p.product_class_id == step.product_class_id), None)
     inputs = _input_products(session, step)
-    for product in products.values():
-        if enclosing is not None and product is not enclosing and product.enclosing_product_id is None:
+    configuration = {
+        "processor": processor.processor_class,
+        "version": processor.version,
+        "configuration": processor.configuration,
+        "exit_code": manifest.exit_code,
+        "status": manifest.status.value,
+        "job_order_url": manifest.job_order.url if manifest.job_order else None,
+        "log_url": manifest.log_url,
+    }
+    for product in products:
+        if enclosing is not None and product is not enclosing:
             product.enclosing_product_id = enclosing.id
-        if session.get(Provenance, product.id) is None:
-            session.add(
-                Provenance(
-                    product_id=product.id,
-                    job_step_id=step.id,
-                    configured_processor_id=processor.id,
-                    configuration={
-                        "processor": processor.processor_class,
-                        "version": processor.version,
-                        "configuration": processor.configuration,
-                        "exit_code": manifest.exit_code,
-                        "status": manifest.status.value,
-                        "job_order_url": manifest.job_order.url if manifest.job_order else None,
-                        "log_url": manifest.log_url,
-                    },
-                    job_order=job_order_text,
-                    dag_id=run.dag_id,
-                    run_id=run.run_id,
-                    task_id=run.task_id,
-                    try_number=run.try_number,
-                    map_index=run.map_index,
-                )
-            )
-        known = set(
-            session.scalars(
-                select(ProductInput.input_product_id).where(ProductInput.product_id == product.id)
+        session.add(
+            Provenance(
+                product_id=product.id,
+                job_step_id=step.id,
+                configured_processor_id=processor.id,
+                configuration=configuration,
+                job_order=job_order_text,
+                dag_id=run.dag_id,
+                run_id=run.run_id,
+                task_id=run.task_id,
+                try_number=run.try_number,
+                map_index=run.map_index,
             )
         )
-        for input_id in inputs:
-            if input_id not in known:
-                session.add(ProductInput(product_id=product.id, input_product_id=input_id))
+        session.add_all(ProductInput(product_id=product.id, input_product_id=i) for i in inputs)

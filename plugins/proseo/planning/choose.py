@@ -47,7 +47,7 @@ def rank_processors(
 
 
 def choose_processor(planner: Planner, run_class: str) -> ConfiguredProcessor:
-    cache: dict[str, ConfiguredProcessor] = planner.__dict__.setdefault("_processor_choice", {})
+    cache = planner.processor_choice
     if run_class in cache:
         return cache[run_class]
     cfg = planner.cfg

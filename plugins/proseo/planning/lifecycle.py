@@ -18,7 +18,6 @@ from sqlalchemy.orm import Session
 
 from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.mission_sync import latest_revision, loaded_from_catalog
-from proseo.catalog.model_mission import ConfiguredProcessor, ProductClass
 from proseo.catalog.model_order import (
     InputQuery,
     Job,
@@ -28,6 +27,7 @@ from proseo.catalog.model_order import (
     ProcessingOrder,
     StepState,
 )
+from proseo.catalog.products import class_ids, processor_ids
 from proseo.errors import PlanningError
 from proseo.planning.blueprint import build_blueprint
 from proseo.planning.candidates import CandidateCache
@@ -121,25 +121,13 @@ def _plan(session: Session, order: ProcessingOrder, mission_code: str, max_steps
     order.revision_id = revision.id
     spec = spec_of(session, order)
     orbits = next(iter(loaded.orbits.values()), [])
-    class_ids = dict(
-        session.execute(
-            select(ProductClass.product_type, ProductClass.id).where(
-                ProductClass.mission_id == order.mission_id
-            )
-        ).all()
-    )
-    processor_names = dict(
-        session.execute(
-            select(ConfiguredProcessor.id, ConfiguredProcessor.identifier).where(
-                ConfiguredProcessor.mission_id == order.mission_id
-            )
-        ).all()
-    )
-    cache = CandidateCache(session, class_ids, processor_names)
+    classes = class_ids(session, order.mission_id)
+    processors = processor_ids(session, order.mission_id)
+    cache = CandidateCache(session, classes, {v: k for k, v in processors.items()})
     planner = Planner(loaded.config, orbits, spec, cache, now=utcnow(), max_steps=max_steps)
     plan = planner.run()
     clear_plan(session, order)
-    write_plan(session, order, plan)
+    write_plan(session, order, plan, class_ids=classes, processor_ids=processors)
     order.planned_at = plan.generation_time
     order.plan_summary = plan.summary()
     return plan

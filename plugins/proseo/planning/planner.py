@@ -19,7 +19,7 @@ from typing import Any
 
 from proseo.errors import PlanningError, PlanTooLarge
 from proseo.missions.filenames import TemplateError, render
-from proseo.missions.models import MissionConfig
+from proseo.missions.models import ConfiguredProcessor, MissionConfig
 from proseo.missions.orbits import Orbit
 from proseo.missions.types import SlicingType
 from proseo.planning.candidates import CandidateCache, ClassNeeds
@@ -60,6 +60,7 @@ class Planner:
         self._planned: dict[str, CandidateIndex] = {}
         self._existing: dict[str, tuple[int, CandidateIndex]] = {}
         self._rules: dict[str, list[ScopedRule]] = {}
+        self.processor_choice: dict[str, ConfiguredProcessor] = {}  # run class -> chosen (choose.py)
         self.selector = Selector(self)
 
     # -- helpers used by the selector ---------------------------------------------

@@ -44,7 +44,7 @@ from sqlalchemy import and_, case, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from proseo.catalog.db import utcnow
-from proseo.catalog.model_mission import ConfiguredProcessor, ProductClass
+from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_order import (
     InputQuery,
     InputQueryProduct,
@@ -55,6 +55,7 @@ from proseo.catalog.model_order import (
     StepState,
 )
 from proseo.catalog.model_product import Product, ProductStatus
+from proseo.catalog.products import class_ids, processor_ids
 from proseo.planning.candidates import CandidateCache, ClassNeeds, Filters
 from proseo.planning.selection import FALLS_BACK, NEAREST, add_rule_needs
 from proseo.rules.ast import WINDOWLESS, Alternative, Qualifier, QualifierKind, SimpleRule
@@ -568,21 +569,8 @@ def _evaluate_all(
         by_mission[w.order.mission_id].append(n)
     results: list[tuple[Selection, bool] | None] = [None] * len(todo)
     for mission_id, indexes in by_mission.items():
-        class_ids = dict(
-            session.execute(
-                select(ProductClass.product_type, ProductClass.id).where(
-                    ProductClass.mission_id == mission_id
-                )
-            ).all()
-        )
-        processors = dict(
-            session.execute(
-                select(ConfiguredProcessor.id, ConfiguredProcessor.identifier).where(
-                    ConfiguredProcessor.mission_id == mission_id
-                )
-            ).all()
-        )
-        cache = CandidateCache(session, class_ids, processors)
+        processors = {v: k for k, v in processor_ids(session, mission_id).items()}
+        cache = CandidateCache(session, class_ids(session, mission_id), processors)
         needs: dict[str, ClassNeeds] = {}
         filters_of: dict[int, dict[str, Filters]] = {}
         for n in indexes:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from proseo.catalog import products
 from proseo.catalog.model_mission import ConfiguredProcessor as ConfiguredProcessorRow
 from proseo.catalog.model_mission import Orbit as OrbitRow
 from proseo.catalog.model_mission import ProductClass, Spacecraft
@@ -36,21 +37,24 @@ def clear_plan(session: Session, order: ProcessingOrder) -> None:
     session.expire(order, ["jobs"])
 
 
-def write_plan(session: Session, order: ProcessingOrder, plan: Plan) -> dict[int, int]:
-    """Insert the plan; returns plan step index -> job_step.id."""
+def write_plan(
+    session: Session,
+    order: ProcessingOrder,
+    plan: Plan,
+    *,
+    class_ids: dict[str, int] | None = None,
+    processor_ids: dict[str, int] | None = None,
+) -> dict[int, int]:
+    """Insert the plan; returns plan step index -> job_step.id.
+
+    The planner already looked up the mission's class and processor ids; passing them
+    saves reading them twice in the planning transaction.
+    """
     mission_id = order.mission_id
-    class_ids = dict(
-        session.execute(
-            select(ProductClass.product_type, ProductClass.id).where(ProductClass.mission_id == mission_id)
-        ).all()
-    )
-    processor_ids = dict(
-        session.execute(
-            select(ConfiguredProcessorRow.identifier, ConfiguredProcessorRow.id).where(
-                ConfiguredProcessorRow.mission_id == mission_id
-            )
-        ).all()
-    )
+    if class_ids is None:
+        class_ids = products.class_ids(session, mission_id)
+    if processor_ids is None:
+        processor_ids = products.processor_ids(session, mission_id)
     orbit_numbers = {s.slice.orbit for s in plan.steps if s.slice.orbit is not None}
     orbit_ids: dict[int, int] = {}
     if orbit_numbers:
