@@ -1,6 +1,7 @@
 """All catalogue tables, importable from one place."""
 
 from proseo.catalog.db import Base
+from proseo.catalog.model_access import ALL_MISSIONS, MissionRole
 from proseo.catalog.model_mission import (
     ConfiguredProcessor,
     Facility,
@@ -31,6 +32,7 @@ from proseo.catalog.model_product import (
 )
 
 __all__ = [
+    "ALL_MISSIONS",
     "Base",
     "ConfiguredProcessor",
     "Facility",
@@ -41,6 +43,7 @@ __all__ = [
     "JobStepEdge",
     "Mission",
     "MissionRevision",
+    "MissionRole",
     "Orbit",
     "OrderEvent",
     "OrderState",

@@ -250,6 +250,28 @@ class Storage:
 
         return self._run(url, action)
 
+    def read_range(self, key: str, start: int, stop: int, chunk: int = 2**20) -> Iterator[bytes]:
+        """Bytes ``[start, stop)`` of an object, streamed in chunks (HTTP Range downloads).
+
+        Opening is retried like every operation; a failure mid-stream ends the stream
+        with a StorageError (the client asks again from where it stopped).
+        """
+        url, path = self._locate(key)
+        src = self._run(url, lambda _: self._open(self._backend, path, url))
+        try:
+            src.seek(start)
+            left = max(0, stop - start)
+            while left:
+                data = src.read(min(chunk, left))
+                if not data:
+                    break
+                left -= len(data)
+                yield data
+        except OSError as exc:
+            raise StorageError(f"reading bytes {start}..{stop}: {exc}", url=url) from exc
+        finally:
+            src.close()
+
     def checksum(self, key: str) -> FileInfo:
         """Size and checksums of a stored object, computed by streaming it once."""
         url, path = self._locate(key)

@@ -1,0 +1,161 @@
+"""Steering an order's Airflow DAG run over Airflow's REST API (v2).
+
+The catalogue operation (suspend, resume, cancel, retry) decides what an order may
+do; this module makes the order's DAG run follow it, so the CLI, our REST API and
+Airflow never disagree about whether job steps run:
+
+* suspend  -> pause the order's DAG: running steps finish, no new step starts;
+  ``force`` also clears the running task instances, which stops them now (they run
+  again on resume);
+* resume   -> unpause the DAG: the same run goes on where it stopped;
+* cancel   -> mark the order's unfinished runs failed: Airflow stops running steps;
+* retry    -> clear the failed task instances of the last run, so exactly the
+  failed steps (and what waited for them) run again, in the same run.
+
+Plain HTTP (httpx), no Airflow import: the CLI runs anywhere Airflow's API answers.
+Authentication is a JWT, given, or fetched from ``POST /auth/token`` with a user
+name and password.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from proseo.errors import ProseoError
+
+
+class AirflowApiError(ProseoError):
+    """Airflow's API refused or could not be reached; names the call and the answer."""
+
+
+ACTIVE_RUN_STATES = ("queued", "running")
+
+
+@dataclass
+class AirflowRuns:
+    base_url: str
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls) -> AirflowRuns | None:
+        """The client configured by ``PROSEO_AIRFLOW_URL`` (+ token or user/password), if any."""
+        url = os.environ.get("PROSEO_AIRFLOW_URL")
+        if not url:
+            return None
+        return cls(
+            url.rstrip("/"),
+            token=os.environ.get("PROSEO_AIRFLOW_TOKEN") or None,
+            username=os.environ.get("PROSEO_AIRFLOW_USER") or None,
+            password=os.environ.get("PROSEO_AIRFLOW_PASSWORD") or None,
+        )
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _bearer(self) -> str:
+        if self.token:
+            return self.token
+        if not (self.username and self.password):
+            raise AirflowApiError(
+                f"{self.base_url}: no Airflow credentials (set PROSEO_AIRFLOW_TOKEN, "
+                "or PROSEO_AIRFLOW_USER and PROSEO_AIRFLOW_PASSWORD)"
+            )
+        body = {"username": self.username, "password": self.password}
+        answer = self._send("POST", "/auth/token", json=body, auth=False)
+        self.token = str(answer["access_token"])
+        return self.token
+
+    def _send(self, method: str, path: str, *, auth: bool = True, **kw: Any) -> Any:
+        headers = {"Authorization": f"Bearer {self._bearer()}"} if auth else {}
+        url = self.base_url + path
+        try:
+            response = httpx.request(method, url, headers=headers, timeout=self.timeout, **kw)
+        except httpx.HTTPError as exc:
+            raise AirflowApiError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            raise AirflowApiError(f"{method} {url}: HTTP {response.status_code}: {response.text[:500]}")
+        return response.json() if response.content else None
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """The DAG's runs, newest first (an empty list when the DAG is not known yet)."""
+        try:
+            answer = self._send("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"order_by": "-run_after"})
+        except AirflowApiError as exc:
+            if "HTTP 404" in str(exc):
+                return []
+            raise
+        return list(answer.get("dag_runs", []))
+
+    def set_paused(self, dag_id: str, paused: bool) -> bool:
+        """Pause or unpause; False when Airflow does not know the DAG (yet)."""
+        try:
+            self._send("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})
+        except AirflowApiError as exc:
+            if "HTTP 404" in str(exc):
+                return False
+            raise
+        return True
+
+    def fail_active_runs(self, dag_id: str) -> list[str]:
+        failed = []
+        for run in self.runs(dag_id):
+            if run.get("state") in ACTIVE_RUN_STATES:
+                path = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
+                self._send("PATCH", path, json={"state": "failed"})
+                failed.append(str(run["dag_run_id"]))
+        return failed
+
+    def clear_tasks(self, dag_id: str, *, only_failed: bool = False, only_running: bool = False) -> int:
+        """Clear task instances of the newest run; the number cleared."""
+        runs = self.runs(dag_id)
+        if not runs:
+            return 0
+        body = {
+            "dry_run": False,
+            "dag_run_id": runs[0]["dag_run_id"],
+            "only_failed": only_failed,
+            "only_running": only_running,
+            "reset_dag_runs": True,
+        }
+        answer = self._send("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", json=body)
+        return int((answer or {}).get("total_entries", 0))
+
+    # -- what an order operation means for its run ---------------------------------------------
+
+    def follow(self, operation: str, dag_id: str | None, *, force: bool = False) -> str:
+        """Make the order's DAG run follow ``operation``; returns what was done, for people."""
+        if not dag_id:
+            return "no DAG yet: nothing to do in Airflow"
+        if operation == "suspend":
+            known = self.set_paused(dag_id, True)
+            if not known:
+                return f"{dag_id}: not in Airflow yet; it will not start while the order is suspended"
+            stopped = self.clear_tasks(dag_id, only_running=True) if force else 0
+            return f"{dag_id}: paused" + (f", {stopped} running task(s) stopped" if force else "")
+        if operation == "resume":
+            known = self.set_paused(dag_id, False)
+            return f"{dag_id}: unpaused" if known else f"{dag_id}: not in Airflow yet; it starts when parsed"
+        if operation == "cancel":
+            failed = self.fail_active_runs(dag_id)
+            return (
+                f"{dag_id}: run(s) {', '.join(failed)} marked failed"
+                if failed
+                else f"{dag_id}: no active run"
+            )
+        if operation == "retry":
+            self.set_paused(dag_id, False)
+            cleared = self.clear_tasks(dag_id, only_failed=True)
+            return f"{dag_id}: {cleared} failed task instance(s) cleared to run again"
+        return f"{dag_id}: nothing to do in Airflow for {operation}"
+
+
+#: Order operations that change what runs in Airflow.
+STEERING = ("suspend", "resume", "cancel", "retry")

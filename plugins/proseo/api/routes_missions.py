@@ -1,0 +1,134 @@
+"""/missions: what is onboarded, its product classes; validating and loading a mission file;
+who holds which role on it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from proseo.api.auth import CallerDep, CatalogDep
+from proseo.api.schemas import MissionOut, ProductClassOut, RoleGrant, missions_out, product_classes_out
+from proseo.catalog import access
+from proseo.catalog.access import Role
+from proseo.catalog.mission_sync import get_mission, sync_mission
+from proseo.errors import ConfigError
+from proseo.missions import describe, load_mission
+
+router = APIRouter(tags=["missions"])
+
+
+class MissionFile(BaseModel):
+    file_name: str = Field("mission.yaml", description="Shown in error messages (file:line).")
+    text: str = Field(description="The mission file's YAML.")
+
+
+class Validation(BaseModel):
+    valid: bool
+    mission: dict[str, Any] | None = None
+    issues: list[str] = []
+
+
+class LoadResult(BaseModel):
+    mission: str
+    revision: int
+    status: str
+    changes: dict[str, int]
+
+
+class RoleOut(BaseModel):
+    user: str
+    mission: str
+    role: str
+    granted_by: str | None
+
+
+class Me(BaseModel):
+    user: str
+    roles: dict[str, str]
+
+
+@router.get("/me", response_model=Me, summary="The caller and their roles")
+def me(caller: CallerDep) -> Me:
+    return Me(user=caller.name, roles={m: r.label for m, r in caller.grants.by_mission.items()})
+
+
+@router.get("/missions", response_model=list[MissionOut], summary="Missions the caller may see")
+def list_missions(caller: CallerDep, catalog: CatalogDep) -> list[MissionOut]:
+    with catalog.session() as session:
+        everything = missions_out(session)
+    return [
+        m.model_copy(update={"role": caller.grants.role(m.code).label})  # type: ignore[union-attr]
+        for m in everything
+        if caller.grants.allows(m.code, Role.VIEWER)
+    ]
+
+
+@router.get("/missions/{mission}", response_model=MissionOut)
+def show_mission(mission: str, caller: CallerDep, catalog: CatalogDep) -> MissionOut:
+    caller.require(mission, Role.VIEWER)
+    with catalog.session() as session:
+        get_mission(session, mission)
+        found = [m for m in missions_out(session) if m.code == mission]
+    role = caller.grants.role(mission)
+    return found[0].model_copy(update={"role": role.label if role else None})
+
+
+@router.get("/missions/{mission}/product-classes", response_model=list[ProductClassOut])
+def list_product_classes(mission: str, caller: CallerDep, catalog: CatalogDep) -> list[ProductClassOut]:
+    caller.require(mission, Role.VIEWER)
+    with catalog.session() as session:
+        return product_classes_out(session, get_mission(session, mission).id)
+
+
+@router.post("/missions/validate", response_model=Validation, summary="Check a mission file; writes nothing")
+def validate_mission(body: MissionFile, caller: CallerDep) -> Validation:
+    try:
+        loaded = load_mission(body.file_name, text=body.text)
+    except ConfigError as exc:
+        return Validation(valid=False, issues=[str(i) for i in exc.issues])
+    return Validation(valid=True, mission=describe(loaded))
+
+
+@router.post(
+    "/missions",
+    response_model=LoadResult,
+    status_code=status.HTTP_200_OK,
+    summary="Onboard or update a mission (mission admin); a changed file becomes a new revision",
+)
+def load_mission_file(body: MissionFile, caller: CallerDep, catalog: CatalogDep) -> LoadResult:
+    loaded = load_mission(body.file_name, text=body.text)  # ConfigError -> 422 with every issue
+    caller.require(loaded.config.mission.code, Role.ADMIN)
+    with catalog.session() as session:
+        result = sync_mission(session, loaded)
+    return LoadResult(
+        mission=result.mission, revision=result.revision, status=result.status, changes=result.changes
+    )
+
+
+@router.get("/missions/{mission}/roles", response_model=list[RoleOut])
+def list_roles(mission: str, caller: CallerDep, catalog: CatalogDep) -> list[RoleOut]:
+    caller.require(mission, Role.ADMIN)
+    with catalog.session() as session:
+        rows = access.list_roles(session, mission)
+        return [
+            RoleOut(user=r.username, mission=r.mission, role=r.role, granted_by=r.granted_by) for r in rows
+        ]
+
+
+@router.put(
+    "/missions/{mission}/roles/{user}", response_model=RoleOut, summary="Grant a role (mission admin)"
+)
+def grant_role(mission: str, user: str, body: RoleGrant, caller: CallerDep, catalog: CatalogDep) -> RoleOut:
+    caller.require(mission, Role.ADMIN)
+    with catalog.session() as session:
+        row = access.grant(session, user, mission, body.role, by=caller.name)
+        return RoleOut(user=row.username, mission=row.mission, role=row.role, granted_by=row.granted_by)
+
+
+@router.delete("/missions/{mission}/roles/{user}", status_code=status.HTTP_204_NO_CONTENT)
+def revoke_role(mission: str, user: str, caller: CallerDep, catalog: CatalogDep) -> None:
+    caller.require(mission, Role.ADMIN)
+    with catalog.session() as session:
+        access.revoke(session, user, mission)

@@ -1,0 +1,238 @@
+"""/orders: create, list with progress, every life-cycle operation, graph, job steps, logs.
+
+Operations go through :mod:`proseo.planning.lifecycle` (one locked transaction
+each, the same code the CLI runs); the steering ones (suspend, resume, cancel,
+retry) then make the order's Airflow DAG run follow, with the caller's own token, so
+Airflow's permissions apply to that part too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import PlainTextResponse, Response
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from proseo.api.airflow_runs import STEERING, AirflowRuns
+from proseo.api.auth import Caller, CallerDep, CatalogDep
+from proseo.api.schemas import (
+    JobStepDetail,
+    JobStepOut,
+    OperationRequest,
+    OrderDetail,
+    OrderSummary,
+    Page,
+    job_step_detail,
+    job_steps,
+    order_detail,
+    order_summaries,
+)
+from proseo.catalog.access import Role
+from proseo.catalog.db import Catalog
+from proseo.catalog.model_mission import Facility, Mission
+from proseo.catalog.model_order import ProcessingOrder
+from proseo.errors import NotFoundError, OrderError
+from proseo.planning import lifecycle
+from proseo.planning import orders as ops
+from proseo.planning.graph import to_dot, to_svg, to_text
+from proseo.planning.spec import OrderSpec
+from proseo.planning.store import order_graph
+from proseo.storage import open_storage
+
+router = APIRouter(tags=["orders"])
+
+OPERATIONS: dict[str, Callable[..., Any]] = {
+    "approve": lifecycle.approve_order,
+    "release": lifecycle.release_order,
+    "suspend": lifecycle.suspend_order,
+    "resume": lifecycle.resume_order,
+    "cancel": lifecycle.cancel_order,
+    "retry": lifecycle.retry_order,
+    "reset": lifecycle.reset_order,
+    "close": lifecycle.close_order,
+}
+
+
+class OperationResult(BaseModel):
+    order: OrderDetail
+    airflow: str | None = None
+    airflow_error: str | None = None
+
+
+def _detail(catalog: Catalog, mission: str, identifier: str) -> OrderDetail:
+    with catalog.session() as session:
+        return order_detail(session, ops.get_order(session, mission, identifier), mission)
+
+
+@router.get("/orders", response_model=Page[OrderSummary], summary="Orders with job-step progress, paged")
+def list_orders(
+    caller: CallerDep,
+    catalog: CatalogDep,
+    mission: str | None = None,
+    state: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[OrderSummary]:
+    if mission:
+        caller.require(mission, Role.VIEWER)
+    query = select(ProcessingOrder, Mission.code).join(Mission, Mission.id == ProcessingOrder.mission_id)
+    if mission:
+        query = query.where(Mission.code == mission)
+    elif not caller.grants.everywhere:
+        query = query.where(Mission.code.in_(caller.grants.visible(caller.grants.by_mission)))
+    if state:
+        query = query.where(ProcessingOrder.state == state.upper())
+    with catalog.session() as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.execute(query.order_by(ProcessingOrder.id.desc()).limit(limit).offset(offset)).all()
+        items = order_summaries(session, [(o, code) for o, code in rows])
+    return Page[OrderSummary](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.post("/missions/{mission}/orders", response_model=OrderDetail, status_code=status.HTTP_201_CREATED)
+def create_order(
+    mission: str,
+    spec: OrderSpec,
+    caller: CallerDep,
+    catalog: CatalogDep,
+    plan: bool = False,
+    release: bool = False,
+) -> OrderDetail:
+    """Create an order (INITIAL); ``plan=true`` approves and plans it, ``release=true`` also releases it."""
+    caller.require(mission, Role.OPERATOR)
+    with catalog.session() as session:
+        ops.create_order(session, mission, spec)
+    if plan or release:
+        lifecycle.approve_order(catalog, mission, spec.identifier, message=f"by {caller.name}")
+        lifecycle.plan_order(catalog, mission, spec.identifier, max_steps=lifecycle.DEFAULT_MAX_STEPS)
+    if release:
+        lifecycle.release_order(catalog, mission, spec.identifier, message=f"by {caller.name}")
+    return _detail(catalog, mission, spec.identifier)
+
+
+@router.get("/missions/{mission}/orders/{identifier}", response_model=OrderDetail)
+def show_order(mission: str, identifier: str, caller: CallerDep, catalog: CatalogDep) -> OrderDetail:
+    caller.require(mission, Role.VIEWER)
+    return _detail(catalog, mission, identifier)
+
+
+@router.post("/missions/{mission}/orders/{identifier}/{operation}", response_model=OperationResult)
+def operate(
+    mission: str,
+    identifier: str,
+    operation: str,
+    request: Request,
+    caller: CallerDep,
+    catalog: CatalogDep,
+    body: OperationRequest | None = None,
+) -> OperationResult:
+    """approve, plan, release, suspend, resume, cancel, retry, reset or close the order."""
+    caller.require(mission, Role.OPERATOR)
+    body = body or OperationRequest()
+    message = body.message or f"by {caller.name}"
+    if operation == "plan":
+        max_steps = body.max_steps or lifecycle.DEFAULT_MAX_STEPS
+        with catalog.session() as session:
+            state = ops.get_order(session, mission, identifier).state
+        if state == "INITIAL":
+            lifecycle.approve_order(catalog, mission, identifier, message=message)
+        lifecycle.plan_order(catalog, mission, identifier, max_steps=max_steps)
+    elif operation in OPERATIONS:
+        OPERATIONS[operation](catalog, mission, identifier, message=message, force=body.force)
+    else:
+        known = ", ".join(["plan", *OPERATIONS])
+        raise OrderError(
+            f"unknown operation {operation!r}; operations are {known}", mission=mission, order=identifier
+        )
+    result = OperationResult(order=_detail(catalog, mission, identifier))
+    if operation in STEERING:
+        _steer(request, caller, operation, result, force=body.force)
+    return result
+
+
+def _steer(request: Request, caller: Caller, operation: str, result: OperationResult, *, force: bool) -> None:
+    """The catalogue has moved; now the Airflow run. A failure here is reported, not raised."""
+    url = request.app.state.airflow_url
+    if url == "":
+        result.airflow = "Airflow steering is off in this deployment"
+        return
+    base = url or f"{request.url.scheme}://{request.url.netloc}"
+    client = AirflowRuns(base, token=caller.token)
+    try:
+        result.airflow = client.follow(operation, result.order.dag_id, force=force)
+    except Exception as exc:
+        result.airflow_error = f"{type(exc).__name__}: {exc}"
+
+
+@router.get("/missions/{mission}/orders/{identifier}/graph", summary="Job-step graph: svg, dot or text")
+def order_graph_view(
+    mission: str,
+    identifier: str,
+    caller: CallerDep,
+    catalog: CatalogDep,
+    format: Annotated[str, Query(pattern="^(svg|dot|text)$")] = "svg",
+) -> Response:
+    caller.require(mission, Role.VIEWER)
+    with catalog.session() as session:
+        graph = order_graph(session, ops.get_order(session, mission, identifier))
+    media = {"svg": "image/svg+xml", "dot": "text/vnd.graphviz", "text": "text/plain"}[format]
+    rendered = {"svg": to_svg, "dot": to_dot, "text": to_text}[format](graph)
+    return Response(rendered, media_type=media)
+
+
+@router.get("/missions/{mission}/orders/{identifier}/job-steps", response_model=Page[JobStepOut])
+def list_job_steps(
+    mission: str,
+    identifier: str,
+    caller: CallerDep,
+    catalog: CatalogDep,
+    state: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[JobStepOut]:
+    caller.require(mission, Role.VIEWER)
+    with catalog.session() as session:
+        order = ops.get_order(session, mission, identifier)
+        return job_steps(session, order, state=state, limit=limit, offset=offset)
+
+
+def _step(catalog: Catalog, mission: str, identifier: str, step_id: int) -> tuple[JobStepDetail, int | None]:
+    with catalog.session() as session:
+        order = ops.get_order(session, mission, identifier)
+        detail = job_step_detail(session, order, step_id)
+        facility_id = order.facility_id
+    if detail is None:
+        raise NotFoundError(f"{mission}/{identifier}: no job step {step_id} in this order")
+    return detail, facility_id
+
+
+@router.get("/missions/{mission}/orders/{identifier}/job-steps/{step_id}", response_model=JobStepDetail)
+def show_job_step(
+    mission: str, identifier: str, step_id: int, caller: CallerDep, catalog: CatalogDep
+) -> JobStepDetail:
+    """One job step with its inputs: the rule, whether it was satisfied, what was chosen and why."""
+    caller.require(mission, Role.VIEWER)
+    return _step(catalog, mission, identifier, step_id)[0]
+
+
+@router.get(
+    "/missions/{mission}/orders/{identifier}/job-steps/{step_id}/log", response_class=PlainTextResponse
+)
+def job_step_log(mission: str, identifier: str, step_id: int, caller: CallerDep, catalog: CatalogDep) -> str:
+    """The processor's log as kept in storage by the wrapper (also for failed runs)."""
+    caller.require(mission, Role.VIEWER)
+    detail, facility_id = _step(catalog, mission, identifier, step_id)
+    if not detail.log_url:
+        raise NotFoundError(
+            f"{mission}/{identifier}: job step {step_id} has no log yet (state {detail.state})"
+        )
+    with catalog.session() as session:
+        facility = session.get(Facility, facility_id) if facility_id else None
+        root, options = (facility.storage_url, dict(facility.storage_options or {})) if facility else ("", {})
+    if not root or not detail.log_url.startswith(root.rstrip("/") + "/"):
+        raise NotFoundError(f"job step {step_id}: log {detail.log_url} is outside the facility's storage")
+    key = detail.log_url[len(root.rstrip("/")) + 1 :]
+    return open_storage(root, options).get_bytes(key).decode("utf-8", "replace")

@@ -1,0 +1,177 @@
+"""/products: query with paging, metadata, downloads with HTTP Range, lineage."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import Response, StreamingResponse
+from sqlalchemy import select
+
+from proseo.api.auth import CallerDep, CatalogDep
+from proseo.api.schemas import Page, ProductOut, product_out
+from proseo.catalog.access import Role
+from proseo.catalog.lineage import find_product, lineage
+from proseo.catalog.model_mission import Facility
+from proseo.catalog.products import ProductQuery, query_products
+from proseo.errors import NotFoundError, ProseoError
+
+router = APIRouter(tags=["products"])
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class RangeNotSatisfiable(ProseoError):
+    """A Range header that selects no byte of the file."""
+
+
+@router.get("/missions/{mission}/products", response_model=Page[ProductOut])
+def list_products(
+    mission: str,
+    caller: CallerDep,
+    catalog: CatalogDep,
+    product_type: str | None = None,
+    start: datetime | None = None,
+    stop: datetime | None = None,
+    file_class: str | None = None,
+    mode: str | None = None,
+    param: Annotated[list[str] | None, Query(description="key:value, repeatable")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[ProductOut]:
+    """Products of a class whose validity overlaps [start, stop), filtered by typed parameters."""
+    caller.require(mission, Role.VIEWER)
+    parameters: dict[str, str] = {}
+    for item in param or []:
+        key, sep, value = item.partition(":")
+        if not sep or not key:
+            raise ProseoError(f"query parameter param={item!r}: expected key:value")
+        parameters[key] = value
+    q = ProductQuery(mission, product_type, start, stop, parameters or None, file_class, mode, limit, offset)
+    with catalog.session() as session:
+        found, total = query_products(session, q)
+        items = [product_out(p) for p in found]
+    return Page[ProductOut](items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/missions/{mission}/products/{ref}", response_model=ProductOut)
+def show_product(mission: str, ref: str, caller: CallerDep, catalog: CatalogDep) -> ProductOut:
+    """A product by id, UUID or file name."""
+    caller.require(mission, Role.VIEWER)
+    with catalog.session() as session:
+        return product_out(find_product(session, ref, mission=mission))
+
+
+@router.get("/missions/{mission}/products/{ref}/lineage")
+def product_lineage(
+    mission: str,
+    ref: str,
+    caller: CallerDep,
+    catalog: CatalogDep,
+    depth: Annotated[int | None, Query(ge=1)] = None,
+    forward: bool = False,
+    format: Annotated[str, Query(pattern="^(json|svg|dot|text)$")] = "json",
+) -> Response:
+    """Where a product came from (or, with forward=true, what was made from it)."""
+    caller.require(mission, Role.VIEWER)
+    from proseo.planning.graph import to_dot, to_svg
+
+    with catalog.session() as session:
+        product = find_product(session, ref, mission=mission)
+        tree = lineage(session, product.id, depth=depth, forward=forward)
+    if format == "json":
+        return Response(_json(tree.to_dict()), media_type="application/json")
+    if format == "text":
+        return Response(tree.to_text(), media_type="text/plain")
+    graph = tree.to_graph()
+    if format == "dot":
+        return Response(to_dot(graph), media_type="text/vnd.graphviz")
+    return Response(to_svg(graph), media_type="image/svg+xml")
+
+
+def _json(data: object) -> str:
+    import json
+
+    return json.dumps(data, default=str)
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, stop)`` of a single ``bytes=`` range (stop exclusive); None for the whole file."""
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if match is None:
+        return None  # unsupported forms (several ranges, other units): answer the whole file
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        if n == 0:
+            raise RangeNotSatisfiable(f"range {header!r} selects no byte of a {size}-byte file")
+        return max(0, size - n), size
+    start = int(first)
+    stop = min(size, int(last) + 1) if last else size
+    if start >= size or stop <= start:
+        raise RangeNotSatisfiable(f"range {header!r} selects no byte of a {size}-byte file")
+    return start, stop
+
+
+@router.get("/missions/{mission}/products/{ref}/files/{file_name}", response_class=StreamingResponse)
+def download(
+    mission: str,
+    ref: str,
+    file_name: str,
+    caller: CallerDep,
+    catalog: CatalogDep,
+    range: Annotated[str | None, Header()] = None,
+) -> Response:
+    """A product file; honours ``Range: bytes=a-b`` (206) so large downloads can resume."""
+    caller.require(mission, Role.VIEWER)
+    from proseo.storage import open_storage
+
+    with catalog.session() as session:
+        product = find_product(session, ref, mission=mission)
+        match = [f for f in product.files if f.file_name == file_name]
+        if not match:
+            raise NotFoundError(f"{mission}: product {product.id} has no file {file_name!r}")
+        f = match[0]
+        facility = session.scalar(select(Facility).where(Facility.id == f.facility_id))
+        assert facility is not None
+        root, options, url, size, sha256 = (
+            facility.storage_url.rstrip("/"),
+            dict(facility.storage_options or {}),
+            f.storage_url,
+            f.size,
+            f.sha256,
+        )
+    if not url.startswith(root + "/"):
+        raise NotFoundError(f"{url} is outside the storage of facility {facility.name}")
+    storage = open_storage(root, options)
+    key = url[len(root) + 1 :]
+    try:
+        window = _byte_range(range, size)
+    except RangeNotSatisfiable as exc:
+        return Response(
+            str(exc), status_code=416, headers={"Content-Range": f"bytes */{size}"}, media_type="text/plain"
+        )
+    start, stop = window or (0, size)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(stop - start),
+        "Content-Disposition": f'attachment; filename="{file_name}"',
+    }
+    if sha256:
+        headers["X-Checksum-SHA256"] = sha256
+    status = 200
+    if window is not None:
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    return StreamingResponse(
+        storage.read_range(key, start, stop),
+        status_code=status,
+        headers=headers,
+        media_type="application/octet-stream",
+    )

@@ -1,0 +1,372 @@
+"""Request and response models of the REST API, shared with the CLI's JSON output.
+
+Plain pydantic models built from catalogue rows; nothing here imports FastAPI or
+Airflow, so ``proseo order show --format json`` and ``GET /proseo/api/v1/...``
+print the same document. Builders read what a page needs in a fixed number of
+queries (step counts of a whole page of orders in one statement, not one per order).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from proseo.catalog.mission_sync import latest_revision
+from proseo.catalog.model_mission import ConfiguredProcessor, Mission, ProductClass
+from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep, ProcessingOrder
+from proseo.catalog.model_product import ProductFile
+from proseo.catalog.products import product_dict
+from proseo.planning import orders as ops
+from proseo.planning.states import allowed_operations
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class ProductClassOut(BaseModel):
+    product_type: str
+    level: str | None
+    visibility: str
+    processor_class: str | None
+    enclosing_type: str | None
+    slicing_type: str
+    description: str
+
+
+class MissionOut(BaseModel):
+    code: str
+    name: str
+    revision: int | None
+    product_classes: int
+    role: str | None = Field(None, description="The caller's role on this mission.")
+
+
+class OrderSummary(BaseModel):
+    id: int
+    mission: str
+    identifier: str
+    state: str
+    classes: list[str]
+    priority: int
+    created_at: datetime
+    dag_id: str | None
+    job_steps: int
+    progress: dict[str, int] = Field(description="Job steps per state.")
+
+    @property
+    def completed(self) -> int:
+        return self.progress.get("COMPLETED", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.progress.get("FAILED", 0)
+
+
+class OrderEventOut(BaseModel):
+    at: datetime
+    operation: str
+    from_state: str = Field(serialization_alias="from")
+    to_state: str = Field(serialization_alias="to")
+    message: str | None
+
+
+class OrderDetail(OrderSummary):
+    state_message: str | None
+    allowed_operations: list[str]
+    revision: int | None
+    request: dict[str, Any]
+    planned_at: datetime | None
+    plan: dict[str, Any] | None
+    history: list[OrderEventOut]
+
+
+class ChosenProduct(BaseModel):
+    product_id: int
+    name: str | None
+    policy: str | None
+
+
+class InputOut(BaseModel):
+    source_class: str
+    rule: str
+    mandatory: bool
+    min_cover: float | None
+    filters: dict[str, Any]
+    satisfied: bool
+    explanation: dict[str, Any] = Field(description="Why these inputs: origin, coverage, policies.")
+    chosen: list[ChosenProduct]
+
+
+class JobStepOut(BaseModel):
+    id: int
+    job_id: int
+    state: str
+    product_type: str
+    processor: str
+    mode: str
+    start: datetime
+    stop: datetime
+    depth: int
+    requested: bool
+    planned_outputs: list[Any]
+    task_id: str | None
+    try_number: int | None
+    exit_code: int | None
+    failure_reason: str | None
+    log_url: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class JobStepDetail(JobStepOut):
+    inputs: list[InputOut]
+
+
+class ProductFileOut(BaseModel):
+    file_name: str
+    url: str
+    size: int | None
+    md5: str | None
+    sha256: str | None
+
+
+class ProductOut(BaseModel):
+    id: int
+    uuid: str
+    product_type: str
+    file_class: str
+    mode: str | None
+    start: str
+    stop: str
+    generation_time: str | None
+    production_type: str | None
+    status: str
+    parameters: dict[str, Any]
+    files: list[ProductFileOut]
+
+
+class OperationRequest(BaseModel):
+    """Body of ``POST .../orders/{identifier}/{operation}``."""
+
+    message: str | None = Field(None, description="Reason, kept in the order's history.")
+    force: bool = Field(False, description="suspend only: stop running job steps at once.")
+    max_steps: int | None = Field(None, ge=1, description="plan only: refuse larger plans.")
+
+
+class RoleGrant(BaseModel):
+    role: str = Field(description="viewer, operator or admin")
+
+
+# --- builders ---------------------------------------------------------------------------------
+
+
+def step_counts_many(session: Session, order_ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Job steps per state for many orders in one statement."""
+    counts: dict[int, dict[str, int]] = {oid: {} for oid in order_ids}
+    if not order_ids:
+        return counts
+    rows = session.execute(
+        select(Job.order_id, JobStep.state, func.count())
+        .join(Job, Job.id == JobStep.job_id)
+        .where(Job.order_id.in_(order_ids))
+        .group_by(Job.order_id, JobStep.state)
+    )
+    for oid, state, n in rows:
+        counts[oid][state] = int(n)
+    return counts
+
+
+def _summary_fields(o: ProcessingOrder, code: str, counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": o.id,
+        "mission": code,
+        "identifier": o.identifier,
+        "state": o.state,
+        "classes": list(o.requested_classes),
+        "priority": o.priority,
+        "created_at": o.created_at,
+        "dag_id": o.dag_id,
+        "job_steps": sum(counts.values()),
+        "progress": counts,
+    }
+
+
+def order_summaries(session: Session, rows: Sequence[tuple[ProcessingOrder, str]]) -> list[OrderSummary]:
+    counts = step_counts_many(session, [o.id for o, _ in rows])
+    return [OrderSummary(**_summary_fields(o, code, counts[o.id])) for o, code in rows]
+
+
+def order_detail(session: Session, o: ProcessingOrder, code: str) -> OrderDetail:
+    spec = ops.spec_of(session, o)
+    return OrderDetail(
+        **_summary_fields(o, code, ops.step_counts(session, o)),
+        state_message=o.state_message,
+        allowed_operations=[op.value for op in allowed_operations(o.state)],
+        revision=ops.revision_number(session, o),
+        request=json.loads(spec.model_dump_json(exclude_defaults=True)),
+        planned_at=o.planned_at,
+        plan=o.plan_summary,
+        history=[
+            OrderEventOut(
+                at=e.at,
+                operation=e.operation,
+                from_state=e.from_state,
+                to_state=e.to_state,
+                message=e.message,
+            )
+            for e in o.events
+        ],
+    )
+
+
+def product_out(p: Any) -> ProductOut:
+    return ProductOut.model_validate(product_dict(p))
+
+
+def _step_fields(step: JobStep, product_type: str, processor: str) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "job_id": step.job_id,
+        "state": step.state,
+        "product_type": product_type,
+        "processor": processor,
+        "mode": step.processing_mode,
+        "start": step.start_time,
+        "stop": step.stop_time,
+        "depth": step.depth,
+        "requested": step.requested,
+        "planned_outputs": list(step.planned_outputs or []),
+        "task_id": step.task_id,
+        "try_number": step.try_number,
+        "exit_code": step.exit_code,
+        "failure_reason": step.failure_reason,
+        "log_url": step.log_url,
+        "started_at": step.started_at,
+        "completed_at": step.completed_at,
+    }
+
+
+def _steps_query() -> Any:
+    return (
+        select(JobStep, ProductClass.product_type, ConfiguredProcessor.identifier)
+        .join(ProductClass, ProductClass.id == JobStep.product_class_id)
+        .join(ConfiguredProcessor, ConfiguredProcessor.id == JobStep.configured_processor_id)
+    )
+
+
+def job_steps(
+    session: Session, order: ProcessingOrder, *, state: str | None = None, limit: int = 100, offset: int = 0
+) -> Page[JobStepOut]:
+    query = _steps_query().join(Job, Job.id == JobStep.job_id).where(Job.order_id == order.id)
+    if state:
+        query = query.where(JobStep.state == state.upper())
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(
+        query.order_by(JobStep.depth.desc(), JobStep.start_time, JobStep.id).limit(limit).offset(offset)
+    )
+    items = [JobStepOut(**_step_fields(s, t, p)) for s, t, p in rows]
+    return Page[JobStepOut](items=items, total=total, limit=limit, offset=offset)
+
+
+def job_step_detail(session: Session, order: ProcessingOrder, step_id: int) -> JobStepDetail | None:
+    row = session.execute(
+        _steps_query()
+        .join(Job, Job.id == JobStep.job_id)
+        .where(Job.order_id == order.id, JobStep.id == step_id)
+    ).first()
+    if row is None:
+        return None
+    step, product_type, processor = row
+    queries = session.execute(
+        select(InputQuery, ProductClass.product_type)
+        .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
+        .where(InputQuery.job_step_id == step_id)
+        .order_by(InputQuery.id)
+    ).all()
+    chosen: dict[int, list[ChosenProduct]] = {q.id: [] for q, _ in queries}
+    if chosen:
+        picked = session.execute(
+            select(
+                InputQueryProduct.query_id,
+                InputQueryProduct.product_id,
+                InputQueryProduct.policy,
+                select(func.min(ProductFile.file_name))
+                .where(ProductFile.product_id == InputQueryProduct.product_id)
+                .scalar_subquery(),
+            )
+            .where(InputQueryProduct.query_id.in_(list(chosen)))
+            .order_by(InputQueryProduct.product_id)
+        )
+        for qid, pid, policy, name in picked:
+            chosen[qid].append(ChosenProduct(product_id=pid, name=name, policy=policy))
+    inputs = [
+        InputOut(
+            source_class=source,
+            rule=q.rule_text,
+            mandatory=q.mandatory,
+            min_cover=q.min_cover,
+            filters=dict(q.filters or {}),
+            satisfied=q.satisfied,
+            explanation=dict(q.explanation or {}),
+            chosen=chosen[q.id],
+        )
+        for q, source in queries
+    ]
+    return JobStepDetail(**_step_fields(step, product_type, processor), inputs=inputs)
+
+
+def missions_out(session: Session, roles: dict[str, str | None] | None = None) -> list[MissionOut]:
+    counts = dict(
+        session.execute(
+            select(ProductClass.mission_id, func.count())
+            .where(~ProductClass.retired)
+            .group_by(ProductClass.mission_id)
+        ).all()
+    )
+    out = []
+    for m in session.scalars(select(Mission).order_by(Mission.code)):
+        if roles is not None and m.code not in roles:
+            continue
+        rev = latest_revision(session, m.id)
+        out.append(
+            MissionOut(
+                code=m.code,
+                name=m.name,
+                revision=rev.number if rev else None,
+                product_classes=int(counts.get(m.id, 0)),
+                role=(roles or {}).get(m.code),
+            )
+        )
+    return out
+
+
+def product_classes_out(session: Session, mission_id: int) -> list[ProductClassOut]:
+    rows = session.scalars(
+        select(ProductClass)
+        .where(ProductClass.mission_id == mission_id, ~ProductClass.retired)
+        .order_by(ProductClass.product_type)
+    )
+    return [
+        ProductClassOut(
+            product_type=c.product_type,
+            level=c.level,
+            visibility=c.visibility,
+            processor_class=c.processor_class,
+            enclosing_type=c.enclosing_type,
+            slicing_type=c.slicing_type,
+            description=c.description,
+        )
+        for c in rows
+    ]

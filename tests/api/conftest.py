@@ -1,0 +1,123 @@
+"""The /proseo app under test: mounted like Airflow's API server mounts it, real JWTs.
+
+Airflow's own SimpleAuthManager signs and checks the tokens (its metadata database,
+which it needs for revoked tokens, is migrated once into this session's Airflow
+home). The catalogue is the ``catalog`` fixture (SQLite and PostgreSQL) with both
+sample missions, one night and one day of generated inputs, roles for a few users
+and one planned order per mission.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from proseo.catalog import access
+from proseo.catalog.db import Catalog
+from proseo.catalog.ingest import Ingestor
+from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
+from proseo.missions import load_mission
+from proseo.planning import lifecycle, orders
+from proseo.planning.spec import OrderSpec
+
+from tests_paths import MISSION_DIR
+
+DAY = datetime(2025, 3, 1, tzinfo=UTC)
+ROLES = {
+    "ops": {"S5P": "operator", "SKY": "operator"},
+    "s5p-viewer": {"S5P": "viewer"},
+    "sky-admin": {"SKY": "admin"},
+    "root": {"*": "admin"},
+    "nobody": {},
+}
+
+
+@pytest.fixture(scope="session")
+def auth_manager() -> Any:
+    """Airflow's configured auth manager, initialised as the API server does it."""
+    from airflow.api_fastapi.app import create_auth_manager
+    from airflow.utils.db import initdb
+
+    initdb()
+    manager = create_auth_manager()
+    manager.init()
+    return manager
+
+
+@pytest.fixture(scope="session")
+def token_for(auth_manager: Any) -> Any:
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    def make(user: str, *, expires_in: int = 3600) -> str:
+        account = SimpleAuthManagerUser(username=user, role="viewer")
+        return str(auth_manager.generate_jwt(account, expiration_time_in_seconds=expires_in))
+
+    return make
+
+
+def _ingest(catalog: Catalog, code: str, start: datetime, stop: datetime, tmp: Path) -> None:
+    from proseo.devtools.generate import write_inputs
+
+    with catalog.session() as s:
+        mission = loaded_from_catalog(s, code)
+    files = write_inputs(mission, start, stop, tmp / f"in-{uuid.uuid4().hex[:6]}", size=300)
+    assert Ingestor(catalog, mission).run(files).ok
+
+
+@pytest.fixture
+def world(catalog: Catalog, data_dirs: dict[str, Path], tmp_path: Path) -> Catalog:
+    with catalog.session() as s:
+        for name in ("s5p.yaml", "sky.yaml"):
+            sync_mission(s, load_mission(MISSION_DIR / name))
+        for user, grants in ROLES.items():
+            for mission, role in grants.items():
+                access.grant(s, user, mission, role, by="test")
+    _ingest(catalog, "S5P", DAY - timedelta(hours=3), DAY + timedelta(hours=6), tmp_path)
+    _ingest(catalog, "SKY", DAY, DAY + timedelta(days=1), tmp_path)
+    with catalog.session() as s:
+        orders.create_order(
+            s,
+            "SKY",
+            OrderSpec(
+                identifier="night-1", requested_classes=["SRC_CAT"], start=DAY, stop=DAY + timedelta(days=1)
+            ),
+        )
+    lifecycle.approve_order(catalog, "SKY", "night-1")
+    lifecycle.plan_order(catalog, "SKY", "night-1")
+    return catalog
+
+
+@pytest.fixture
+def client(world: Catalog) -> Iterator[Any]:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from proseo.api.app import create_app
+
+    outer = FastAPI()
+    outer.mount("/proseo", create_app(catalog_url=world.url, airflow_url=""))
+    with TestClient(outer) as http:
+        yield http
+
+
+@pytest.fixture
+def as_user(client: Any, token_for: Any) -> Any:
+    """``as_user("ops").get(path)``: requests with that user's bearer token."""
+
+    class Session:
+        def __init__(self, user: str) -> None:
+            self.headers = {"Authorization": f"Bearer {token_for(user)}"}
+
+        def __getattr__(self, method: str) -> Any:
+            def call(path: str, **kw: Any) -> Any:
+                headers = {**self.headers, **kw.pop("headers", {})}
+                return getattr(client, method)(f"/proseo/api/v1{path}", headers=headers, **kw)
+
+            return call
+
+    return Session
