@@ -47,9 +47,10 @@ def cli(ctx: click.Context, catalog_url: str | None) -> None:
 
 
 def _register() -> None:
-    from proseo.cli import db, mission, order, product
+    from proseo.cli import access, db, mission, order, product
     from proseo.cli import rule as rule_cli
 
+    cli.add_command(access.access)
     cli.add_command(db.db)
     cli.add_command(mission.mission)
     cli.add_command(product.product)

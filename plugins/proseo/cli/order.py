@@ -17,6 +17,8 @@ import yaml
 from pydantic import ValidationError
 from rich.markup import escape
 
+from proseo.api.airflow_runs import STEERING, AirflowRuns
+from proseo.api.schemas import order_detail, order_summaries
 from proseo.catalog.db import Catalog
 from proseo.cli.context import open_catalog
 from proseo.cli.output import console, err_console, print_json, table
@@ -25,7 +27,6 @@ from proseo.planning import lifecycle
 from proseo.planning import orders as ops
 from proseo.planning.graph import to_dot, to_svg, to_text
 from proseo.planning.spec import OrderSpec
-from proseo.planning.states import allowed_operations
 from proseo.planning.store import order_graph
 
 
@@ -207,13 +208,30 @@ def _operation(name: str, run: Callable[..., Any], help_text: str, *, with_force
     @click.pass_context
     def command(ctx: click.Context, mission: str, identifier: str, message: str | None, **kw: Any) -> None:
         catalog = open_catalog(ctx)
-        result = run(catalog, mission, identifier, message=message, force=bool(kw.get("force")))
+        force = bool(kw.get("force"))
+        result = run(catalog, mission, identifier, message=message, force=force)
         console.print(f"{mission}/{identifier}: {result.state}", markup=False)
+        if name in STEERING:
+            _steer(name, result.dag_id, force=force)
 
     command.__doc__ = help_text
     if with_force:
         command = click.option("--force", is_flag=True, help="Stop running job steps at once.")(command)
     order.command(name)(command)
+
+
+def _steer(operation: str, dag_id: str | None, *, force: bool) -> None:
+    """Make the order's Airflow run follow (PROSEO_AIRFLOW_URL and credentials configure it)."""
+    client = AirflowRuns.from_env()
+    if client is None:
+        if dag_id:
+            err_console.print(
+                f"note: the Airflow run of {dag_id} was not touched: set PROSEO_AIRFLOW_URL "
+                "(and PROSEO_AIRFLOW_TOKEN or PROSEO_AIRFLOW_USER/PROSEO_AIRFLOW_PASSWORD)",
+                markup=False,
+            )
+        return
+    console.print(f"airflow: {client.follow(operation, dag_id, force=force)}", markup=False)
 
 
 _operation("approve", lifecycle.approve_order, "Approve an INITIAL order for planning.")
@@ -236,31 +254,11 @@ def show(ctx: click.Context, mission: str, identifier: str, fmt: str) -> None:
     catalog = open_catalog(ctx)
     with catalog.session() as session:
         o = ops.get_order(session, mission, identifier)
-        spec = ops.spec_of(session, o)
-        data = {
-            "mission": mission,
-            "identifier": o.identifier,
-            "state": o.state,
-            "state_message": o.state_message,
-            "allowed_operations": [op.value for op in allowed_operations(o.state)],
-            "revision": ops.revision_number(session, o),
-            "request": json.loads(spec.model_dump_json(exclude_defaults=True)),
-            "planned_at": o.planned_at.isoformat() if o.planned_at else None,
-            "plan": o.plan_summary,
-            "job_steps": ops.step_counts(session, o),
-            "history": [
-                {
-                    "at": e.at.isoformat(),
-                    "operation": e.operation,
-                    "from": e.from_state,
-                    "to": e.to_state,
-                    "message": e.message,
-                }
-                for e in o.events
-            ],
-        }
+        detail = order_detail(session, o, mission)
+    data = detail.model_dump(mode="json", by_alias=True)
+    data["job_steps"] = detail.progress
     if fmt == "json":
-        print_json(data)
+        print_json(detail.model_dump(mode="json", by_alias=True))
         return
     console.print(
         f"[bold]{escape(mission)}/{escape(o.identifier)}[/bold]  {data['state']}"
@@ -294,23 +292,13 @@ def list_cmd(
     """Orders with their state and job-step progress."""
     catalog = open_catalog(ctx)
     with catalog.session() as session:
-        rows = []
-        for o, code in ops.list_orders(session, mission, state, limit, offset):
-            counts = ops.step_counts(session, o)
-            rows.append(
-                {
-                    "mission": code,
-                    "identifier": o.identifier,
-                    "state": o.state,
-                    "classes": o.requested_classes,
-                    "job_steps": sum(counts.values()),
-                    "completed": counts.get("COMPLETED", 0),
-                    "failed": counts.get("FAILED", 0),
-                    "created_at": o.created_at.isoformat(),
-                }
-            )
+        summaries = order_summaries(session, ops.list_orders(session, mission, state, limit, offset))
+    rows = [
+        {**o.model_dump(mode="json"), "classes": o.classes, "completed": o.completed, "failed": o.failed}
+        for o in summaries
+    ]
     if fmt == "json":
-        print_json(rows)
+        print_json([o.model_dump(mode="json") for o in summaries])
         return
     table(
         None,
