@@ -6,7 +6,7 @@ on its own would cost thousands of queries per interval, so every
 :class:`SharedPoller` per (catalogue URL, poll interval). Each interval the poller,
 in a worker thread (``asyncio.to_thread``; the event loop never blocks on the
 database), runs :func:`~proseo.planning.readiness.poll_readiness` ONCE for all
-registered steps (two SQL statements), then
+registered steps (one SQL statement in the steady state, two at most), then
 :func:`~proseo.planning.readiness.refresh_many` only for the steps the poll flags
 (new products of a class they wait for, all upstream steps COMPLETED, or just
 registered), and resolves the future of each trigger whose step became ready or can
@@ -140,6 +140,8 @@ class SharedPoller:
         self.refreshes = 0  # steps refreshed
         self.task: asyncio.Task[None] | None = None
         self._since: datetime | None = None
+        # Carries the previous poll's spans, so a steady poll is one statement.
+        self._cursor = readiness.PollCursor()
         self._failed_polls = 0
         self._step_failures: dict[int, int] = {}
         self._wake = asyncio.Event()
@@ -233,7 +235,8 @@ class SharedPoller:
         try:
             catalog = Catalog(self.url, engine=engine_for(self.url))
             with catalog.session() as session:
-                polls = readiness.poll_readiness(session, ids, since)
+                self._cursor.since = since
+                polls = readiness.poll_readiness(session, ids, self._cursor)
         except Exception as exc:
             outcome.failed = exc
             return outcome

@@ -32,6 +32,7 @@ No Airflow here: the triggerer, the sensor, the CLI and tests all call these.
 from __future__ import annotations
 
 import dataclasses
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,8 +41,22 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, case, delete, exists, func, insert, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import (
+    Text,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, aliased, load_only
 
 from proseo.catalog.db import utcnow
 from proseo.catalog.model_mission import ProductClass
@@ -57,6 +72,7 @@ from proseo.catalog.model_order import (
 from proseo.catalog.model_product import Product, ProductStatus
 from proseo.catalog.products import class_ids, processor_ids
 from proseo.planning.candidates import CandidateCache, ClassNeeds, Filters
+from proseo.planning.index import CandidateIndex
 from proseo.planning.selection import FALLS_BACK, NEAREST, add_rule_needs
 from proseo.rules.ast import WINDOWLESS, Alternative, Qualifier, QualifierKind, SimpleRule
 from proseo.rules.evaluate import Selection, evaluate, matches, widen
@@ -142,44 +158,113 @@ class _Open:
     asks: list[tuple[str, tuple[datetime, datetime] | None]] = field(default_factory=list)
 
 
+def _span(alt: Alternative, start: datetime, stop: datetime) -> tuple[datetime, datetime] | None:
+    """The union of the windows an alternative's policies look at; ``None``: the whole class."""
+    if any(p.name in WINDOWLESS or p.name in NEAREST or p.name in FALLS_BACK for p in alt.chain):
+        return None
+    windows = [widen(start, stop, p) for p in alt.chain]
+    return min(w.start for w in windows), max(w.stop for w in windows)
+
+
 def _asks(
     rule: SimpleRule, start: datetime, stop: datetime
 ) -> list[tuple[str, tuple[datetime, datetime] | None]]:
-    out: list[tuple[str, tuple[datetime, datetime] | None]] = []
-    for alt in rule.alternatives:
-        if any(p.name in WINDOWLESS or p.name in NEAREST or p.name in FALLS_BACK for p in alt.chain):
-            out.append((alt.source.product_type, None))
-            continue
-        windows = [widen(start, stop, p) for p in alt.chain]
-        out.append((alt.source.product_type, (min(w.start for w in windows), max(w.stop for w in windows))))
-    return out
+    return [(alt.source.product_type, _span(alt, start, stop)) for alt in rule.alternatives]
 
 
 def _chooses_upstream(explanation: dict[str, Any] | None) -> bool:
     return any("job_step" in c for c in (explanation or {}).get("chosen", []))
 
 
+_Ask = tuple[str, tuple[datetime, datetime] | None]
+
+
+@lru_cache(maxsize=1 << 17)
+def _asks_of(
+    text: str, start: datetime, stop: datetime
+) -> tuple[tuple[str, tuple[datetime, datetime] | None], ...]:
+    """A stored rule's asks for a step window; steady polls ask the same again and again."""
+    return tuple(_asks(_rule(text), start, stop))
+
+
+Spans = dict[tuple[int, str], tuple[datetime, datetime] | None]
+
+
+@dataclass
+class PollCursor:
+    """What a poller carries from one poll to the next.
+
+    ``since``: the watermark (products created at or after it are new). ``spans``: per
+    (mission, product type) the windows the previous poll's open queries asked about.
+    Passing a cursor instead of a bare instant lets :func:`poll_readiness` ask for the
+    new products in the *same* statement as the steps (steady state: one statement),
+    using the previous spans; where this poll asks about more than those covered, a
+    second statement asks for the rest.
+    """
+
+    since: datetime | None = None
+    spans: Spans | None = None
+
+
+def _covers(have: Spans, key: tuple[int, str], span: tuple[datetime, datetime] | None) -> bool:
+    if key not in have:
+        return False
+    old = have[key]
+    return old is None or (span is not None and old[0] <= span[0] and span[1] <= old[1])
+
+
+def _new_products_query(since: datetime, spans: Spans) -> Any:
+    terms = []
+    for (mission_id, ptype), span in sorted(spans.items(), key=lambda kv: kv[0]):
+        term = and_(ProductClass.mission_id == mission_id, ProductClass.product_type == ptype)
+        if span is not None:
+            term = and_(term, Product.sensing_start <= span[1], Product.sensing_stop >= span[0])
+        terms.append(term)
+    return (
+        select(
+            ProductClass.mission_id,
+            ProductClass.product_type,
+            Product.sensing_start,
+            Product.sensing_stop,
+        )
+        .join(ProductClass, ProductClass.id == Product.product_class_id)
+        .where(Product.created_at >= since, Product.status == ProductStatus.AVAILABLE.value, or_(*terms))
+    )
+
+
 def poll_readiness(
-    session: Session, job_step_ids: Iterable[int], since: datetime | None
+    session: Session, job_step_ids: Iterable[int], since: datetime | PollCursor | None
 ) -> dict[int, StepPoll]:
     """Which of these steps became ready, or got new candidate products since ``since``.
 
-    Two SQL statements at most, whatever the number of steps:
+    One SQL statement in the steady state, two at most, whatever the number of steps:
 
     1. the steps (state, mission, window), with two correlated counts over
        ``job_step_edge`` x ``job_step`` (upstream steps not COMPLETED; of those, FAILED or
        SKIPPED), outer-joined to their *open* input queries (unsatisfied, or optional
-       with no ``input_query_product`` row) with the rule text;
-    2. only when ``since`` is given and some step has an open query: the new products,
-       ``created_at >= since`` and AVAILABLE, restricted per (mission, product type) of
-       every alternative of every open query to the union of the windows the rules ask
-       about (no window for window-less and "closest" policies), so the condition rides
-       on the (class, validity) indexes. Rows are matched to queries in Python.
+       with no ``input_query_product`` row) with the rule text; the explanation is read
+       only where it may name an upstream step (a satisfied query whose JSON holds a
+       ``job_step`` key);
+    2. only when a watermark is given and some step has an open query: the new
+       products, ``created_at >= since`` and AVAILABLE, restricted per (mission, product
+       type) of every alternative of every open query to the union of the windows the
+       rules ask about (no window for window-less and "closest" policies), so the
+       condition rides on the (class, validity) indexes. Rows are matched to queries in
+       Python (bisection over the new products, sorted by start).
+
+    With a :class:`PollCursor` that holds the previous poll's spans, statement 2 for
+    those spans is sent with statement 1 as one ``UNION ALL`` statement (one round
+    trip, one snapshot), and a separate statement 2 follows only for spans this poll
+    asks about that the previous one did not (new steps, a query reopened). The
+    cursor's spans are then replaced by this poll's.
 
     With ``since=None`` every open query counts as changed (a first poll). Filters
     (``/key:value``, the order's input filters) are not applied here: a product that a
     filter rejects costs one needless refresh, never a missed one.
     """
+    cursor = since if isinstance(since, PollCursor) else None
+    watermark = cursor.since if cursor is not None else since
+    assert watermark is None or isinstance(watermark, datetime)
     ids = sorted({int(i) for i in job_step_ids})
     if not ids:
         return {}
@@ -202,49 +287,100 @@ def poll_readiness(
     )
     picked = exists().where(InputQueryProduct.query_id == InputQuery.id)
     is_open = or_(InputQuery.satisfied.is_(False), and_(InputQuery.mandatory.is_(False), ~picked))
-    rows = session.execute(
+    # Only a satisfied query can be served by an upstream step; its JSON then has the key.
+    may_name_step = and_(
+        InputQuery.satisfied.is_(True), cast(InputQuery.explanation, Text).like('%"job_step"%')
+    )
+    steps_query = (
         select(
-            JobStep.id,
+            literal(0).label("kind"),
+            JobStep.id.label("sid"),
             JobStep.state,
             JobStep.start_time,
             JobStep.stop_time,
             ProcessingOrder.mission_id,
             not_completed.label("pending"),
             dead.label("dead"),
-            InputQuery.id,
+            InputQuery.id.label("qid"),
             InputQuery.mandatory,
             InputQuery.satisfied,
             InputQuery.rule_text,
-            InputQuery.explanation,
+            case((may_name_step, InputQuery.explanation), else_=null()).label("explanation"),
         )
         .join(Job, Job.id == JobStep.job_id)
         .join(ProcessingOrder, ProcessingOrder.id == Job.order_id)
         .outerjoin(InputQuery, and_(InputQuery.job_step_id == JobStep.id, is_open))
         .where(JobStep.id.in_(ids))
-        .order_by(JobStep.id, InputQuery.id)
-    ).all()
+    )
+    new: dict[tuple[int, str], list[tuple[datetime, datetime]]] = defaultdict(list)
+    asked: Spans = cursor.spans if cursor is not None and cursor.spans and watermark is not None else {}
+    if asked:
+        assert watermark is not None
+        products = _new_products_query(watermark, asked).subquery()
+        statement = union_all(
+            steps_query,
+            select(
+                literal(1),
+                null(),
+                products.c.product_type,
+                products.c.sensing_start,
+                products.c.sensing_stop,
+                products.c.mission_id,
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+                null(),
+            ),
+        )
+        rows = session.execute(statement).all()
+    else:
+        rows = session.execute(steps_query).all()
 
     steps: dict[int, dict[str, Any]] = {}
-    for sid, state, start, stop, mission_id, pending, dead_n, qid, mandatory, satisfied, text, expl in rows:
-        info = steps.setdefault(
-            sid,
-            {"state": state, "mission": mission_id, "pending": int(pending or 0), "dead": int(dead_n or 0)},
-        )
-        info.setdefault("open", [])
+    for (
+        kind,
+        sid,
+        state,
+        start,
+        stop,
+        mission_id,
+        pending,
+        dead_n,
+        qid,
+        mandatory,
+        satisfied,
+        text,
+        expl,
+    ) in rows:
+        if kind:  # a new product: state holds its type, start/stop its validity
+            new[(mission_id, state)].append((start, stop))
+            continue
+        info = steps.get(sid)
+        if info is None:
+            info = steps[sid] = {
+                "state": state,
+                "mission": mission_id,
+                "pending": int(pending or 0),
+                "dead": int(dead_n or 0),
+                "open": [],
+            }
         if qid is None:
             continue
         if satisfied and _chooses_upstream(expl):
             continue  # optional input served by an upstream step: not re-evaluated
         try:
-            asks = _asks(_rule(text), start, stop)
+            asks = _asks_of(text, start, stop)
         except Exception:  # a rule that no longer parses: let refresh report it
-            asks = []
-        info["open"].append(_Open(bool(mandatory), asks))
+            asks = ()
+        info["open"].append(_Open(bool(mandatory), list(asks)))
 
-    # Statement 2: new products of the classes open queries ask about.
-    new: dict[tuple[int, str], list[tuple[datetime, datetime]]] = defaultdict(list)
-    if since is not None:
-        spans: dict[tuple[int, str], tuple[datetime, datetime] | None] = {}
+    # Statement 2: new products of the classes open queries ask about (what the union did not cover).
+    # Without a watermark the spans are still worked out for the cursor (the next poll's union).
+    if watermark is not None or cursor is not None:
+        spans: Spans = {}
         for info in steps.values():
             if info["state"] not in OPEN_STATES:
                 continue
@@ -259,28 +395,13 @@ def poll_readiness(
                         have = spans[key]
                         assert have is not None
                         spans[key] = (min(have[0], window[0]), max(have[1], window[1]))
-        if spans:
-            terms = []
-            for (mission_id, ptype), span in sorted(spans.items(), key=lambda kv: kv[0]):
-                term = and_(ProductClass.mission_id == mission_id, ProductClass.product_type == ptype)
-                if span is not None:
-                    term = and_(term, Product.sensing_start <= span[1], Product.sensing_stop >= span[0])
-                terms.append(term)
-            for mission_id, ptype, start, stop in session.execute(
-                select(
-                    ProductClass.mission_id,
-                    ProductClass.product_type,
-                    Product.sensing_start,
-                    Product.sensing_stop,
-                )
-                .join(ProductClass, ProductClass.id == Product.product_class_id)
-                .where(
-                    Product.created_at >= since,
-                    Product.status == ProductStatus.AVAILABLE.value,
-                    or_(*terms),
-                )
-            ):
+        missing = {k: span for k, span in spans.items() if not _covers(asked, k, span)}
+        if missing and watermark is not None:
+            for mission_id, ptype, start, stop in session.execute(_new_products_query(watermark, missing)):
                 new[(mission_id, ptype)].append((start, stop))
+        if cursor is not None:
+            cursor.spans = spans
+    seen = _NewProducts(new)
 
     out: dict[int, StepPoll] = {}
     for sid in ids:
@@ -306,7 +427,7 @@ def poll_readiness(
             )
             continue
         changed = state in OPEN_STATES and any(
-            since is None or _sees_new(q, info["mission"], new) for q in opens
+            watermark is None or seen.meets(q, info["mission"]) for q in opens
         )
         if changed:
             status = PollStatus.CHANGED
@@ -318,12 +439,32 @@ def poll_readiness(
     return out
 
 
-def _sees_new(q: _Open, mission_id: int, new: dict[tuple[int, str], list[tuple[datetime, datetime]]]) -> bool:
-    for ptype, window in q.asks:
-        for start, stop in new.get((mission_id, ptype), ()):
-            if window is None or (start <= window[1] and stop >= window[0]):
+class _NewProducts:
+    """New products per (mission, type), sorted by start, with the running maximum of
+    their stops: "does any meet [lo, hi]?" is one bisection, not a scan."""
+
+    def __init__(self, new: dict[tuple[int, str], list[tuple[datetime, datetime]]]) -> None:
+        self._starts: dict[tuple[int, str], list[datetime]] = {}
+        self._max_stop: dict[tuple[int, str], list[datetime]] = {}
+        for key, rows in new.items():
+            rows.sort()
+            self._starts[key] = [start for start, _ in rows]
+            running: list[datetime] = []
+            for _, stop in rows:
+                running.append(stop if not running or stop > running[-1] else running[-1])
+            self._max_stop[key] = running
+
+    def meets(self, q: _Open, mission_id: int) -> bool:
+        for ptype, window in q.asks:
+            starts = self._starts.get((mission_id, ptype))
+            if not starts:
+                continue
+            if window is None:
                 return True
-    return False
+            n = bisect_right(starts, window[1])  # products starting at or before hi
+            if n and self._max_stop[(mission_id, ptype)][n - 1] >= window[0]:
+                return True
+        return False
 
 
 # --- the expensive refresh -----------------------------------------------------------------
@@ -364,14 +505,23 @@ def refresh_many(
     ).all()
     if not steps:
         return {}
-    orders = {
-        job_id: order
-        for job_id, order in session.execute(
-            select(Job.id, ProcessingOrder)
-            .join(ProcessingOrder, ProcessingOrder.id == Job.order_id)
-            .where(Job.id.in_({s.job_id for s in steps}))
+    # Each order once, with only what refreshing needs (not its plan summary or DAG
+    # blueprint, which are large: thousands of steps would decode them thousands of times).
+    order_of: dict[int, int] = {
+        job_id: order_id
+        for job_id, order_id in session.execute(
+            select(Job.id, Job.order_id).where(Job.id.in_(sorted({s.job_id for s in steps})))
         )
     }
+    by_id = {
+        o.id: o
+        for o in session.scalars(
+            select(ProcessingOrder)
+            .where(ProcessingOrder.id.in_(sorted(set(order_of.values()))))
+            .options(load_only(ProcessingOrder.id, ProcessingOrder.mission_id, ProcessingOrder.input_filters))
+        )
+    }
+    orders = {job_id: by_id[order_id] for job_id, order_id in order_of.items()}
     queries: dict[int, list[InputQuery]] = defaultdict(list)
     for q in session.scalars(
         select(InputQuery).where(InputQuery.job_step_id.in_([s.id for s in steps])).order_by(InputQuery.id)
@@ -579,26 +729,36 @@ def _evaluate_all(
             _add_needs(needs, rule, w.step.start_time, w.step.stop_time, order_filters)
         cache.fetch(needs)
         own_products = _own_products(session, [todo[n][0].step.id for n in indexes])
+        # One index per class for all steps: a step's windowed alternatives look at the
+        # candidates near their window only (as the planner does), never the whole class,
+        # so refreshing thousands of steps against thousands of products stays linear.
+        indexes_by_class: dict[str, CandidateIndex] = {}
         for n in indexes:
             w, q, rule = todo[n]
+            start, stop = w.step.start_time, w.step.stop_time
             order_filters = filters_of[w.order.id]
+            own = own_products.get(w.step.id, ())
             pool: dict[str, list[Candidate]] = {}
             for alt in rule.alternatives:
                 ptype = alt.source.product_type
+                index = indexes_by_class.get(ptype)
+                if index is None:
+                    index = indexes_by_class[ptype] = CandidateIndex(cache.candidates(ptype))
+                span = _span(alt, start, stop)
+                near = index.all() if span is None else index.touching(*span)
                 extra = order_filters.get(ptype, ())
-                pool.setdefault(
-                    ptype,
-                    [
-                        c
-                        for c in cache.candidates(ptype)
-                        if c.id not in own_products.get(w.step.id, ()) and (not extra or matches(c, extra))
-                    ],
+                found = pool.setdefault(ptype, [])
+                seen = {c.id for c in found}
+                found.extend(
+                    c
+                    for c in near
+                    if c.id not in own and c.id not in seen and (not extra or matches(c, extra))
                 )
-            selection = evaluate(rule, pool, w.step.start_time, w.step.stop_time)
+            selection = evaluate(rule, pool, start, stop)
             relaxed = relax and q.mandatory and not selection.satisfied
             if relaxed:  # what the rule finds at all, whatever its coverage condition
                 lenient = dataclasses.replace(rule, qualifier=Qualifier(QualifierKind.OPTIONAL))
-                selection = evaluate(lenient, pool, w.step.start_time, w.step.stop_time)
+                selection = evaluate(lenient, pool, start, stop)
             results[n] = (selection, relaxed)
     return [r for r in results if r is not None]
 
