@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint demo lock clean
+.PHONY: install browser test lint demo lock clean
 
 install: $(STAMP)
 
@@ -26,7 +26,11 @@ lint: install
 	$(BIN)/ruff check plugins tests bench dags
 	$(BIN)/python -m proseo.cli.main mission validate mission_configs/*.yaml
 
-test: lint
+# Debian's Chromium for the browser tests (tests/ui); nothing downloads a browser.
+browser:
+	bash tests/ui/install_chromium.sh
+
+test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install

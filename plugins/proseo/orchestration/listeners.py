@@ -63,22 +63,35 @@ def ensure_pool(dag_run: Any) -> str | None:
     if not blueprint or not blueprint.get("pool"):
         return None
     from airflow.models.pool import Pool
+    from sqlalchemy.orm import object_session
+    from sqlalchemy.orm.exc import UnmappedInstanceError
 
+    # In the scheduler the run belongs to the scheduler's session, inside a critical
+    # section where a commit is refused ("UNEXPECTED COMMIT - THIS WILL BREAK HA LOCKS!")
+    # and would detach the run: the pool joins that session and the scheduler commits it.
+    # Without one (dag.test(), a stand-in run) the pool gets a session of its own.
+    try:
+        session = object_session(dag_run)
+    except UnmappedInstanceError:
+        session = None
+    extra = {"session": session} if session is not None else {}
     Pool.create_or_update_pool(
         name=blueprint["pool"],
         slots=int(blueprint.get("pool_slots") or 1),
         description=f"proseo facility {blueprint.get('facility')} of mission {blueprint.get('mission')}",
         include_deferred=False,
+        **extra,
     )
     return str(blueprint["pool"])
 
 
 @hookimpl
 def on_dag_run_running(dag_run: Any, msg: str) -> None:
+    dag_id, run_id = dag_run.dag_id, dag_run.run_id  # read before anything can detach the run
     try:
         ensure_pool(dag_run)
     except Exception:
-        log.exception("proseo: could not create the pool for DAG run %s/%s", dag_run.dag_id, dag_run.run_id)
+        log.exception("proseo: could not create the pool for DAG run %s/%s", dag_id, run_id)
 
 
 @hookimpl
