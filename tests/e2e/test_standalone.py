@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proseo.demo import ORDERS, Demo
+from proseo.demo import ORDERS, Demo, proseo_cli
 
 pytestmark = pytest.mark.e2e
 
@@ -99,8 +99,8 @@ def test_no_token_401_other_mission_403(demo: Demo, finished: dict[str, dict]) -
 
 
 def test_suspend_and_resume_steer_the_dag_in_airflow(demo: Demo, finished: dict[str, dict]) -> None:
-    """An order waiting for inputs that never come: suspend pauses its DAG, resume unpauses it,
-    cancel fails its run."""
+    """An order waiting for inputs that never come: suspend (REST) pauses its DAG, resume
+    (CLI) unpauses it, cancel (REST) fails its run."""
     assert demo.airflow is not None
     body = {
         **ORDERS["S5P"],
@@ -115,8 +115,16 @@ def test_suspend_and_resume_steer_the_dag_in_airflow(demo: Demo, finished: dict[
     assert suspended["airflow_error"] is None, suspended["airflow_error"]
     assert suspended["airflow"].startswith(f"{dag_id}: paused")
     assert demo.airflow.api("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is True
-    resumed = demo.ok("POST", "/missions/S5P/orders/waits/resume")
-    assert resumed["airflow"] == f"{dag_id}: unpaused"
+    # The CLI steers the same way (PROSEO_AIRFLOW_URL and credentials configure it).
+    os.environ.update(
+        PROSEO_AIRFLOW_URL=demo.airflow.url, PROSEO_AIRFLOW_USER="admin", PROSEO_AIRFLOW_PASSWORD="admin"
+    )
+    try:
+        printed = proseo_cli("order", "resume", "--mission", "S5P", "waits")
+    finally:
+        for key in ("PROSEO_AIRFLOW_URL", "PROSEO_AIRFLOW_USER", "PROSEO_AIRFLOW_PASSWORD"):
+            os.environ.pop(key, None)
+    assert f"airflow: {dag_id}: unpaused" in printed
     assert demo.airflow.api("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is False
     cancelled = demo.ok("POST", "/missions/S5P/orders/waits/cancel")
     assert cancelled["order"]["state"] == "FAILED"
