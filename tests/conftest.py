@@ -22,6 +22,8 @@ import pytest
 # Nothing in the tests may touch a real Airflow home or a user's catalogue.
 _HOME = tempfile.mkdtemp(prefix="proseo_test_home_")
 os.environ["AIRFLOW_HOME"] = _HOME
+# Airflow signs its JWTs with this; a generated default is shorter than HS512 wants.
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", uuid.uuid4().hex * 2)
 os.environ.pop("PROSEO_CATALOG_URL", None)
 
 from sqlalchemy import text  # noqa: E402

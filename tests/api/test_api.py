@@ -295,3 +295,24 @@ def test_validate_and_load_a_mission_file(as_user: Any) -> None:
     assert same["status"] == "unchanged"
     failed = as_user("sky-admin").post("/missions", json={"file_name": "sky.yaml", "text": broken})
     assert failed.status_code == 422 and failed.json()["issues"][0].startswith("sky.yaml:")
+
+
+def test_step_details_of_a_page_cost_three_statements(world: Any) -> None:
+    from sqlalchemy import event
+
+    from proseo.api.schemas import job_step_details, job_steps
+    from proseo.planning import orders as ops
+
+    with world.session() as session:
+        order = ops.get_order(session, "SKY", "night-1")
+        ids = [s.id for s in job_steps(session, order).items]
+        statements: list[str] = []
+        listener = lambda *args: statements.append(args[2])  # noqa: E731
+        event.listen(world.engine, "before_cursor_execute", listener)
+        try:
+            details = job_step_details(session, order, ids)
+        finally:
+            event.remove(world.engine, "before_cursor_execute", listener)
+    assert [d.id for d in details] == ids and len(ids) == 5
+    assert all(d.inputs for d in details)
+    assert len(statements) == 3

@@ -280,19 +280,21 @@ def job_steps(
     return Page[JobStepOut](items=items, total=total, limit=limit, offset=offset)
 
 
-def job_step_detail(session: Session, order: ProcessingOrder, step_id: int) -> JobStepDetail | None:
-    row = session.execute(
+def job_step_details(
+    session: Session, order: ProcessingOrder, step_ids: Sequence[int]
+) -> list[JobStepDetail]:
+    """Steps of ``order`` with their inputs, in the order of ``step_ids``: three statements in all."""
+    if not step_ids:
+        return []
+    rows = session.execute(
         _steps_query()
         .join(Job, Job.id == JobStep.job_id)
-        .where(Job.order_id == order.id, JobStep.id == step_id)
-    ).first()
-    if row is None:
-        return None
-    step, product_type, processor = row
+        .where(Job.order_id == order.id, JobStep.id.in_(list(step_ids)))
+    ).all()
     queries = session.execute(
         select(InputQuery, ProductClass.product_type)
         .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
-        .where(InputQuery.job_step_id == step_id)
+        .where(InputQuery.job_step_id.in_([step.id for step, _, _ in rows]))
         .order_by(InputQuery.id)
     ).all()
     chosen: dict[int, list[ChosenProduct]] = {q.id: [] for q, _ in queries}
@@ -311,20 +313,30 @@ def job_step_detail(session: Session, order: ProcessingOrder, step_id: int) -> J
         )
         for qid, pid, policy, name in picked:
             chosen[qid].append(ChosenProduct(product_id=pid, name=name, policy=policy))
-    inputs = [
-        InputOut(
-            source_class=source,
-            rule=q.rule_text,
-            mandatory=q.mandatory,
-            min_cover=q.min_cover,
-            filters=dict(q.filters or {}),
-            satisfied=q.satisfied,
-            explanation=dict(q.explanation or {}),
-            chosen=chosen[q.id],
+    inputs: dict[int, list[InputOut]] = {}
+    for q, source in queries:
+        inputs.setdefault(q.job_step_id, []).append(
+            InputOut(
+                source_class=source,
+                rule=q.rule_text,
+                mandatory=q.mandatory,
+                min_cover=q.min_cover,
+                filters=dict(q.filters or {}),
+                satisfied=q.satisfied,
+                explanation=dict(q.explanation or {}),
+                chosen=chosen[q.id],
+            )
         )
-        for q, source in queries
-    ]
-    return JobStepDetail(**_step_fields(step, product_type, processor), inputs=inputs)
+    found = {
+        step.id: JobStepDetail(**_step_fields(step, product_type, processor), inputs=inputs.get(step.id, []))
+        for step, product_type, processor in rows
+    }
+    return [found[i] for i in step_ids if i in found]
+
+
+def job_step_detail(session: Session, order: ProcessingOrder, step_id: int) -> JobStepDetail | None:
+    found = job_step_details(session, order, [step_id])
+    return found[0] if found else None
 
 
 def missions_out(session: Session, roles: dict[str, str | None] | None = None) -> list[MissionOut]:

@@ -40,7 +40,7 @@ from markupsafe import Markup
 from proseo.api import routes_missions, routes_orders, routes_products
 from proseo.api.auth import Caller, CallerDep, CatalogDep
 from proseo.api.errors import status_of
-from proseo.api.schemas import OrderSummary, job_step_detail, job_steps, product_out
+from proseo.api.schemas import OrderSummary, job_step_details, job_steps, product_out
 from proseo.catalog.access import Role
 from proseo.catalog.lineage import Lineage, find_product, lineage
 from proseo.catalog.model_order import OrderState
@@ -349,7 +349,7 @@ def order_page(
     with catalog.session() as session:
         row = ops.get_order(session, mission, identifier)
         steps = job_steps(session, row, state=state or None, limit=limit, offset=offset)
-        details = [job_step_detail(session, row, s.id) for s in steps.items]
+        details = job_step_details(session, row, [s.id for s in steps.items])
     links = Links(request.scope.get("root_path", ""))
     return render(
         request,
