@@ -316,3 +316,12 @@ def test_step_details_of_a_page_cost_three_statements(world: Any) -> None:
     assert [d.id for d in details] == ids and len(ids) == 5
     assert all(d.inputs for d in details)
     assert len(statements) == 3
+
+
+def test_the_published_openapi_document_is_current() -> None:
+    from proseo.api.openapi import render
+
+    from tests_paths import REPO
+
+    published = (REPO / "docs" / "openapi.json").read_text()
+    assert published == render(), "regenerate: python -m proseo.api.openapi > docs/openapi.json"
