@@ -129,3 +129,12 @@ def test_suspend_and_resume_steer_the_dag_in_airflow(demo: Demo, finished: dict[
     cancelled = demo.ok("POST", "/missions/S5P/orders/waits/cancel")
     assert cancelled["order"]["state"] == "FAILED"
     assert cancelled["airflow_error"] is None, cancelled["airflow_error"]
+    assert "marked failed" in cancelled["airflow"]
+    assert [r["state"] for r in demo.airflow.dag_runs(dag_id)] == ["failed"]
+    # retry: the order is released again and the same run's failed tasks are cleared
+    retried = demo.ok("POST", "/missions/S5P/orders/waits/retry")
+    assert retried["order"]["state"] == "RELEASED"
+    assert retried["airflow_error"] is None, retried["airflow_error"]
+    assert "cleared to run again" in retried["airflow"] and not retried["airflow"].startswith(f"{dag_id}: 0 ")
+    assert [r["state"] for r in demo.airflow.dag_runs(dag_id)] in (["queued"], ["running"])
+    demo.ok("POST", "/missions/S5P/orders/waits/cancel")
