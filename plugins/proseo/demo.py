@@ -88,6 +88,7 @@ class Demo:
     #: user -> (proseo role, mission or "*"); Airflow knows them as admin / viewer.
     grants: dict[str, tuple[str, str]] = field(default_factory=lambda: {"admin": ("admin", "*")})
     airflow: Standalone | None = None
+    _tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def catalog_url(self) -> str:
@@ -135,16 +136,19 @@ class Demo:
         return str(json.loads((self.airflow.home / "passwords.json").read_text())[user])
 
     def token(self, user: str = "admin") -> str:
+        """The user's JWT from Airflow's ``POST /auth/token``, fetched once per user."""
         assert self.airflow is not None
         if user == "admin":
             return self.airflow.token()
-        answer = httpx.post(
-            f"{self.airflow.url}/auth/token",
-            json={"username": user, "password": self.password(user)},
-            timeout=30,
-        )
-        answer.raise_for_status()
-        return str(answer.json()["access_token"])
+        if user not in self._tokens:
+            answer = httpx.post(
+                f"{self.airflow.url}/auth/token",
+                json={"username": user, "password": self.password(user)},
+                timeout=30,
+            )
+            answer.raise_for_status()
+            self._tokens[user] = str(answer.json()["access_token"])
+        return self._tokens[user]
 
     def api(self, method: str, path: str, *, user: str = "admin", **kw: Any) -> httpx.Response:
         assert self.airflow is not None

@@ -126,3 +126,11 @@ def test_deferred_durability_flushes_once_per_batch(tmp_path, monkeypatch) -> No
     assert calls == [] and sorted(store.list("batch")) == [f"batch/{i}.bin" for i in range(5)]
     store.put_file(tmp_path / "in.bin", "single.bin")  # the default stays durable per file
     assert len(calls) == 2  # the file and its directory
+
+
+def test_key_of_is_the_inverse_of_join() -> None:
+    root = parse_root("s3://bucket/prefix")
+    assert root.key_of(root.join("L0/2025/a.bin")) == "L0/2025/a.bin"
+    for outside in ("s3://bucket/other/a.bin", "s3://bucket/prefixed/a.bin", "s3://bucket/prefix/../x"):
+        with pytest.raises(StorageError):
+            root.key_of(outside)

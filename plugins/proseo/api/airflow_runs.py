@@ -31,6 +31,10 @@ from proseo.errors import ProseoError
 class AirflowApiError(ProseoError):
     """Airflow's API refused or could not be reached; names the call and the answer."""
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status Airflow answered with; None if unreachable
+
 
 ACTIVE_RUN_STATES = ("queued", "running")
 
@@ -79,7 +83,10 @@ class AirflowRuns:
         except httpx.HTTPError as exc:
             raise AirflowApiError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
         if response.status_code >= 400:
-            raise AirflowApiError(f"{method} {url}: HTTP {response.status_code}: {response.text[:500]}")
+            raise AirflowApiError(
+                f"{method} {url}: HTTP {response.status_code}: {response.text[:500]}",
+                status=response.status_code,
+            )
         return response.json() if response.content else None
 
     # -- calls ---------------------------------------------------------------------------------
@@ -89,7 +96,7 @@ class AirflowRuns:
         try:
             answer = self._send("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"order_by": "-run_after"})
         except AirflowApiError as exc:
-            if "HTTP 404" in str(exc):
+            if exc.status == 404:
                 return []
             raise
         return list(answer.get("dag_runs", []))
@@ -99,7 +106,7 @@ class AirflowRuns:
         try:
             self._send("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})
         except AirflowApiError as exc:
-            if "HTTP 404" in str(exc):
+            if exc.status == 404:
                 return False
             raise
         return True

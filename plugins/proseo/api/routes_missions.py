@@ -69,8 +69,8 @@ def list_missions(caller: CallerDep, catalog: CatalogDep) -> list[MissionOut]:
 def show_mission(mission: str, caller: CallerDep, catalog: CatalogDep) -> MissionOut:
     caller.require(mission, Role.VIEWER)
     with catalog.session() as session:
-        get_mission(session, mission)
-        found = [m for m in missions_out(session) if m.code == mission]
+        get_mission(session, mission)  # NotFoundError names the mission
+        found = missions_out(session, mission)
     role = caller.grants.role(mission)
     return found[0].model_copy(update={"role": role.label if role else None})
 

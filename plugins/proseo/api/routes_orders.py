@@ -30,9 +30,10 @@ from proseo.api.schemas import (
     order_detail,
     order_summaries,
 )
+from proseo.api.stored import stored_object
 from proseo.catalog.access import Role
 from proseo.catalog.db import Catalog
-from proseo.catalog.model_mission import Facility, Mission
+from proseo.catalog.model_mission import Mission
 from proseo.catalog.model_order import ProcessingOrder
 from proseo.errors import NotFoundError, OrderError
 from proseo.planning import lifecycle
@@ -40,7 +41,6 @@ from proseo.planning import orders as ops
 from proseo.planning.graph import to_dot, to_svg, to_text
 from proseo.planning.spec import OrderSpec
 from proseo.planning.store import order_graph
-from proseo.storage import open_storage
 
 router = APIRouter(tags=["orders"])
 
@@ -230,9 +230,5 @@ def job_step_log(mission: str, identifier: str, step_id: int, caller: CallerDep,
             f"{mission}/{identifier}: job step {step_id} has no log yet (state {detail.state})"
         )
     with catalog.session() as session:
-        facility = session.get(Facility, facility_id) if facility_id else None
-        root, options = (facility.storage_url, dict(facility.storage_options or {})) if facility else ("", {})
-    if not root or not detail.log_url.startswith(root.rstrip("/") + "/"):
-        raise NotFoundError(f"job step {step_id}: log {detail.log_url} is outside the facility's storage")
-    key = detail.log_url[len(root.rstrip("/")) + 1 :]
-    return open_storage(root, options).get_bytes(key).decode("utf-8", "replace")
+        storage, key = stored_object(session, facility_id, detail.log_url)
+    return storage.get_bytes(key).decode("utf-8", "replace")

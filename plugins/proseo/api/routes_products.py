@@ -7,16 +7,16 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import Response, StreamingResponse
-from sqlalchemy import select
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from proseo.api.auth import CallerDep, CatalogDep
 from proseo.api.schemas import Page, ProductOut, product_out
+from proseo.api.stored import stored_object
 from proseo.catalog.access import Role
 from proseo.catalog.lineage import find_product, lineage
-from proseo.catalog.model_mission import Facility
 from proseo.catalog.products import ProductQuery, query_products
 from proseo.errors import NotFoundError, ProseoError
+from proseo.planning.graph import to_dot, to_svg
 
 router = APIRouter(tags=["products"])
 
@@ -76,25 +76,17 @@ def product_lineage(
 ) -> Response:
     """Where a product came from (or, with forward=true, what was made from it)."""
     caller.require(mission, Role.VIEWER)
-    from proseo.planning.graph import to_dot, to_svg
-
     with catalog.session() as session:
         product = find_product(session, ref, mission=mission)
         tree = lineage(session, product.id, depth=depth, forward=forward)
     if format == "json":
-        return Response(_json(tree.to_dict()), media_type="application/json")
+        return JSONResponse(tree.to_dict())
     if format == "text":
         return Response(tree.to_text(), media_type="text/plain")
     graph = tree.to_graph()
     if format == "dot":
         return Response(to_dot(graph), media_type="text/vnd.graphviz")
     return Response(to_svg(graph), media_type="image/svg+xml")
-
-
-def _json(data: object) -> str:
-    import json
-
-    return json.dumps(data, default=str)
 
 
 def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -130,27 +122,14 @@ def download(
 ) -> Response:
     """A product file; honours ``Range: bytes=a-b`` (206) so large downloads can resume."""
     caller.require(mission, Role.VIEWER)
-    from proseo.storage import open_storage
-
     with catalog.session() as session:
         product = find_product(session, ref, mission=mission)
         match = [f for f in product.files if f.file_name == file_name]
         if not match:
             raise NotFoundError(f"{mission}: product {product.id} has no file {file_name!r}")
         f = match[0]
-        facility = session.scalar(select(Facility).where(Facility.id == f.facility_id))
-        assert facility is not None
-        root, options, url, size, sha256 = (
-            facility.storage_url.rstrip("/"),
-            dict(facility.storage_options or {}),
-            f.storage_url,
-            f.size,
-            f.sha256,
-        )
-    if not url.startswith(root + "/"):
-        raise NotFoundError(f"{url} is outside the storage of facility {facility.name}")
-    storage = open_storage(root, options)
-    key = url[len(root) + 1 :]
+        storage, key = stored_object(session, f.facility_id, f.storage_url)
+        size, sha256 = f.size, f.sha256
     try:
         window = _byte_range(range, size)
     except RangeNotSatisfiable as exc:

@@ -339,7 +339,8 @@ def job_step_detail(session: Session, order: ProcessingOrder, step_id: int) -> J
     return found[0] if found else None
 
 
-def missions_out(session: Session, roles: dict[str, str | None] | None = None) -> list[MissionOut]:
+def missions_out(session: Session, code: str | None = None) -> list[MissionOut]:
+    """Onboarded missions (or the one named ``code``) with their current revision."""
     counts = dict(
         session.execute(
             select(ProductClass.mission_id, func.count())
@@ -347,10 +348,11 @@ def missions_out(session: Session, roles: dict[str, str | None] | None = None) -
             .group_by(ProductClass.mission_id)
         ).all()
     )
+    query = select(Mission).order_by(Mission.code)
+    if code is not None:
+        query = query.where(Mission.code == code)
     out = []
-    for m in session.scalars(select(Mission).order_by(Mission.code)):
-        if roles is not None and m.code not in roles:
-            continue
+    for m in session.scalars(query):
         rev = latest_revision(session, m.id)
         out.append(
             MissionOut(
@@ -358,7 +360,6 @@ def missions_out(session: Session, roles: dict[str, str | None] | None = None) -
                 name=m.name,
                 revision=rev.number if rev else None,
                 product_classes=int(counts.get(m.id, 0)),
-                role=(roles or {}).get(m.code),
             )
         )
     return out

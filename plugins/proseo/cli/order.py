@@ -256,9 +256,8 @@ def show(ctx: click.Context, mission: str, identifier: str, fmt: str) -> None:
         o = ops.get_order(session, mission, identifier)
         detail = order_detail(session, o, mission)
     data = detail.model_dump(mode="json", by_alias=True)
-    data["job_steps"] = detail.progress
     if fmt == "json":
-        print_json(detail.model_dump(mode="json", by_alias=True))
+        print_json(data)
         return
     console.print(
         f"[bold]{escape(mission)}/{escape(o.identifier)}[/bold]  {data['state']}"
@@ -268,9 +267,9 @@ def show(ctx: click.Context, mission: str, identifier: str, fmt: str) -> None:
     console.print(f"allowed: {', '.join(data['allowed_operations']) or '-'}", markup=False)
     if data["plan"]:
         console.print(f"plan: {json.dumps(data['plan'])}", markup=False, soft_wrap=True)
-    if data["job_steps"]:
+    if detail.progress:
         console.print(
-            "job steps: " + ", ".join(f"{k} {v}" for k, v in sorted(data["job_steps"].items())), markup=False
+            "job steps: " + ", ".join(f"{k} {v}" for k, v in sorted(detail.progress.items())), markup=False
         )
     table(
         "history",

@@ -34,15 +34,22 @@ from typing import IO
 CREDENTIALS = {"key": "testing", "secret": "testing", "region": "us-east-1"}
 
 
-def moto_executable() -> str:
-    """``moto_server`` next to the running interpreter (the venv's bin), else on PATH."""
-    beside = Path(sys.executable).with_name("moto_server")
+def venv_executable(name: str) -> str:
+    """A console script next to the running interpreter (the venv's bin), else on PATH."""
+    beside = Path(sys.executable).with_name(name)
     if beside.is_file():
         return str(beside)
-    found = shutil.which("moto_server")
+    found = shutil.which(name)
     if found is None:
-        raise RuntimeError("moto_server not found; install the dev extra (moto[server])")
+        raise RuntimeError(f"{name} not found next to {sys.executable} or on PATH")
     return found
+
+
+def moto_executable() -> str:
+    try:
+        return venv_executable("moto_server")
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}; install the dev extra (moto[server])") from None
 
 
 def free_port(host: str = "127.0.0.1") -> int:

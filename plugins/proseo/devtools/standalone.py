@@ -39,7 +39,6 @@ import logging
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -53,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from proseo.devtools.s3server import free_port, venv_executable
 
 log = logging.getLogger(__name__)
 
@@ -83,24 +84,12 @@ class StandaloneError(RuntimeError):
     """Airflow did not come up (or answered an API call with an error)."""
 
 
-def free_port(host: str = HOST) -> int:
-    """A port nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def airflow_executable() -> str:
     """``airflow`` next to the running interpreter (the venv), else on PATH."""
-    beside = Path(sys.executable).with_name("airflow")
-    if beside.is_file():
-        return str(beside)
-    import shutil
-
-    found = shutil.which("airflow")
-    if found is None:
-        raise StandaloneError("no airflow executable next to the interpreter or on PATH")
-    return found
+    try:
+        return venv_executable("airflow")
+    except RuntimeError as exc:
+        raise StandaloneError(str(exc)) from None
 
 
 def tail(path: Path, lines: int = 60) -> str:

@@ -534,14 +534,9 @@ def _resolve_upstream(
 
 
 def _relative_key(url: str, facility: FacilityRow, job_step_id: int, where: str) -> str:
-    root = parse_root(facility.storage_url).url.rstrip("/") + "/"
-    if not url.startswith(root):
-        raise ExecutionError(
-            f"product file {url} is not under the storage of facility {facility.name} ({root})",
-            job_step_id=job_step_id,
-            order=where,
-        )
     try:
-        return check_key(url[len(root) :])
+        return parse_root(facility.storage_url).key_of(url)
     except StorageError as exc:
-        raise ExecutionError(str(exc), job_step_id=job_step_id, order=where) from exc
+        raise ExecutionError(
+            f"product file of facility {facility.name}: {exc}", job_step_id=job_step_id, order=where
+        ) from exc

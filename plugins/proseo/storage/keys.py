@@ -82,6 +82,16 @@ class Root:
         key = check_key(key)
         return (self.url if self.url.endswith("/") else self.url + "/") + key
 
+    def key_of(self, url: str) -> str:
+        """The key of an absolute URL under this root (the inverse of :meth:`join`).
+
+        A URL outside the root, or one whose remainder is not a valid key, is a StorageError.
+        """
+        base = self.url.rstrip("/") + "/"
+        if not url.startswith(base):
+            raise StorageError(f"not under the storage root {self.url}", url=url)
+        return check_key(url[len(base) :])
+
 
 def parse_root(url: str) -> Root:
     """Split a root URL into protocol, canonical URL and fsspec path.

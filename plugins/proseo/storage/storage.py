@@ -70,6 +70,10 @@ class Storage:
         """Absolute URL of ``key`` (raises StorageError for an invalid key)."""
         return self._root.join(key)
 
+    def key_of(self, url: str) -> str:
+        """The key of an absolute URL stored under this root (StorageError if it is elsewhere)."""
+        return self._root.key_of(url)
+
     def _locate(self, key: str) -> tuple[str, str]:
         url = self._root.join(key)  # validates the key
         return url, f"{self._base.rstrip('/')}/{key}"
