@@ -111,6 +111,8 @@ def test_suspend_and_resume_steer_the_dag_in_airflow(demo: Demo, finished: dict[
     created = demo.ok("POST", "/missions/S5P/orders?release=true", json=body)
     dag_id = created["dag_id"]
     demo.airflow.wait_for_dag(dag_id, timeout=180)
+    # The run must exist before the steering, or cancel has no run to mark failed.
+    demo.airflow.wait_for_first_run(dag_id, timeout=180)
     suspended = demo.ok("POST", "/missions/S5P/orders/waits/suspend", json={"message": "e2e"})
     assert suspended["airflow_error"] is None, suspended["airflow_error"]
     assert suspended["airflow"].startswith(f"{dag_id}: paused")
@@ -129,7 +131,8 @@ def test_suspend_and_resume_steer_the_dag_in_airflow(demo: Demo, finished: dict[
     cancelled = demo.ok("POST", "/missions/S5P/orders/waits/cancel")
     assert cancelled["order"]["state"] == "FAILED"
     assert cancelled["airflow_error"] is None, cancelled["airflow_error"]
-    assert "marked failed" in cancelled["airflow"]
+    assert "marked failed" in cancelled["airflow"] and "paused" in cancelled["airflow"]
+    assert demo.airflow.api("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is True
     assert [r["state"] for r in demo.airflow.dag_runs(dag_id)] == ["failed"]
     # retry: the order is released again and the same run's failed tasks are cleared
     retried = demo.ok("POST", "/missions/S5P/orders/waits/retry")

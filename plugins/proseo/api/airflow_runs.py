@@ -8,8 +8,9 @@ Airflow never disagree about whether job steps run:
   ``force`` also clears the running task instances, which stops them now (they run
   again on resume);
 * resume   -> unpause the DAG: the same run goes on where it stopped;
-* cancel   -> mark the order's unfinished runs failed: Airflow stops running steps;
-* retry    -> clear the failed task instances of the last run, so exactly the
+* cancel   -> mark the order's unfinished runs failed (Airflow stops running steps)
+  and pause the DAG, so a run the scheduler had not created yet never starts;
+* retry    -> unpause, clear the failed task instances of the last run, so exactly the
   failed steps (and what waited for them) run again, in the same run.
 
 Plain HTTP (httpx), no Airflow import: the CLI runs anywhere Airflow's API answers.
@@ -152,11 +153,9 @@ class AirflowRuns:
             return f"{dag_id}: unpaused" if known else f"{dag_id}: not in Airflow yet; it starts when parsed"
         if operation == "cancel":
             failed = self.fail_active_runs(dag_id)
-            return (
-                f"{dag_id}: run(s) {', '.join(failed)} marked failed"
-                if failed
-                else f"{dag_id}: no active run"
-            )
+            known = self.set_paused(dag_id, True)
+            done = f"run(s) {', '.join(failed)} marked failed" if failed else "no active run"
+            return f"{dag_id}: {done}" + ("; paused, no new run starts" if known else "")
         if operation == "retry":
             self.set_paused(dag_id, False)
             cleared = self.clear_tasks(dag_id, only_failed=True)

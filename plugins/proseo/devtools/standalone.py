@@ -477,6 +477,15 @@ class Standalone:
                     raise
             time.sleep(1.0)
 
+    def wait_for_first_run(self, dag_id: str, timeout: float = 180.0) -> dict[str, Any]:
+        """Wait until the scheduler has created a run of ``dag_id``; that run."""
+        deadline = time.monotonic() + timeout
+        while not (runs := self.dag_runs(dag_id)):
+            if time.monotonic() > deadline:
+                raise StandaloneError(f"DAG {dag_id}: no run after {timeout:.0f} s")
+            time.sleep(1.0)
+        return runs[-1]
+
     def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
         answer = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=100")
         return list(answer["dag_runs"])
