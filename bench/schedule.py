@@ -301,6 +301,8 @@ def run_figures(af: Any, dag_id: str, run: dict[str, Any]) -> dict[str, Any]:
         "queued_at": run.get("queued_at"),
         "seconds": (end - start).total_seconds(),
         "task_instances": len(tis),
+        # Started on a worker (a sensor whose trigger ended it never was).
+        "ran_on_a_worker": sum(1 for t in tis if t.get("hostname")),
         "ti_states": dict(Counter(str(t["state"]) for t in tis)),
         "tries": dict(Counter(int(t.get("try_number") or 0) for t in tis)),
         "ti_duration_sum": sum(durations),
@@ -527,13 +529,13 @@ def main() -> None:
     )
     par = args.parallelism
     print(
-        f"{'':<16}{'seconds':>9}{'wall':>8}{'tasks':>7}{'tasks/s':>9}{'slot s/task':>12}"
+        f"{'':<16}{'seconds':>9}{'wall':>8}{'tasks':>7}{'worker':>7}{'tasks/s':>9}{'slot s/task':>12}"
         f"{'TI mean':>9}{'TI median':>10}{'queue med':>10}{'first':>7}"
     )
     for label, fig, wall in (("proseo order", order, order_wall), ("plain Airflow", peer, peer_wall)):
         print(
             f"{label:<16}{fig['seconds']:>9.1f}{wall:>8.1f}{fig['task_instances']:>7}"
-            f"{fig['task_instances'] / fig['seconds']:>9.2f}"
+            f"{fig['ran_on_a_worker']:>7}{fig['task_instances'] / fig['seconds']:>9.2f}"
             f"{fig['seconds'] * par / fig['task_instances']:>12.2f}"
             f"{fig['ti_duration_mean'] or 0:>9.2f}{fig['ti_duration_median'] or 0:>10.2f}"
             f"{fig['queue_wait_median'] or 0:>10.2f}{fig['first_task_after_s'] or 0:>7.1f}"
@@ -542,7 +544,8 @@ def main() -> None:
         "columns: seconds = DAG run start_date -> end_date (REST); wall = order: run created by the "
         "scheduler -> end seen, peer: trigger call -> end seen (3 s polls); slot s/task = seconds x "
         "parallelism / tasks (per-task cost of one "
-        "executor slot); TI mean/median = task-instance duration; queue med = queued -> running; "
+        "executor slot); worker = task instances started on a worker (sensors ended by their "
+        "trigger are not); TI mean/median = task-instance duration; queue med = queued -> running; "
         "first = run start -> first task start"
     )
     extra = order["seconds"] * par / n - peer["seconds"] * par / peer["task_instances"]
@@ -584,6 +587,8 @@ def main() -> None:
         "levels": levels,
         "slot_seconds_per_task": round(order["seconds"] * par / n, 3),
         "plain_slot_seconds_per_task": round(peer["seconds"] * par / peer["task_instances"], 3),
+        "task_instances": order["task_instances"],
+        "worker_task_instances": order["ran_on_a_worker"],
         "ti_median_s": round(order["ti_duration_median"] or 0, 3),
         "plain_ti_median_s": round(peer["ti_duration_median"] or 0, 3),
     }

@@ -21,9 +21,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG, task_group
+from airflow.sdk import DAG, TaskInstanceState, task_group
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout, TaskDeferred
 from airflow.serialization.serialized_objects import DagSerialization
+from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 from sqlalchemy import select
 
 from proseo.catalog.db import Catalog, make_engine, utcnow
@@ -123,6 +124,7 @@ def test_serialize_round_trip() -> None:
         poll_interval=5.0,
         timeout_s=600.0,
         on_timeout="RUN_WITH_AVAILABLE",
+        end_from_trigger=True,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "proseo.orchestration.triggers.JobStepInputsTrigger"
@@ -152,6 +154,43 @@ def test_trigger_waits_until_the_input_is_ingested(cat: Catalog, tmp_path: Path)
     assert any(n.startswith("L0__ODB_6_") for n in events[0]["newly_satisfied"])
     assert took < 10 and _state(cat, step) == "PLANNED"
     assert triggers.active_pollers() == []
+
+
+def test_end_from_trigger_ends_the_task_in_the_triggerer(cat: Catalog, tmp_path: Path) -> None:
+    """Ready with end_from_trigger: Airflow's TaskSuccessEvent with the sensor's XCom, so no
+    worker starts; a timeout still goes back to the sensor on a worker."""
+    (step,) = _l1b_steps(cat, FIRST_ORBIT, FIRST_ORBIT, tmp_path)
+    _ingest(cat, FIRST_ORBIT, FIRST_ORBIT, tmp_path, {"L0__ODB_6_"})
+
+    async def events(trigger: JobStepInputsTrigger) -> list[TriggerEvent]:
+        return [e async for e in trigger.run()]
+
+    (ended,) = asyncio.run(events(JobStepInputsTrigger(cat.url, step, 0.1, 30, end_from_trigger=True)))
+    assert isinstance(ended, TaskSuccessEvent)
+    assert ended.task_instance_state == TaskInstanceState.SUCCESS
+    xcom = ended.xcoms["return_value"]
+    assert xcom["job_step_id"] == step and xcom["status"] == "ready" and "inputs complete" in xcom["message"]
+    assert json.loads(json.dumps(ended.xcoms)) == ended.xcoms
+    # What dag.test() hands back to the sensor when the trigger ended the task.
+    sensor = JobStepInputSensor(task_id="s", job_step_id=step, catalog_url=cat.url)
+    assert sensor.execute_complete({}, ended.payload) == {
+        "job_step_id": step,
+        "status": "ready",
+        "message": "inputs complete",
+    }
+    (resumed,) = asyncio.run(events(JobStepInputsTrigger(cat.url, step, 0.1, 30)))
+    assert type(resumed) is TriggerEvent and resumed.payload["status"] == "ready"
+
+
+def test_end_from_trigger_leaves_timeouts_to_the_worker(cat: Catalog, tmp_path: Path) -> None:
+    (step,) = _l1b_steps(cat, FIRST_ORBIT, FIRST_ORBIT, tmp_path)
+    trigger = JobStepInputsTrigger(cat.url, step, 0.1, timeout_s=0.3, end_from_trigger=True)
+
+    async def events() -> list[TriggerEvent]:
+        return [e async for e in trigger.run()]
+
+    (event,) = asyncio.run(events())
+    assert type(event) is TriggerEvent and event.payload["status"] == "timeout"
 
 
 async def _drain(trigger: JobStepInputsTrigger) -> list[dict[str, Any]]:
@@ -276,6 +315,7 @@ def test_sensor_starts_from_the_triggerer_with_serialisable_arguments() -> None:
         "poll_interval": 5.0,
         "timeout_s": 600.0,
         "on_timeout": "RUN_WITH_AVAILABLE",
+        "end_from_trigger": True,
     }
     assert json.loads(json.dumps(args.trigger_kwargs)) == args.trigger_kwargs
     assert JobStepInputsTrigger(**args.trigger_kwargs).serialize() == (CLASSPATH, args.trigger_kwargs)

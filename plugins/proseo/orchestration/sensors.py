@@ -3,8 +3,10 @@
 ``JobStepInputSensor`` starts in the triggerer (``start_from_trigger``): the scheduler
 turns the task instance straight into a deferred one running
 :class:`~proseo.orchestration.triggers.JobStepInputsTrigger` with the sensor's
-``start_trigger_args``; no worker runs until the trigger fires, and then only
-:meth:`JobStepInputSensor.execute_complete`.
+``start_trigger_args``. When the inputs are complete the trigger ends the task
+instance itself (``end_from_trigger``: Airflow's ``TaskSuccessEvent``), so a sensor
+that only waits never occupies a worker at all; only a timeout or an error resumes
+on a worker, in :meth:`JobStepInputSensor.execute_complete`.
 
 How Airflow 3.3 does this (``airflow/models/taskinstance.py`` ``defer_task``,
 ``airflow/triggers/base.py``, ``airflow/jobs/triggerer_job_runner.py``): the trigger
@@ -20,7 +22,8 @@ starts on a worker, which resolves them and defers at once with the same trigger
 
 Outcome (``event["status"]``):
 
-* ``ready``: returns a small dict (pushed as XCom).
+* ``ready``: the task succeeds with a small dict as XCom (set by the triggerer; on a
+  worker, e.g. under ``dag.test()``, returned by ``execute_complete``).
 * ``error``: ``AirflowException`` (retries apply; a database outage is transient).
 * ``timeout``: with ``on_timeout="FAIL"``, ``AirflowSensorTimeout`` (an
   ``AirflowException`` that is not retried); with ``"RUN_WITH_AVAILABLE"``, the step's
@@ -35,12 +38,18 @@ import dataclasses
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk import BaseSensorOperator, Context, TaskInstanceState
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 from airflow.triggers.base import StartTriggerArgs
 
 from proseo.catalog.db import Catalog
-from proseo.orchestration.triggers import CLASSPATH, ON_TIMEOUT, TIMEOUT_GRACE_S, JobStepInputsTrigger
+from proseo.orchestration.triggers import (
+    CLASSPATH,
+    ON_TIMEOUT,
+    TIMEOUT_GRACE_S,
+    JobStepInputsTrigger,
+    ready_result,
+)
 from proseo.planning.readiness import give_up_waiting
 
 DEFAULT_POLL_INTERVAL = 30.0
@@ -117,6 +126,7 @@ class JobStepInputSensor(BaseSensorOperator):
             "poll_interval": self.poll_interval,
             "timeout_s": self.timeout_s,
             "on_timeout": self.on_timeout,
+            "end_from_trigger": True,
         }
 
     def airflow_timeout(self) -> timedelta | None:
@@ -134,14 +144,18 @@ class JobStepInputSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool:  # pragma: no cover - the sensor always defers
         raise AirflowException("JobStepInputSensor always defers; poke mode is not supported")
 
-    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
+        if event == TaskInstanceState.SUCCESS:
+            # dag.test() resumes the task with the payload of the trigger's TaskSuccessEvent
+            # (a real triggerer ends the task instance itself and never gets here).
+            return ready_result({"job_step_id": self.job_step_id, "message": "inputs complete"})
         event = dict(event or {})
         status = event.get("status")
         step = event.get("job_step_id", self.job_step_id)
         message = str(event.get("message") or "")
         if status == "ready":
             self.log.info("inputs complete: %s", message)
-            return {"job_step_id": step, "status": "ready", "message": message}
+            return ready_result(event)
         if status == "timeout":
             if self.on_timeout == "RUN_WITH_AVAILABLE":
                 reason = f"input timeout after {self.timeout_s} s: running with what exists"

@@ -18,6 +18,11 @@ A trigger yields exactly one event and never raises (cancellation aside)::
     {"status": "ready" | "timeout" | "error", "job_step_id": 12, "message": "...",
      "upstream_pending": [...], "waiting": [...]}
 
+With ``end_from_trigger`` (what the sensor asks for) a ``ready`` outcome is yielded as
+Airflow's ``TaskSuccessEvent`` instead, carrying the same XCom the sensor would
+return: the task instance ends in the triggerer and no worker starts for it. Timeouts
+and errors always go back to the sensor's ``execute_complete`` (retries, give-up).
+
 Timeouts are the trigger's own (``timeout_s``). The sensor sets Airflow's trigger
 timeout :data:`TIMEOUT_GRACE_S` later as a safety net; the triggerer hands that
 instant to the trigger as ``timeout_after``, from which the trigger recovers the
@@ -39,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
@@ -94,6 +99,15 @@ def _transient(exc: BaseException) -> bool:
 
 def _event(status: str, job_step_id: Any, message: str, **extra: Any) -> dict[str, Any]:
     return {"status": status, "job_step_id": job_step_id, "message": message, **extra}
+
+
+def ready_result(event: dict[str, Any]) -> dict[str, Any]:
+    """What a sensor's task returns (its XCom) once the inputs are complete."""
+    return {
+        "job_step_id": event.get("job_step_id"),
+        "status": "ready",
+        "message": str(event.get("message") or ""),
+    }
 
 
 def _ready_event(r: StepReadiness) -> dict[str, Any]:
@@ -311,6 +325,7 @@ def active_pollers() -> list[SharedPoller]:
 class JobStepInputsTrigger(BaseTrigger):
     """Fires once when a job step's inputs are complete (or on timeout, or on an error).
 
+    ``end_from_trigger``: on ``ready``, end the task instance here (``TaskSuccessEvent``).
     Arguments are serialisable values only; ``job_step_id`` and ``catalog_url`` may
     arrive as rendered template strings (start_from_trigger renders them in the
     triggerer), so they are checked and converted in :meth:`run`, not here.
@@ -323,6 +338,7 @@ class JobStepInputsTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         timeout_s: float | None = None,
         on_timeout: str = "FAIL",
+        end_from_trigger: bool = False,
     ) -> None:
         super().__init__()
         self.catalog_url = catalog_url
@@ -330,6 +346,7 @@ class JobStepInputsTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.timeout_s = timeout_s
         self.on_timeout = on_timeout
+        self.end_from_trigger = end_from_trigger
         self._registration: tuple[SharedPoller, _Waiter] | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -341,6 +358,7 @@ class JobStepInputsTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "timeout_s": self.timeout_s,
                 "on_timeout": self.on_timeout,
+                "end_from_trigger": self.end_from_trigger,
             },
         )
 
@@ -348,7 +366,13 @@ class JobStepInputsTrigger(BaseTrigger):
         return f"<JobStepInputsTrigger job_step_id={self.job_step_id} every {self.poll_interval} s>"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        yield TriggerEvent(await self._wait())
+        event = await self._wait()
+        if self.end_from_trigger and event["status"] == "ready":
+            # The task ends here, in the triggerer: no worker starts just to say "ready".
+            # Its XCom is what execute_complete would have returned.
+            yield TaskSuccessEvent(xcoms={"return_value": ready_result(event)})
+        else:
+            yield TriggerEvent(event)
 
     async def _wait(self) -> dict[str, Any]:
         raw = self.job_step_id
