@@ -314,18 +314,6 @@ def run_figures(af: Any, dag_id: str, run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def wait_for_first_run(af: Any, dag_id: str, timeout: float) -> dict[str, Any]:
-    """The DAG's first run, which nobody triggers (it must start by itself)."""
-    deadline = time.monotonic() + timeout
-    af.wait_for_dag(dag_id, timeout=timeout)
-    while time.monotonic() < deadline:
-        runs = af.dag_runs(dag_id)
-        if runs:
-            return dict(runs[-1])
-        time.sleep(1.0)
-    raise SystemExit(f"the order's DAG {dag_id} did not start by itself within {timeout:.0f} s")
-
-
 _LOG_TS = re.compile(r'"timestamp":\s*"([^"]+)"')
 
 
@@ -470,7 +458,8 @@ def main() -> None:
         log(f"airflow standalone healthy on {af.url} after {af.ready_seconds:.1f} s (log {af.log_path})")
 
         # ---- the order: its DAG must start by itself
-        first = wait_for_first_run(af, prep["dag_id"], timeout=300)
+        af.wait_for_dag(prep["dag_id"], timeout=300)
+        first = af.wait_for_first_run(prep["dag_id"], timeout=300)  # nobody triggers it
         log(
             f"order DAG run {first['dag_run_id']} appeared {time.monotonic() - ready:.1f} s after healthy "
             f"(run_type {first.get('run_type')}, triggered_by {first.get('triggered_by')}); waiting ..."

@@ -152,8 +152,9 @@ class AirflowRuns:
             known = self.set_paused(dag_id, False)
             return f"{dag_id}: unpaused" if known else f"{dag_id}: not in Airflow yet; it starts when parsed"
         if operation == "cancel":
-            failed = self.fail_active_runs(dag_id)
+            # Paused first: the scheduler cannot create a run between the two calls.
             known = self.set_paused(dag_id, True)
+            failed = self.fail_active_runs(dag_id)
             done = f"run(s) {', '.join(failed)} marked failed" if failed else "no active run"
             return f"{dag_id}: {done}" + ("; paused, no new run starts" if known else "")
         if operation == "retry":
