@@ -10,8 +10,9 @@ Airflow never disagree about whether job steps run:
 * resume   -> unpause the DAG: the same run goes on where it stopped;
 * cancel   -> mark the order's unfinished runs failed (Airflow stops running steps)
   and pause the DAG, so a run the scheduler had not created yet never starts;
-* retry    -> unpause, clear the failed task instances of the last run, so exactly the
-  failed steps (and what waited for them) run again, in the same run.
+* retry    -> unpause, clear the failed, upstream-failed and skipped task instances of
+  the last run (a cancel skips the steps that had not started), so exactly the steps
+  that did not finish run again, in the same run.
 
 Plain HTTP (httpx), no Airflow import: the CLI runs anywhere Airflow's API answers.
 Authentication is a JWT, given, or fetched from ``POST /auth/token`` with a user
@@ -38,6 +39,9 @@ class AirflowApiError(ProseoError):
 
 
 ACTIVE_RUN_STATES = ("queued", "running")
+#: Task-instance states a retry runs again (an order DAG skips nothing by itself).
+RERUN_STATES = ("failed", "upstream_failed", "skipped")
+PAGE = 100  # Airflow's default maximum page size
 
 
 @dataclass
@@ -121,18 +125,46 @@ class AirflowRuns:
                 failed.append(str(run["dag_run_id"]))
         return failed
 
-    def clear_tasks(self, dag_id: str, *, only_failed: bool = False, only_running: bool = False) -> int:
+    def clear_tasks(self, dag_id: str, *, only_running: bool = False) -> int:
         """Clear task instances of the newest run; the number cleared."""
         runs = self.runs(dag_id)
         if not runs:
             return 0
-        body = {
-            "dry_run": False,
-            "dag_run_id": runs[0]["dag_run_id"],
-            "only_failed": only_failed,
-            "only_running": only_running,
-            "reset_dag_runs": True,
-        }
+        return self._clear(dag_id, {"dag_run_id": runs[0]["dag_run_id"], "only_running": only_running})
+
+    def rerun_unfinished(self, dag_id: str) -> int:
+        """Clear the newest run's failed, upstream-failed and skipped task instances.
+
+        Skipped counts too: failing a run through the API skips the steps that had not
+        started yet, and a retry must run those as well, or the run could end "success"
+        with steps that never ran.
+        """
+        runs = self.runs(dag_id)
+        if not runs:
+            return 0
+        run_id = str(runs[0]["dag_run_id"])
+        targets = self._task_instances(dag_id, run_id, RERUN_STATES)
+        if not targets:
+            return 0
+        return self._clear(dag_id, {"dag_run_id": run_id, "task_ids": targets, "only_failed": False})
+
+    def _task_instances(self, dag_id: str, run_id: str, states: tuple[str, ...]) -> list[str | list[Any]]:
+        """Task ids (``[task_id, map_index]`` for mapped ones) of the run in ``states``."""
+        found: list[str | list[Any]] = []
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
+        while True:
+            page = self._send(
+                "GET", path, params={"state": list(states), "limit": PAGE, "offset": len(found)}
+            )
+            rows = page.get("task_instances", [])
+            for ti in rows:
+                index = int(ti.get("map_index", -1))
+                found.append([ti["task_id"], index] if index >= 0 else str(ti["task_id"]))
+            if not rows or len(found) >= int(page.get("total_entries", 0)):
+                return found
+
+    def _clear(self, dag_id: str, body: dict[str, Any]) -> int:
+        body = {"dry_run": False, "only_failed": False, "reset_dag_runs": True, **body}
         answer = self._send("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", json=body)
         return int((answer or {}).get("total_entries", 0))
 
@@ -159,8 +191,8 @@ class AirflowRuns:
             return f"{dag_id}: {done}" + ("; paused, no new run starts" if known else "")
         if operation == "retry":
             self.set_paused(dag_id, False)
-            cleared = self.clear_tasks(dag_id, only_failed=True)
-            return f"{dag_id}: {cleared} failed task instance(s) cleared to run again"
+            cleared = self.rerun_unfinished(dag_id)
+            return f"{dag_id}: {cleared} failed or skipped task instance(s) cleared to run again"
         return f"{dag_id}: nothing to do in Airflow for {operation}"
 
 
