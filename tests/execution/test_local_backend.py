@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import logging
 import subprocess
 import sys
 import threading
@@ -206,15 +205,21 @@ def _wrapper_works() -> bool:
 
 
 @pytest.mark.skipif(not _wrapper_works(), reason="proseo-wrapper --help does not work (yet)")
-def test_the_real_wrapper_runs_a_planned_night(sky_cat: Catalog, data_dirs, tmp_path: Path) -> None:
+@pytest.mark.parametrize("launch", ["fork", "exec"])
+def test_the_real_wrapper_runs_a_planned_night(
+    sky_cat: Catalog, data_dirs, tmp_path: Path, launch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROSEO_WRAPPER_LAUNCH", launch)
     ingest(sky_cat, "SKY", DAY, DAY + timedelta(days=1), tmp_path)
     plan(sky_cat, "SKY", requested_classes=["CALEXP_G"], start=DAY, stop=DAY + timedelta(days=1))
     (step_id,) = steps_of(sky_cat)["CALEXP_G"]
     with sky_cat.session() as s:
         ctx = build_job_spec(s, step_id)
-    log = logging.getLogger("test.local.wrapper")
+    log = Lines()
     manifest = run_wrapper(ctx, 1, log=log)
     assert manifest.status is Status.SUCCESS, manifest.reason
+    assert ("(forked) run " in log.lines[0]) is (launch == "fork"), log.lines[0]
+    assert any(line.startswith("proseo-wrapper INFO: ") for line in log.lines)  # its log, streamed
     assert [(p.product_type, p.file_name) for p in manifest.products] == [
         (o.product_type, o.file_name) for o in ctx.spec.outputs
     ]

@@ -1,12 +1,15 @@
-"""The local backend: the wrapper runs as a subprocess of the Airflow worker.
+"""The local backend: the wrapper runs as a child process of the Airflow worker.
 
 :func:`run_wrapper` is the whole run without Airflow (testable on its own): it writes
 the job spec under ``<scratch_path>/<mission>/<order>/<job_step_id>/try-<n>/spec.json``,
 runs ``proseo-wrapper run spec.json --workdir <that dir>/work`` in its own process
 group, streams the wrapper's stderr into the log line by line and reads the manifest
-from its stdout. :class:`LocalWrapperOperator` wraps it for Airflow: the manifest (as
-a dict) is the task's XCom return value; a FAILED manifest fails the task, naming
-the stage, the reason and where the processor log is.
+from its stdout. The wrapper is a fork of the task process (no interpreter start-up or
+imports per step, see :mod:`proseo.execution.forked`) unless ``PROSEO_WRAPPER_LAUNCH=exec``
+or an explicit wrapper command asks for a fresh process. :class:`LocalWrapperOperator`
+wraps it for Airflow: the manifest (as a dict) is the task's XCom return value; a
+FAILED manifest fails the task, naming the stage, the reason and where the processor
+log is.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from pydantic import ValidationError
 
 from proseo.execution.errors import ExecutionError
+from proseo.execution.forked import ForkedProcess
 from proseo.execution.jobspec import STAGING_ALLOWANCE_S, StepContext
 from proseo.wrapper.spec import Manifest, Status
 
@@ -36,6 +40,28 @@ WRAPPER = "proseo-wrapper"
 EXIT_INVALID_SPEC = 2
 KILL_GRACE_S = 10.0
 _TAIL = 20  # stderr lines kept for error messages
+LAUNCH_ENV = "PROSEO_WRAPPER_LAUNCH"
+LAUNCHES = ("fork", "exec")
+
+
+class WrapperProcess(Protocol):
+    """What :func:`run_wrapper` needs of the wrapper's process: a Popen or a ForkedProcess."""
+
+    pid: int
+    stdout: IO[str] | None
+    stderr: IO[str] | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def launch_mode() -> str:
+    """``fork`` (the default where the OS can) or ``exec``, from ``$PROSEO_WRAPPER_LAUNCH``."""
+    mode = os.environ.get(LAUNCH_ENV, "").strip().lower() or ("fork" if hasattr(os, "fork") else "exec")
+    if mode not in LAUNCHES:
+        raise ExecutionError(f"{LAUNCH_ENV}={mode!r}: expected one of {', '.join(LAUNCHES)}")
+    return mode
 
 
 def find_wrapper() -> list[str]:
@@ -68,7 +94,7 @@ def run_wrapper(
     wrapper: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
     timeout_s: float | None = None,
-    on_start: Callable[[subprocess.Popen[str]], None] | None = None,
+    on_start: Callable[[WrapperProcess], None] | None = None,
 ) -> Manifest:
     """Run one job step through the wrapper; returns its manifest (whatever its status).
 
@@ -84,21 +110,29 @@ def run_wrapper(
     base.mkdir(parents=True, exist_ok=True)
     spec_path = base / "spec.json"
     spec_path.write_text(ctx.spec.model_dump_json(indent=2) + "\n")
-    command = [*(wrapper or find_wrapper()), "run", str(spec_path), "--workdir", str(work)]
+    arguments = ["run", str(spec_path), "--workdir", str(work)]
     limit = timeout_s if timeout_s is not None else ctx.max_run_time_s + STAGING_ALLOWANCE_S
-    log.info("job step %s try %s: %s", ctx.job_step_id, try_number, " ".join(command))
+    process: WrapperProcess
+    if wrapper is None and launch_mode() == "fork":
+        from proseo.wrapper.main import main as wrapper_main  # pre-imported by the workers
 
-    process = subprocess.Popen(
-        command,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        bufsize=1,
-        cwd=base,
-        env=subprocess_env(env),
-        start_new_session=True,  # its own process group: on_kill and the timeout end all of it
-    )
+        shown = " ".join(arguments)
+        log.info("job step %s try %s: %s (forked) %s", ctx.job_step_id, try_number, WRAPPER, shown)
+        process = ForkedProcess(wrapper_main, arguments, cwd=base, env=subprocess_env(env))
+    else:
+        command = [*(wrapper or find_wrapper()), *arguments]
+        log.info("job step %s try %s: %s", ctx.job_step_id, try_number, " ".join(command))
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            cwd=base,
+            env=subprocess_env(env),
+            start_new_session=True,  # its own process group: on_kill and the timeout end all of it
+        )
     if on_start is not None:
         on_start(process)
     assert process.stdout is not None and process.stderr is not None
@@ -159,7 +193,7 @@ def run_wrapper(
     return manifest
 
 
-def terminate_group(process: subprocess.Popen[Any], grace_s: float = KILL_GRACE_S) -> None:
+def terminate_group(process: WrapperProcess, grace_s: float = KILL_GRACE_S) -> None:
     """SIGTERM the process group, then SIGKILL it after ``grace_s``."""
     if process.poll() is not None:
         return
@@ -195,7 +229,7 @@ class LocalWrapperOperator(BaseOperator):
         StepContext.from_dict(step)  # a broken context fails when the DAG is parsed, not at run time
         self.step = dict(step)
         self.wrapper = list(wrapper) if wrapper else None
-        self._process: subprocess.Popen[str] | None = None
+        self._process: WrapperProcess | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         ctx = StepContext.from_dict(self.step)
@@ -216,7 +250,7 @@ class LocalWrapperOperator(BaseOperator):
             )
         return manifest.model_dump(mode="json")
 
-    def _started(self, process: subprocess.Popen[str]) -> None:
+    def _started(self, process: WrapperProcess) -> None:
         self._process = process
 
     def on_kill(self) -> None:

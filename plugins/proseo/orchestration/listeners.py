@@ -92,13 +92,15 @@ def warm_task_path() -> None:
     worker (the DAG processor likewise forks its parsing children from its manager), so
     whatever these parents imported before forking costs a task nothing. Without this,
     every task process pays for importing the proseo task path (operators, catalogue,
-    wrapper spec: about 0.3 s) and for the Task SDK's asset-URI handlers, which the
-    first ``Asset(...)`` of a process initialises by importing every provider's
-    handlers, the Amazon S3 hook among them (about 0.4 s).
+    the wrapper, which the local backend forks from the task process: about 0.3 s) and
+    for the Task SDK's asset-URI handlers, which the first ``Asset(...)`` of a process
+    initialises by importing every provider's handlers, the Amazon S3 hook among them
+    (about 0.4 s).
     """
     from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-    import proseo.orchestration.factory  # noqa: F401
+    import proseo.orchestration.factory
+    import proseo.wrapper.main  # noqa: F401  (the local backend forks the wrapper from the task)
 
     ProvidersManagerTaskRuntime().initialize_providers_asset_uri_resources()
 
