@@ -284,7 +284,7 @@ def run_figures(af: Any, dag_id: str, run: dict[str, Any]) -> dict[str, Any]:
     """Seconds of the run and per-task statistics from the REST API."""
     start, end = parse_time(run["start_date"]), parse_time(run["end_date"])
     assert start is not None and end is not None
-    tis = af.task_instances(dag_id, run["dag_run_id"])
+    tis = af.client.task_instances(dag_id, run["dag_run_id"])
     durations = [float(t["duration"]) for t in tis if t.get("duration") is not None]
     waits = []
     for t in tis:
@@ -458,8 +458,8 @@ def main() -> None:
         log(f"airflow standalone healthy on {af.url} after {af.ready_seconds:.1f} s (log {af.log_path})")
 
         # ---- the order: its DAG must start by itself
-        af.wait_for_dag(prep["dag_id"], timeout=300)
-        first = af.wait_for_first_run(prep["dag_id"], timeout=300)  # nobody triggers it
+        af.client.wait_for_dag(prep["dag_id"], timeout=300)
+        first = af.client.wait_for_first_run(prep["dag_id"], timeout=300)  # nobody triggers it
         log(
             f"order DAG run {first['dag_run_id']} appeared {time.monotonic() - ready:.1f} s after healthy "
             f"(run_type {first.get('run_type')}, triggered_by {first.get('triggered_by')}); waiting ..."
@@ -479,9 +479,9 @@ def main() -> None:
         )
 
         # ---- the plain peer, triggered through the REST API
-        af.wait_for_dag(PEER_DAG, timeout=300)
+        af.client.wait_for_dag(PEER_DAG, timeout=300)
         t_trigger = time.time()
-        peer_run = af.trigger(PEER_DAG)
+        peer_run = af.client.trigger(PEER_DAG)
         peer_done = af.wait_for_run(PEER_DAG, peer_run["dag_run_id"], timeout=args.timeout, poll=3.0)
         peer_wall = time.time() - t_trigger
         peer = run_figures(af, PEER_DAG, peer_done)

@@ -30,6 +30,7 @@ import httpx
 from click.testing import CliRunner
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from proseo.api.airflow_client import AirflowClient
 from proseo.cli.output import console
 from proseo.devtools.generate import write_inputs
 from proseo.devtools.standalone import Standalone
@@ -139,15 +140,10 @@ class Demo:
         """The user's JWT from Airflow's ``POST /auth/token``, fetched once per user."""
         assert self.airflow is not None
         if user == "admin":
-            return self.airflow.token()
+            return self.airflow.client.bearer()
         if user not in self._tokens:
-            answer = httpx.post(
-                f"{self.airflow.url}/auth/token",
-                json={"username": user, "password": self.password(user)},
-                timeout=30,
-            )
-            answer.raise_for_status()
-            self._tokens[user] = str(answer.json()["access_token"])
+            client = AirflowClient(self.airflow.url, username=user, password=self.password(user))
+            self._tokens[user] = client.bearer()
         return self._tokens[user]
 
     def api(self, method: str, path: str, *, user: str = "admin", **kw: Any) -> httpx.Response:

@@ -54,7 +54,7 @@ def test_orders_created_over_rest_complete_under_the_scheduler(demo: Demo, finis
         assert order["progress"] == {"COMPLETED": order["job_steps"]}
         assert [e["operation"] for e in order["history"]][-3:] == ["released", "start", "complete"]
         assert demo.airflow is not None
-        runs = demo.airflow.dag_runs(order["dag_id"])
+        runs = demo.airflow.client.runs(order["dag_id"])
         assert [r["state"] for r in runs] == ["success"]  # started by itself, exactly once
 
 
@@ -110,13 +110,13 @@ def test_suspend_and_resume_steer_the_dag_in_airflow(demo: Demo, finished: dict[
     }
     created = demo.ok("POST", "/missions/S5P/orders?release=true", json=body)
     dag_id = created["dag_id"]
-    demo.airflow.wait_for_dag(dag_id, timeout=180)
+    demo.airflow.client.wait_for_dag(dag_id, timeout=180)
     # The run must exist before the steering, or cancel has no run to mark failed.
-    demo.airflow.wait_for_first_run(dag_id, timeout=180)
+    demo.airflow.client.wait_for_first_run(dag_id, timeout=180)
     suspended = demo.ok("POST", "/missions/S5P/orders/waits/suspend", json={"message": "e2e"})
     assert suspended["airflow_error"] is None, suspended["airflow_error"]
     assert suspended["airflow"].startswith(f"{dag_id}: paused")
-    assert demo.airflow.api("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is True
+    assert demo.airflow.client.request("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is True
     # The CLI steers the same way (PROSEO_AIRFLOW_URL and credentials configure it).
     os.environ.update(
         PROSEO_AIRFLOW_URL=demo.airflow.url, PROSEO_AIRFLOW_USER="admin", PROSEO_AIRFLOW_PASSWORD="admin"
@@ -127,23 +127,25 @@ def test_suspend_and_resume_steer_the_dag_in_airflow(demo: Demo, finished: dict[
         for key in ("PROSEO_AIRFLOW_URL", "PROSEO_AIRFLOW_USER", "PROSEO_AIRFLOW_PASSWORD"):
             os.environ.pop(key, None)
     assert f"airflow: {dag_id}: unpaused" in printed
-    assert demo.airflow.api("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is False
+    assert demo.airflow.client.request("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is False
     cancelled = demo.ok("POST", "/missions/S5P/orders/waits/cancel")
     assert cancelled["order"]["state"] == "FAILED"
     assert cancelled["airflow_error"] is None, cancelled["airflow_error"]
     assert "marked failed" in cancelled["airflow"] and "paused" in cancelled["airflow"]
-    assert demo.airflow.api("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is True
-    assert [r["state"] for r in demo.airflow.dag_runs(dag_id)] == ["failed"]
+    assert demo.airflow.client.request("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is True
+    assert [r["state"] for r in demo.airflow.client.runs(dag_id)] == ["failed"]
     # retry: the order is released again and the same run's failed tasks are cleared
     retried = demo.ok("POST", "/missions/S5P/orders/waits/retry")
     assert retried["order"]["state"] == "RELEASED"
     assert retried["airflow_error"] is None, retried["airflow_error"]
     assert "cleared to run again" in retried["airflow"] and not retried["airflow"].startswith(f"{dag_id}: 0 ")
-    runs = demo.airflow.dag_runs(dag_id)
+    runs = demo.airflow.client.runs(dag_id)
     assert [r["state"] for r in runs] in (["queued"], ["running"])
     # Whether the cancel found the sensor deferred (failed) or not started yet (skipped),
     # nothing of the run is left failed or skipped after the retry.
-    tis = demo.airflow.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{runs[0]['dag_run_id']}/taskInstances")
+    tis = demo.airflow.client.request(
+        "GET", f"/api/v2/dags/{dag_id}/dagRuns/{runs[0]['dag_run_id']}/taskInstances"
+    )
     assert tis["task_instances"]
     assert not [t for t in tis["task_instances"] if t["state"] in ("failed", "skipped", "upstream_failed")]
     demo.ok("POST", "/missions/S5P/orders/waits/cancel")

@@ -14,43 +14,26 @@ Airflow never disagree about whether job steps run:
   the last run (a cancel skips the steps that had not started), so exactly the steps
   that did not finish run again, in the same run.
 
-Plain HTTP (httpx), no Airflow import: the CLI runs anywhere Airflow's API answers.
-Authentication is a JWT, given, or fetched from ``POST /auth/token`` with a user
-name and password.
+The HTTP side (authentication, paging, errors) is :class:`AirflowClient`; no Airflow
+import, so the CLI runs anywhere Airflow's API answers.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from proseo.errors import ProseoError
-
-
-class AirflowApiError(ProseoError):
-    """Airflow's API refused or could not be reached; names the call and the answer."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status  # the HTTP status Airflow answered with; None if unreachable
-
+from proseo.api.airflow_client import AirflowApiError, AirflowClient
 
 ACTIVE_RUN_STATES = ("queued", "running")
 #: Task-instance states a retry runs again (an order DAG skips nothing by itself).
 RERUN_STATES = ("failed", "upstream_failed", "skipped")
-PAGE = 100  # Airflow's default maximum page size
+
+__all__ = ["STEERING", "AirflowApiError", "AirflowRuns"]
 
 
-@dataclass
-class AirflowRuns:
-    base_url: str
-    token: str | None = None
-    username: str | None = None
-    password: str | None = None
-    timeout: float = 30.0
+class AirflowRuns(AirflowClient):
+    """An Airflow client that knows what an order operation means for the order's DAG."""
 
     @classmethod
     def from_env(cls) -> AirflowRuns | None:
@@ -65,51 +48,10 @@ class AirflowRuns:
             password=os.environ.get("PROSEO_AIRFLOW_PASSWORD") or None,
         )
 
-    # -- plumbing ------------------------------------------------------------------------------
-
-    def _bearer(self) -> str:
-        if self.token:
-            return self.token
-        if not (self.username and self.password):
-            raise AirflowApiError(
-                f"{self.base_url}: no Airflow credentials (set PROSEO_AIRFLOW_TOKEN, "
-                "or PROSEO_AIRFLOW_USER and PROSEO_AIRFLOW_PASSWORD)"
-            )
-        body = {"username": self.username, "password": self.password}
-        answer = self._send("POST", "/auth/token", json=body, auth=False)
-        self.token = str(answer["access_token"])
-        return self.token
-
-    def _send(self, method: str, path: str, *, auth: bool = True, **kw: Any) -> Any:
-        headers = {"Authorization": f"Bearer {self._bearer()}"} if auth else {}
-        url = self.base_url + path
-        try:
-            response = httpx.request(method, url, headers=headers, timeout=self.timeout, **kw)
-        except httpx.HTTPError as exc:
-            raise AirflowApiError(f"{method} {url}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            raise AirflowApiError(
-                f"{method} {url}: HTTP {response.status_code}: {response.text[:500]}",
-                status=response.status_code,
-            )
-        return response.json() if response.content else None
-
-    # -- calls ---------------------------------------------------------------------------------
-
-    def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        """The DAG's runs, newest first (an empty list when the DAG is not known yet)."""
-        try:
-            answer = self._send("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"order_by": "-run_after"})
-        except AirflowApiError as exc:
-            if exc.status == 404:
-                return []
-            raise
-        return list(answer.get("dag_runs", []))
-
     def set_paused(self, dag_id: str, paused: bool) -> bool:
         """Pause or unpause; False when Airflow does not know the DAG (yet)."""
         try:
-            self._send("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})
+            self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})
         except AirflowApiError as exc:
             if exc.status == 404:
                 return False
@@ -121,7 +63,7 @@ class AirflowRuns:
         for run in self.runs(dag_id):
             if run.get("state") in ACTIVE_RUN_STATES:
                 path = f"/api/v2/dags/{dag_id}/dagRuns/{run['dag_run_id']}"
-                self._send("PATCH", path, json={"state": "failed"})
+                self.request("PATCH", path, json={"state": "failed"})
                 failed.append(str(run["dag_run_id"]))
         return failed
 
@@ -143,29 +85,17 @@ class AirflowRuns:
         if not runs:
             return 0
         run_id = str(runs[0]["dag_run_id"])
-        targets = self._task_instances(dag_id, run_id, RERUN_STATES)
+        targets: list[str | list[Any]] = []
+        for ti in self.task_instances(dag_id, run_id, RERUN_STATES):
+            index = int(ti.get("map_index", -1))
+            targets.append([ti["task_id"], index] if index >= 0 else str(ti["task_id"]))
         if not targets:
             return 0
         return self._clear(dag_id, {"dag_run_id": run_id, "task_ids": targets, "only_failed": False})
 
-    def _task_instances(self, dag_id: str, run_id: str, states: tuple[str, ...]) -> list[str | list[Any]]:
-        """Task ids (``[task_id, map_index]`` for mapped ones) of the run in ``states``."""
-        found: list[str | list[Any]] = []
-        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances"
-        while True:
-            page = self._send(
-                "GET", path, params={"state": list(states), "limit": PAGE, "offset": len(found)}
-            )
-            rows = page.get("task_instances", [])
-            for ti in rows:
-                index = int(ti.get("map_index", -1))
-                found.append([ti["task_id"], index] if index >= 0 else str(ti["task_id"]))
-            if not rows or len(found) >= int(page.get("total_entries", 0)):
-                return found
-
     def _clear(self, dag_id: str, body: dict[str, Any]) -> int:
         body = {"dry_run": False, "only_failed": False, "reset_dag_runs": True, **body}
-        answer = self._send("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", json=body)
+        answer = self.request("POST", f"/api/v2/dags/{dag_id}/clearTaskInstances", json=body)
         return int((answer or {}).get("total_entries", 0))
 
     # -- what an order operation means for its run ---------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from proseo.api.airflow_runs import AirflowApiError
+from proseo.api.airflow_client import AirflowApiError
 from proseo.catalog.access import AccessDenied
 from proseo.errors import (
     ConfigError,

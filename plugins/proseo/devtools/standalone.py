@@ -8,8 +8,8 @@ side by side), starts ``airflow standalone`` in its own session and process grou
 launcher that restores SIGINT's default disposition (a background shell leaves SIGINT
 ignored, and standalone only shuts its components down on KeyboardInterrupt), and waits
 until ``GET /api/v2/monitor/health`` reports the metadatabase, scheduler, triggerer and
-DAG processor healthy. :meth:`Standalone.token` gets a JWT from ``POST /auth/token``;
-:meth:`Standalone.api` calls the REST API with it.
+DAG processor healthy. :attr:`Standalone.client` is an :class:`AirflowClient` of its
+REST API, logged in as the admin user.
 
 :meth:`Standalone.stop` sends SIGINT to standalone and waits until every process it
 started is gone: its session and process group (task processes move to process groups of
@@ -24,7 +24,7 @@ Nothing here imports Airflow: it runs the ``airflow`` executable of the current
 environment as a subprocess.
 
     with standalone(home, dags_folder=dags, parallelism=4, catalog_url=url) as af:
-        af.api("POST", "/api/v2/dags/x/dagRuns", {"logical_date": None})
+        af.client.trigger("x")
 
     python -m proseo.devtools.standalone --home DIR [--dags DIR] [--port N]   # until Ctrl-C
 """
@@ -53,6 +53,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from proseo.api.airflow_client import AirflowApiError, AirflowClient
 from proseo.devtools.s3server import free_port, venv_executable
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,6 @@ DEFAULT_DAGS = REPO / "dags"
 HOST = "127.0.0.1"
 MARKER = "PROSEO_STANDALONE_INSTANCE"
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-TERMINAL_RUN_STATES = ("success", "failed")
 
 # Runs as the launcher process: SIGINT back to its default (the caller may ignore it),
 # optionally die with the parent, then become ``airflow standalone`` (same pid and group).
@@ -202,7 +202,7 @@ class Standalone:
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at: float | None = None
         self.ready_seconds: float | None = None
-        self._token: str | None = None
+        self._client: AirflowClient | None = None
 
     # ------------------------------------------------------------------ set-up
 
@@ -291,7 +291,7 @@ class Standalone:
             airflow_executable(),
             "standalone",
         ]
-        self._token = None
+        self._client = None
         with self.log_path.open("ab") as sink:
             self.process = subprocess.Popen(
                 command,
@@ -426,108 +426,25 @@ class Standalone:
 
     # -------------------------------------------------------------------- REST
 
-    def token(self, *, refresh: bool = False) -> str:
-        """A JWT for the admin user from ``POST /auth/token`` (cached)."""
-        if self._token is None or refresh:
-            body = self._request(
-                "POST", "/auth/token", {"username": self.username, "password": self.password}, auth=False
-            )
-            self._token = str(body["access_token"])
-        return self._token
-
-    def api(self, method: str, path: str, body: Any = None, *, timeout: float = 30.0) -> Any:
-        """A REST call with the admin token; the decoded JSON answer (StandaloneError on HTTP errors)."""
-        try:
-            return self._request(method, path, body, timeout=timeout)
-        except StandaloneError as exc:
-            if "HTTP 401" not in str(exc):
-                raise
-            self.token(refresh=True)  # expired
-            return self._request(method, path, body, timeout=timeout)
-
-    def _request(
-        self, method: str, path: str, body: Any = None, *, auth: bool = True, timeout: float = 30.0
-    ) -> Any:
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token()}"
-        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:2000]
-            raise StandaloneError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
-        return json.loads(raw) if raw else None
-
-    # ------------------------------------------------------- DAGs and DAG runs
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 180.0) -> dict[str, Any]:
-        """Wait until the DAG processor has registered ``dag_id``; its DAG record."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return dict(self.api("GET", f"/api/v2/dags/{dag_id}"))
-            except StandaloneError as exc:
-                if "HTTP 404" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(1.0)
-
-    def wait_for_first_run(self, dag_id: str, timeout: float = 180.0) -> dict[str, Any]:
-        """Wait until the scheduler has created a run of ``dag_id``; that run."""
-        deadline = time.monotonic() + timeout
-        while not (runs := self.dag_runs(dag_id)):
-            if time.monotonic() > deadline:
-                raise StandaloneError(f"DAG {dag_id}: no run after {timeout:.0f} s")
-            time.sleep(1.0)
-        return runs[-1]
-
-    def dag_runs(self, dag_id: str) -> list[dict[str, Any]]:
-        answer = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?order_by=-run_after&limit=100")
-        return list(answer["dag_runs"])
-
-    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Trigger a run now; the new DAG run."""
-        return dict(
-            self.api(
-                "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": dict(conf or {})}
-            )
-        )
+    @property
+    def client(self) -> AirflowClient:
+        """A client of this instance's REST API as the admin user (its token fetched once)."""
+        if self._client is None:
+            self._client = AirflowClient(self.url, username=self.username, password=self.password)
+        return self._client
 
     def wait_for_run(
         self, dag_id: str, run_id: str | None = None, *, timeout: float = 3600.0, poll: float = 2.0
     ) -> dict[str, Any]:
-        """Wait until the run (default: the first run of the DAG to appear) has ended; the run."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.running:
-                raise StandaloneError(f"airflow standalone died; last lines:\n{tail(self.log_path)}")
-            runs = self.dag_runs(dag_id)
-            if run_id is None and runs:
-                run_id = runs[-1]["dag_run_id"]
-            run = next((r for r in runs if r["dag_run_id"] == run_id), None)
-            if run is not None and run["state"] in TERMINAL_RUN_STATES:
-                return run
-            if time.monotonic() > deadline:
-                state = run["state"] if run else "no run"
-                raise StandaloneError(f"DAG {dag_id} run {run_id}: still {state} after {timeout:.0f} s")
-            time.sleep(poll)
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """All task instances of a run (mapped ones included), paged."""
-        out: list[dict[str, Any]] = []
-        while True:
-            page = self.api(
-                "GET",
-                f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(out)}",
+        """``client.wait_for_run``, ending at once, with the log's tail, if standalone dies."""
+        try:
+            return self.client.wait_for_run(
+                dag_id, run_id, timeout=timeout, poll=poll, alive=lambda: self.running
             )
-            out.extend(page["task_instances"])
-            if not page["task_instances"] or len(out) >= page["total_entries"]:
-                return out
+        except AirflowApiError as exc:
+            if self.running:
+                raise
+            raise StandaloneError(f"airflow standalone died; last lines:\n{tail(self.log_path)}") from exc
 
 
 @contextlib.contextmanager
