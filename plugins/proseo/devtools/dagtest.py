@@ -60,11 +60,13 @@ def run(dag_ids: list[str], dags: Path) -> list[dict[str, object]]:
         run_ = dag.test()
         states: dict[str, int] = {}
         durations: dict[str, float] = {}
+        ended: dict[str, str] = {}
         for ti in run_.get_task_instances():
             states[str(ti.state)] = states.get(str(ti.state), 0) + 1
             if ti.start_date and ti.end_date:
                 key = f"{ti.task_id}[{ti.map_index}]"
                 durations[key] = round((ti.end_date - ti.start_date).total_seconds(), 2)
+                ended[key] = ti.end_date.isoformat()
         results.append(
             {
                 "dag_id": dag_id,
@@ -72,6 +74,7 @@ def run(dag_ids: list[str], dags: Path) -> list[dict[str, object]]:
                 "seconds": round(time.perf_counter() - t0, 1),
                 "task_instances": states,
                 "durations": durations,
+                "ended": ended,
                 "asset_events": _asset_events(dag_id),
                 "pools": _pools(),
             }

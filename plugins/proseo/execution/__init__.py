@@ -6,7 +6,8 @@ pays for (or needs) the Kubernetes provider. Importing this package imports no A
 
 * :mod:`proseo.execution.jobspec` (no Airflow): job step in the catalogue -> StepContext
 * :mod:`proseo.execution.base`: the ``ExecutionBackend`` protocol
-* :mod:`proseo.execution.local`: ``LocalWrapperOperator`` runs ``proseo-wrapper`` as a subprocess
+* :mod:`proseo.execution.local`: ``LocalWrapperOperator`` runs ``proseo-wrapper`` as a child process
+  (forked from the task process by :mod:`proseo.execution.forked`, or exec'd)
 * :mod:`proseo.execution.kubernetes`: a ``KubernetesPodOperator`` running the processor image
 """
 

@@ -70,12 +70,18 @@ class ForkedProcess:
         self.stderr: IO[str] = open(err_r, encoding="utf-8", errors="replace")  # noqa: SIM115
 
     def poll(self) -> int | None:
-        with self._lock:
+        # Never blocks on the lock: on_kill may call this from a signal handler that
+        # interrupted this very method in the same thread (a blocking acquire would hang).
+        if self.returncode is not None or not self._lock.acquire(blocking=False):
+            return self.returncode
+        try:
             if self.returncode is None:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
                 if pid:
                     self.returncode = os.waitstatus_to_exitcode(status)
             return self.returncode
+        finally:
+            self._lock.release()
 
     def wait(self, timeout: float | None = None) -> int:
         """Like ``Popen.wait``; polls, so a second thread may poll or wait meanwhile."""

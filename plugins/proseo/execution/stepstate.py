@@ -9,7 +9,10 @@ through the same steps around the run:
    build the step's :class:`~proseo.execution.jobspec.StepContext`, mark it RUNNING
    and roll the order up (RELEASED -> RUNNING with the first step);
 3. after the run, :func:`fail_with_manifest` (a FAILED manifest) or
-   :func:`complete_step` (register the manifest, keep its log URL, roll up).
+   :func:`complete_step` (register the manifest, keep its log URL, roll up);
+4. when the task fails without either (the wrapper or pod died, registration raised,
+   the task was killed), :func:`record_task_failure` from the task's failure and retry
+   callbacks, so a step never shows RUNNING for a task that is no longer running.
 
 The callers own the sessions (one transaction each) and translate the exceptions
 into Airflow's.
@@ -136,3 +139,20 @@ def complete_step(session: Any, step_id: int, manifest: Manifest, run: RunIdenti
     session.flush()
     _rollup(session, step)  # COMPLETED with the last step
     return registered
+
+
+def record_task_failure(session: Any, step_id: int, reason: str, *, final: bool) -> bool:
+    """A try of the step's task failed: say why on the step; FAILED (rolled up) if ``final``.
+
+    A step that already ended (COMPLETED, or FAILED with its manifest's reason) is left
+    as it is. Returns whether anything changed.
+    """
+    step = _step(session, step_id)
+    if step.state in (StepState.COMPLETED.value, StepState.FAILED.value):
+        return False
+    if final:
+        fail_step(session, step_id, reason)
+    else:
+        step.failure_reason = f"{reason} (Airflow retries it)"
+        session.flush()
+    return True

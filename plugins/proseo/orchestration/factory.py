@@ -22,7 +22,12 @@ from sqlalchemy import select
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.model_order import OrderState, ProcessingOrder
-from proseo.orchestration.operators import JobStepOperator, asset_for
+from proseo.orchestration.operators import (
+    JobStepOperator,
+    asset_for,
+    step_failed_for_good,
+    step_try_failed,
+)
 
 #: Orders whose DAG exists: released and not finished.
 DAG_STATES = (OrderState.RELEASED.value, OrderState.RUNNING.value, OrderState.SUSPENDING.value)
@@ -56,6 +61,9 @@ def build_dag(bp: dict[str, Any], *, catalog_url: str | None = None) -> DAG:
         "weight_rule": "absolute",
         "retries": int(os.environ.get("PROSEO_TASK_RETRIES", 2)),
         "retry_delay": timedelta(seconds=float(os.environ.get("PROSEO_TASK_RETRY_DELAY_S", 60))),
+        # Failures the task cannot record itself (no manifest, killed) reach the step too.
+        "on_retry_callback": step_try_failed,
+        "on_failure_callback": step_failed_for_good,
     }
     dag = DAG(
         bp["dag_id"],

@@ -12,6 +12,7 @@ new product ids.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import Asset, BaseOperator, Context
@@ -23,6 +24,8 @@ from proseo.execution import stepstate
 from proseo.execution.jobspec import StepContext
 from proseo.execution.local import run_wrapper
 from proseo.wrapper.spec import Manifest, Status
+
+log = logging.getLogger(__name__)
 
 
 def asset_for(mission: str, product_type: str) -> Asset:
@@ -59,6 +62,35 @@ class JobStepOperator(BaseOperator):
             )
         manifest = run_wrapper(ctx, ti.try_number, log=self.log)
         return finish(catalog, step_id, manifest, mission=self.mission, context=context, log=self.log)
+
+
+def step_try_failed(context: Context) -> None:
+    """``on_retry_callback`` of every proseo task: the step's reason says which try failed."""
+    _record_task_failure(context, final=False)
+
+
+def step_failed_for_good(context: Context) -> None:
+    """``on_failure_callback`` of every proseo task: the step is FAILED, the order rolls up.
+
+    Covers what the task itself cannot record: the wrapper or pod dying without a
+    manifest, a registration error, a kill or timeout.
+    """
+    _record_task_failure(context, final=True)
+
+
+def _record_task_failure(context: Context, *, final: bool) -> None:
+    task, ti = context["task"], context["ti"]
+    step_id = getattr(task, "job_step_id", None)
+    if step_id is None:
+        return
+    error = context.get("exception")
+    what = f"{type(error).__name__}: {error}" if error is not None else "no exception recorded"
+    reason = f"task {ti.task_id} try {ti.try_number} failed: {what}"[:4000]
+    try:
+        with catalog_for(getattr(task, "catalog_url", None)).session() as s:
+            stepstate.record_task_failure(s, int(step_id), reason, final=final)
+    except Exception:  # a callback must not hide the task's own failure
+        log.exception("job step %s: could not record the failed try in the catalogue", step_id)
 
 
 def fail_on_failed_upstream(catalog: Catalog, step_id: int) -> None:
