@@ -59,7 +59,12 @@ class ForkedProcess:
         self._lock = threading.Lock()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # no process left to make (EAGAIN, ENOMEM): leave no descriptor behind
+            for fd in (out_r, out_w, err_r, err_w):
+                os.close(fd)
+            raise
         if pid == 0:  # pragma: no cover - runs in the child, which leaves through os._exit
             os._exit(_child(entry, list(argv), os.fspath(cwd), dict(env), out_w, err_w))
         os.close(out_w)
