@@ -141,18 +141,17 @@ def complete_step(session: Any, step_id: int, manifest: Manifest, run: RunIdenti
     return registered
 
 
-def record_task_failure(session: Any, step_id: int, reason: str, *, final: bool) -> bool:
+def record_task_failure(session: Any, step_id: int, reason: str, *, final: bool) -> None:
     """A try of the step's task failed: say why on the step; FAILED (rolled up) if ``final``.
 
     A step that already ended (COMPLETED, or FAILED with its manifest's reason) is left
-    as it is. Returns whether anything changed.
+    as it is.
     """
     step = _step(session, step_id)
     if step.state in (StepState.COMPLETED.value, StepState.FAILED.value):
-        return False
+        return
     if final:
         fail_step(session, step_id, reason)
     else:
         step.failure_reason = f"{reason} (Airflow retries it)"
         session.flush()
-    return True
