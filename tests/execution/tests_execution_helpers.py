@@ -13,20 +13,17 @@ from sqlalchemy import select
 from proseo.catalog.db import Catalog
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
-from proseo.catalog.model_mission import ConfiguredProcessor, Facility, Mission, ProductClass
+from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_order import Job, JobStep, ProcessingOrder
-from proseo.catalog.model_product import Product, ProductFile
-from proseo.catalog.products import product_identity
 from proseo.devtools.generate import write_inputs
 from proseo.execution.jobspec import StepContext, TaskResources
 from proseo.missions import load_mission
-from proseo.missions.types import parse_utc
 from proseo.planning import lifecycle, orders
 from proseo.planning.spec import OrderSpec
-from proseo.storage import open_storage
 from proseo.wrapper.spec import InputFile, JobSpec, OutputSpec, StorageRef, TaskSpec
 
 from tests_paths import MISSION_DIR
+from tests_registration import register_planned
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 COLLECTION = {"*": {"collection": 3}}
@@ -78,60 +75,9 @@ def steps_of(catalog: Catalog, identifier: str = "o1") -> dict[str, list[int]]:
 
 
 def register_outputs(catalog: Catalog, job_step_id: int, facility: str = "local") -> list[int]:
-    """Write the step's planned outputs to the facility's storage and register them
-    (products with job_step_id, one file each), as registration will."""
-    with catalog.session() as s:
-        step = s.get(JobStep, job_step_id)
-        job = s.get(Job, step.job_id)
-        order = s.get(ProcessingOrder, job.order_id)
-        mission = s.get(Mission, order.mission_id)
-        cp = s.get(ConfiguredProcessor, step.configured_processor_id)
-        fac = s.scalar(select(Facility).where(Facility.mission_id == mission.id, Facility.name == facility))
-        classes = dict(s.execute(select(ProductClass.product_type, ProductClass.id)).all())
-        storage = open_storage(fac.storage_url, fac.storage_options)
-        ids = []
-        for o in step.planned_outputs:
-            start, stop = parse_utc(o["start"]), parse_utc(o["stop"])
-            key = f"{o['product_type']}/{start:%Y/%m/%d}/{o['file_name']}"
-            info = storage.put_bytes(f"output {o['file_name']}".encode(), key)
-            product = Product(
-                uuid=str(uuid.uuid4()),
-                identity=product_identity(
-                    mission=mission.code,
-                    product_type=o["product_type"],
-                    file_class=order.output_file_class,
-                    mode=step.processing_mode,
-                    start=start,
-                    stop=stop,
-                    generation=order.planned_at,
-                    configured_processor=cp.identifier,
-                    parameters=o["parameters"],
-                ),
-                mission_id=mission.id,
-                product_class_id=classes[o["product_type"]],
-                file_class=order.output_file_class,
-                mode=step.processing_mode,
-                sensing_start=start,
-                sensing_stop=stop,
-                generation_time=order.planned_at,
-                parameters=o["parameters"],
-                configured_processor_id=cp.id,
-                job_step_id=step.id,
-            )
-            product.files.append(
-                ProductFile(
-                    facility_id=fac.id,
-                    file_name=o["file_name"],
-                    storage_url=info.url,
-                    size=info.size,
-                    md5=info.md5,
-                    sha256=info.sha256,
-                )
-            )
-            s.add(product)
-            s.flush()
-            ids.append(product.id)
-    return ids
+    """Write the step's planned outputs to the facility's storage and register them, as a
+    successful run's registration does (without running the processor)."""
+    return register_planned(catalog, job_step_id, facility=facility)
 
 
 def l1b_window() -> tuple[datetime, datetime]:

@@ -19,7 +19,14 @@ from proseo.catalog.db import Catalog
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
 from proseo.catalog.model_mission import ConfiguredProcessor, ProductClass
-from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep, JobStepEdge
+from proseo.catalog.model_order import (
+    InputQuery,
+    InputQueryOutput,
+    InputQueryProduct,
+    Job,
+    JobStep,
+    JobStepEdge,
+)
 from proseo.catalog.model_product import Product
 from proseo.catalog.products import product_identity
 from proseo.devtools.generate import write_inputs
@@ -135,8 +142,15 @@ def test_daily_l3_fans_in_the_orbits_of_its_day(s5p: Catalog, data_dirs, tmp_pat
         assert s.scalar(select(func.count()).select_from(Job)) == 16  # 15 orbits + 1 day
         picks = s.execute(select(InputQueryProduct.policy, func.count()).group_by(InputQueryProduct.policy))
         assert dict(picks.all())["ValIntersect"] >= 15 * 3
-        explanation = s.scalars(select(InputQuery.explanation)).first()
-        assert explanation["origin"].endswith("selection_rules[0]") and explanation["chosen"]
+        query = s.scalars(select(InputQuery).order_by(InputQuery.id)).first()
+        assert query is not None and query.origin is not None
+        assert query.origin.endswith("selection_rules[0]") and query.coverage is not None
+        assert "chose" in query.explanation
+        # Upstream bindings are rows: one per planned output an input took.
+        bindings = s.scalar(select(func.count()).select_from(InputQueryOutput))
+        assert bindings == sum(
+            1 for x in plan.steps for i in x.inputs for c in i.chosen if c.step is not None
+        )
     assert {st for _, st, *_ in _stored_steps(s5p)} == {"PLANNED"}
 
 

@@ -18,15 +18,12 @@ from sqlalchemy import event, func, select
 from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
-from proseo.catalog.model_mission import ConfiguredProcessor, Facility, Mission, ProductClass
+from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep, ProcessingOrder, StepState
-from proseo.catalog.model_product import Product, ProductFile
-from proseo.catalog.products import product_identity
 from proseo.devtools.generate import write_inputs
 from proseo.execution.errors import InputsNotReady
 from proseo.execution.jobspec import build_job_spec
 from proseo.missions import load_mission
-from proseo.missions.types import parse_utc
 from proseo.planning import lifecycle, orders
 from proseo.planning.readiness import (
     PollStatus,
@@ -36,9 +33,10 @@ from proseo.planning.readiness import (
     refresh_many,
 )
 from proseo.planning.spec import OrderSpec
-from proseo.storage import open_storage
+from proseo.planning.stepinputs import read_step_inputs
 
 from tests_paths import MISSION_DIR
+from tests_registration import register_planned
 
 COLLECTION = {"*": {"collection": 3}}
 FIRST_ORBIT = 37100
@@ -94,56 +92,8 @@ def _plan(catalog: Catalog, first: int, last: int, identifier: str = "o1") -> di
 
 
 def _register(catalog: Catalog, job_step_id: int) -> None:
-    """The step's planned outputs on storage and in the catalogue; the step COMPLETED."""
-    with catalog.session() as s:
-        step = s.get(JobStep, job_step_id)
-        order = s.get(ProcessingOrder, s.get(Job, step.job_id).order_id)
-        mission = s.get(Mission, order.mission_id)
-        cp = s.get(ConfiguredProcessor, step.configured_processor_id)
-        fac = s.scalar(select(Facility).where(Facility.mission_id == mission.id, Facility.is_default))
-        classes = dict(s.execute(select(ProductClass.product_type, ProductClass.id)).all())
-        storage = open_storage(fac.storage_url, fac.storage_options)
-        for o in step.planned_outputs:
-            start, stop = parse_utc(o["start"]), parse_utc(o["stop"])
-            info = storage.put_bytes(
-                o["file_name"].encode(), f"{o['product_type']}/{start:%Y/%m/%d}/{o['file_name']}"
-            )
-            product = Product(
-                uuid=str(uuid.uuid4()),
-                identity=product_identity(
-                    mission=mission.code,
-                    product_type=o["product_type"],
-                    file_class=order.output_file_class,
-                    mode=step.processing_mode,
-                    start=start,
-                    stop=stop,
-                    generation=order.planned_at,
-                    configured_processor=cp.identifier,
-                    parameters=o["parameters"],
-                ),
-                mission_id=mission.id,
-                product_class_id=classes[o["product_type"]],
-                file_class=order.output_file_class,
-                mode=step.processing_mode,
-                sensing_start=start,
-                sensing_stop=stop,
-                generation_time=order.planned_at,
-                parameters=o["parameters"],
-                configured_processor_id=cp.id,
-                job_step_id=step.id,
-            )
-            product.files.append(
-                ProductFile(
-                    facility_id=fac.id,
-                    file_name=o["file_name"],
-                    storage_url=info.url,
-                    size=info.size,
-                    md5=info.md5,
-                    sha256=info.sha256,
-                )
-            )
-            s.add(product)
-        step.state = StepState.COMPLETED.value
+    """The step's planned outputs on storage and registered (the step COMPLETED)."""
+    register_planned(catalog, job_step_id)
 
 
 def _status(catalog: Catalog, ids, since):
@@ -200,12 +150,8 @@ def test_inputs_arriving_after_planning_make_steps_ready(s5p: Catalog, tmp_path:
         assert {q for q, _ in picks} == {q.id for q in queries}
         assert {p for _, p in picks} >= {"ValIntersect", "LatestValCover"}
         odb1 = next(q for q in queries if q.rule_text.startswith("FOR L0__ODB_1_"))
-        assert (
-            odb1.explanation["chosen"][0]["product"]
-            and odb1.explanation["chosen"][0]["policy"] == "ValIntersect"
-        )
-        assert odb1.explanation["planning_text"].startswith("not satisfied")
-        assert "chose" in odb1.explanation["text"] and odb1.explanation["origin"]
+        assert ("ValIntersect" in {p for q, p in picks if q == odb1.id}) and odb1.refreshed_at is not None
+        assert "chose" in odb1.explanation and odb1.origin
         context = build_job_spec(s, l1b[0])
         assert {f.product_type for f in context.spec.inputs} >= {"L0__ODB_1_", "L0__ODB_4_", "AUX_L1_CKD"}
 
@@ -217,7 +163,8 @@ def test_inputs_arriving_after_planning_make_steps_ready(s5p: Catalog, tmp_path:
                 InputQuery.job_step_id == l2[0], InputQuery.rule_text.startswith("FOR L1B_RA_BD3")
             )
         )
-        assert upstream_query.explanation["chosen"][0]["job_step"] == l1b[0]  # not re-evaluated
+        bound = next(i for i in read_step_inputs(s, [l2[0]])[l2[0]] if i.query_id == upstream_query.id)
+        assert [o.job_step_id for o in bound.outputs] == [l1b[0]]  # not re-evaluated
         assert (
             s.scalar(
                 select(func.count())
@@ -310,8 +257,10 @@ def test_giving_up_runs_with_what_exists(s5p: Catalog, tmp_path: Path) -> None:
             q.rule_text.split()[1]: q
             for q in s.scalars(select(InputQuery).where(InputQuery.job_step_id == l1b))
         }
-        assert "given_up" not in queries["L0__ODB_1_"].explanation
-        assert queries["L0__ODB_4_"].explanation["given_up"]["products"] == 0
-        assert queries["L0__ODB_4_"].explanation["given_up"]["reason"] == "input timeout after 600 s"
+        assert queries["L0__ODB_1_"].given_up_at is None
+        assert queries["L0__ODB_4_"].given_up_at is not None
+        assert queries["L0__ODB_4_"].explanation.startswith(
+            "given up waiting (input timeout after 600 s), nothing found"
+        )
         context = build_job_spec(s, l1b)
     assert {f.product_type for f in context.spec.inputs} == {"L0__ODB_1_", "AUX_L1_CKD"}

@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from proseo.catalog.mission_sync import latest_revision
 from proseo.catalog.model_mission import ConfiguredProcessor, Mission, ProductClass
-from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep, ProcessingOrder
+from proseo.catalog.model_order import Job, JobStep, JobStepOutput, ProcessingOrder
 from proseo.catalog.model_product import ProductFile
 from proseo.catalog.products import product_dict
 from proseo.planning import orders as ops
 from proseo.planning.states import allowed_operations
+from proseo.planning.stepinputs import StepInput, read_step_inputs
 
 T = TypeVar("T")
 
@@ -96,6 +97,23 @@ class ChosenProduct(BaseModel):
     product_id: int
     name: str | None
     policy: str | None
+    via_job_step: int | None = Field(
+        None, description="The upstream job step that made it (None: an existing product chosen at planning)."
+    )
+
+
+class UpstreamOutputOut(BaseModel):
+    """An output of another job step an input is bound to, delivered or not."""
+
+    job_step_id: int
+    order: str = Field(description="<mission>/<order> of that job step (another order's, when it plans it).")
+    output_index: int
+    product_type: str
+    file_name: str
+    policy: str | None
+    state: str = Field(description="State of the job step that makes it.")
+    product_id: int | None = Field(description="The registered product, once delivered.")
+    given_up_at: datetime | None = Field(description="Dropped after an input timeout (not consumed).")
 
 
 class InputOut(BaseModel):
@@ -105,8 +123,29 @@ class InputOut(BaseModel):
     min_cover: float | None
     filters: dict[str, Any]
     satisfied: bool
-    explanation: dict[str, Any] = Field(description="Why these inputs: origin, coverage, policies.")
-    chosen: list[ChosenProduct]
+    explanation: str = Field(description="Why these inputs (or why none yet), for people.")
+    origin: str | None = Field(description="Where the rule was written in the mission file.")
+    coverage: float | None
+    refreshed_at: datetime | None
+    given_up_at: datetime | None = Field(description="An input timeout relaxed this input.")
+    chosen: list[ChosenProduct] = Field(
+        description="Every product this input consumes (existing and delivered)."
+    )
+    upstream: list[UpstreamOutputOut] = Field(
+        description="Outputs of other job steps this input is bound to."
+    )
+
+
+class PlannedOutputOut(BaseModel):
+    index: int
+    product_type: str
+    file_name: str
+    start: datetime
+    stop: datetime
+    orbit: int | None
+    parameters: dict[str, Any]
+    storage_key: str
+    product_id: int | None = Field(description="The registered product, once the step completed.")
 
 
 class JobStepOut(BaseModel):
@@ -120,7 +159,7 @@ class JobStepOut(BaseModel):
     stop: datetime
     depth: int
     requested: bool
-    planned_outputs: list[Any]
+    planned_outputs: list[PlannedOutputOut]
     task_id: str | None
     try_number: int | None
     exit_code: int | None
@@ -235,7 +274,36 @@ def product_out(p: Any) -> ProductOut:
     return ProductOut.model_validate(product_dict(p))
 
 
-def _step_fields(step: JobStep, product_type: str, processor: str) -> dict[str, Any]:
+def planned_outputs(session: Session, step_ids: Sequence[int]) -> dict[int, list[PlannedOutputOut]]:
+    """The planned outputs of these steps (one statement)."""
+    out: dict[int, list[PlannedOutputOut]] = {int(i): [] for i in step_ids}
+    if not out:
+        return out
+    for o, ptype in session.execute(
+        select(JobStepOutput, ProductClass.product_type)
+        .join(ProductClass, ProductClass.id == JobStepOutput.product_class_id)
+        .where(JobStepOutput.job_step_id.in_(list(out)))
+        .order_by(JobStepOutput.job_step_id, JobStepOutput.output_index)
+    ):
+        out[o.job_step_id].append(
+            PlannedOutputOut(
+                index=o.output_index,
+                product_type=ptype,
+                file_name=o.file_name,
+                start=o.sensing_start,
+                stop=o.sensing_stop,
+                orbit=o.orbit,
+                parameters=dict(o.parameters or {}),
+                storage_key=o.storage_key,
+                product_id=o.product_id,
+            )
+        )
+    return out
+
+
+def _step_fields(
+    step: JobStep, product_type: str, processor: str, outputs: list[PlannedOutputOut]
+) -> dict[str, Any]:
     return {
         "id": step.id,
         "job_id": step.job_id,
@@ -247,7 +315,7 @@ def _step_fields(step: JobStep, product_type: str, processor: str) -> dict[str, 
         "stop": step.stop_time,
         "depth": step.depth,
         "requested": step.requested,
-        "planned_outputs": list(step.planned_outputs or []),
+        "planned_outputs": outputs,
         "task_id": step.task_id,
         "try_number": step.try_number,
         "exit_code": step.exit_code,
@@ -276,14 +344,20 @@ def job_steps(
     rows = session.execute(
         query.order_by(JobStep.depth.desc(), JobStep.start_time, JobStep.id).limit(limit).offset(offset)
     )
-    items = [JobStepOut(**_step_fields(s, t, p)) for s, t, p in rows]
+    page = rows.all()
+    outputs = planned_outputs(session, [s.id for s, _, _ in page])
+    items = [JobStepOut(**_step_fields(s, t, p, outputs[s.id])) for s, t, p in page]
     return Page[JobStepOut](items=items, total=total, limit=limit, offset=offset)
 
 
 def job_step_details(
     session: Session, order: ProcessingOrder, step_ids: Sequence[int]
 ) -> list[JobStepDetail]:
-    """Steps of ``order`` with their inputs, in the order of ``step_ids``: three statements in all."""
+    """Steps of ``order`` with their inputs, in the order of ``step_ids``: a few statements in all.
+
+    Inputs are read the one way (:func:`proseo.planning.stepinputs.read_step_inputs`), so
+    products delivered by upstream job steps are listed as chosen like existing ones.
+    """
     if not step_ids:
         return []
     rows = session.execute(
@@ -291,47 +365,67 @@ def job_step_details(
         .join(Job, Job.id == JobStep.job_id)
         .where(Job.order_id == order.id, JobStep.id.in_(list(step_ids)))
     ).all()
-    queries = session.execute(
-        select(InputQuery, ProductClass.product_type)
-        .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
-        .where(InputQuery.job_step_id.in_([step.id for step, _, _ in rows]))
-        .order_by(InputQuery.id)
-    ).all()
-    chosen: dict[int, list[ChosenProduct]] = {q.id: [] for q, _ in queries}
-    if chosen:
-        picked = session.execute(
-            select(
-                InputQueryProduct.query_id,
-                InputQueryProduct.product_id,
-                InputQueryProduct.policy,
-                select(func.min(ProductFile.file_name))
-                .where(ProductFile.product_id == InputQueryProduct.product_id)
-                .scalar_subquery(),
-            )
-            .where(InputQueryProduct.query_id.in_(list(chosen)))
-            .order_by(InputQueryProduct.product_id)
+    found_ids = [step.id for step, _, _ in rows]
+    read = read_step_inputs(session, found_ids)
+    delivered = [o.product_id for ins in read.values() for i in ins for o in i.outputs if o.product_id]
+    names: dict[int, str] = {}
+    if delivered:
+        names = dict(
+            session.execute(
+                select(ProductFile.product_id, func.min(ProductFile.file_name))
+                .where(ProductFile.product_id.in_(sorted(set(delivered))))
+                .group_by(ProductFile.product_id)
+            ).all()
         )
-        for qid, pid, policy, name in picked:
-            chosen[qid].append(ChosenProduct(product_id=pid, name=name, policy=policy))
-    inputs: dict[int, list[InputOut]] = {}
-    for q, source in queries:
-        inputs.setdefault(q.job_step_id, []).append(
-            InputOut(
-                source_class=source,
-                rule=q.rule_text,
-                mandatory=q.mandatory,
-                min_cover=q.min_cover,
-                filters=dict(q.filters or {}),
-                satisfied=q.satisfied,
-                explanation=dict(q.explanation or {}),
-                chosen=chosen[q.id],
-            )
-        )
+    outputs = planned_outputs(session, found_ids)
     found = {
-        step.id: JobStepDetail(**_step_fields(step, product_type, processor), inputs=inputs.get(step.id, []))
+        step.id: JobStepDetail(
+            **_step_fields(step, product_type, processor, outputs[step.id]),
+            inputs=[_input_out(i, names) for i in read.get(step.id, [])],
+        )
         for step, product_type, processor in rows
     }
     return [found[i] for i in step_ids if i in found]
+
+
+def _input_out(i: StepInput, names: dict[int, str]) -> InputOut:
+    chosen = [ChosenProduct(product_id=p.product_id, name=p.file_name, policy=p.policy) for p in i.products]
+    chosen += [
+        ChosenProduct(
+            product_id=o.product_id, name=names.get(o.product_id), policy=o.policy, via_job_step=o.job_step_id
+        )
+        for o in i.outputs
+        if o.product_id is not None
+    ]
+    upstream = [
+        UpstreamOutputOut(
+            job_step_id=o.job_step_id,
+            order=o.order,
+            output_index=o.output_index,
+            product_type=o.product_type,
+            file_name=o.file_name,
+            policy=o.policy,
+            state=o.step_state,
+            product_id=o.product_id,
+            given_up_at=o.given_up_at,
+        )
+        for o in (*i.outputs, *i.given_up)
+    ]
+    return InputOut(
+        source_class=i.source_type,
+        rule=i.rule_text,
+        mandatory=i.mandatory,
+        min_cover=i.min_cover,
+        filters=i.filters,
+        satisfied=i.satisfied,
+        explanation=i.explanation,
+        origin=i.origin,
+        coverage=i.coverage,
+        refreshed_at=i.refreshed_at,
+        given_up_at=i.given_up_at,
+        chosen=chosen,
+        upstream=upstream,
+    )
 
 
 def job_step_detail(session: Session, order: ProcessingOrder, step_id: int) -> JobStepDetail | None:

@@ -1,8 +1,11 @@
 """Catalogue tables for production: orders, jobs, job steps and their input queries.
 
 An order is cut into jobs (one per slice); a job holds job steps (one processor run
-each) linked by explicit edges. Every input a job step needs is an input query that
-records the rule, whether it was satisfied and which products satisfied it, and why.
+each) linked by explicit edges. What a step will make are rows (``job_step_output``);
+every input it needs is an input query that records the rule, whether it was
+satisfied, and its bindings as rows: existing products (``input_query_product``) or
+outputs of other job steps (``input_query_output``), each with the policy that chose
+it. Nothing about a step's inputs or outputs is kept as JSON to be parsed again.
 """
 
 from __future__ import annotations
@@ -145,7 +148,6 @@ class JobStep(Base):
     processing_mode: Mapped[str] = mapped_column(String(32))
     start_time: Mapped[datetime]
     stop_time: Mapped[datetime]
-    planned_outputs: Mapped[list[Any]]
     # Position in the plan (0 = requested class) and whether the order asked for it.
     depth: Mapped[int] = mapped_column(default=0)
     requested: Mapped[bool] = mapped_column(default=False)
@@ -160,6 +162,44 @@ class JobStep(Base):
 
     job: Mapped[Job] = relationship(back_populates="steps")
     queries: Mapped[list[InputQuery]] = relationship(back_populates="job_step", cascade="all, delete-orphan")
+    outputs: Mapped[list[JobStepOutput]] = relationship(
+        back_populates="job_step", cascade="all, delete-orphan", order_by="JobStepOutput.output_index"
+    )
+
+
+class JobStepOutput(Base):
+    """One product a job step will make: its name, validity, parameters and storage key.
+
+    Consumers bind to an output by its id (``input_query_output``); registration records
+    which product realised it (``product_id``). ``product_key`` is the product's identity
+    without its generation time (what two orders would both make); ``claim`` holds it
+    while an active order means to make the product, and its unique index is what keeps
+    two orders from planning the same product twice, even when planned concurrently.
+    """
+
+    __tablename__ = "job_step_output"
+    __table_args__ = (
+        UniqueConstraint("job_step_id", "output_index"),
+        Index("ix_job_step_output_window", "product_class_id", "sensing_start", "sensing_stop"),
+        Index("ix_job_step_output_product", "product_id"),
+        Index("ix_job_step_output_key", "product_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_step_id: Mapped[int] = mapped_column(BigId, ForeignKey("job_step.id", ondelete="CASCADE"))
+    output_index: Mapped[int]
+    product_class_id: Mapped[int] = mapped_column(ForeignKey("product_class.id"))
+    file_name: Mapped[str] = mapped_column(String(500))
+    sensing_start: Mapped[datetime]
+    sensing_stop: Mapped[datetime]
+    orbit: Mapped[int | None]
+    parameters: Mapped[dict[str, Any]]
+    storage_key: Mapped[str] = mapped_column(String(1000))
+    product_key: Mapped[str] = mapped_column(String(64))
+    claim: Mapped[str | None] = mapped_column(String(64), unique=True)
+    product_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("product.id", ondelete="SET NULL"))
+
+    job_step: Mapped[JobStep] = relationship(back_populates="outputs")
 
 
 class JobStepEdge(Base):
@@ -190,7 +230,12 @@ class InputQuery(Base):
     min_cover: Mapped[float | None] = mapped_column(Float)
     filters: Mapped[dict[str, Any]]
     satisfied: Mapped[bool] = mapped_column(default=False)
-    explanation: Mapped[dict[str, Any]]
+    # For people: why these inputs (or why none yet); the bindings are the rows below.
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    origin: Mapped[str | None] = mapped_column(String(500))  # where the rule was written
+    coverage: Mapped[float | None] = mapped_column(Float)
+    refreshed_at: Mapped[datetime | None]  # last re-evaluation after planning
+    given_up_at: Mapped[datetime | None]  # input timeout (RUN_WITH_AVAILABLE) relaxed it
 
     job_step: Mapped[JobStep] = relationship(back_populates="queries")
 
@@ -208,3 +253,25 @@ class InputQueryProduct(Base):
         BigId, ForeignKey("product.id", ondelete="CASCADE"), primary_key=True
     )
     policy: Mapped[str | None] = mapped_column(String(64))
+
+
+class InputQueryOutput(Base):
+    """An output of another job step chosen for an input query (an upstream binding).
+
+    The upstream step is usually of the same order (then a ``job_step_edge`` links the
+    two steps); it may be of another active order that already plans the product, which
+    this step then waits for. ``given_up_at``: an input timeout with RUN_WITH_AVAILABLE
+    dropped the binding because the upstream step never delivered; the step runs without it.
+    """
+
+    __tablename__ = "input_query_output"
+    __table_args__ = (Index("ix_iqo_output", "output_id"),)
+
+    query_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("input_query.id", ondelete="CASCADE"), primary_key=True
+    )
+    output_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("job_step_output.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[str | None] = mapped_column(String(64))
+    given_up_at: Mapped[datetime | None]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, select
@@ -22,6 +23,7 @@ from proseo.catalog.model_mission import ConfiguredProcessor, ProductClass
 from proseo.catalog.model_product import Product
 from proseo.errors import NotFoundError, ProseoError
 from proseo.missions.types import ParameterType, format_utc
+from proseo.storage.keys import check_key
 
 
 def product_identity(
@@ -50,6 +52,16 @@ def product_identity(
     ]
     blob = json.dumps(payload, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+#: The namespace of product UUIDs: a product's UUID follows from its identity, so it is
+#: the same wherever and however (ingested, registered) the product is catalogued.
+PRODUCT_NAMESPACE = uuid.UUID("6f0b7c1e-3d55-4c1e-9a53-70726f73656f")
+
+
+def product_uuid(identity: str) -> str:
+    """The stable UUID of the product with this identity (ingestion and registration alike)."""
+    return str(uuid.uuid5(PRODUCT_NAMESPACE, identity))
 
 
 @dataclass(frozen=True)
@@ -171,3 +183,42 @@ def product_dict(p: Product) -> dict[str, Any]:
             for f in p.files
         ],
     }
+
+
+def storage_key(product_type: str, start: datetime, file_name: str) -> str:
+    """Where a product's file is stored, relative to its facility's root: one scheme for all.
+
+    ``<type>/<yyyy>/<mm>/<dd>/<file name>`` by sensing start (UTC): ingestion copies
+    deliveries there and a job step's planned outputs are uploaded there, so a retried
+    run or a repeated ingestion writes the same keys.
+    """
+    return check_key(f"{product_type}/{start.astimezone(UTC):%Y/%m/%d}/{file_name}")
+
+
+def product_key(
+    *,
+    mission: str,
+    product_type: str,
+    file_class: str,
+    mode: str | None,
+    start: datetime,
+    stop: datetime,
+    configured_processor: str | None,
+    parameters: Mapping[str, Any],
+) -> str:
+    """A product's identity without its generation time: what two orders would both make.
+
+    Planned outputs carry it, so an order can find (and wait for) a product another
+    active order already plans instead of planning it a second time.
+    """
+    return product_identity(
+        mission=mission,
+        product_type=product_type,
+        file_class=file_class,
+        mode=mode,
+        start=start,
+        stop=stop,
+        generation=None,
+        configured_processor=configured_processor,
+        parameters=parameters,
+    )

@@ -12,7 +12,6 @@ names of what is missing.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +19,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proseo.catalog.db import utcnow
-from proseo.catalog.model_mission import ConfiguredProcessor, Mission, ProductClass
-from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep, ProcessingOrder, StepState
+from proseo.catalog.model_mission import ConfiguredProcessor, Mission
+from proseo.catalog.model_order import Job, JobStep, JobStepOutput, ProcessingOrder
 from proseo.catalog.model_product import Product, ProductFile, ProductInput, ProductStatus, Provenance
-from proseo.catalog.products import class_ids, product_identity
+from proseo.catalog.products import class_ids, product_identity, product_uuid
 from proseo.errors import CatalogError, ConflictError, NotFoundError
+from proseo.planning.step_states import StepOp, move_step
+from proseo.planning.stepinputs import read_step_inputs
 from proseo.wrapper.spec import Manifest, Status
-
-#: Product ids carry a namespace so a product's UUID is the same wherever it is registered.
-PRODUCT_NAMESPACE = uuid.UUID("7c0f6a52-52f4-4a43-9a55-6f1a3f0f5b0e")
 
 
 class RegistrationError(CatalogError):
@@ -67,31 +65,31 @@ def _step_context(
     return step, order, mission, processor
 
 
-def _input_products(session: Session, step: JobStep) -> list[int]:
-    """Every product the step consumed: chosen existing products and upstream outputs."""
-    ids = set(
-        session.scalars(
-            select(InputQueryProduct.product_id)
-            .join(InputQuery, InputQuery.id == InputQueryProduct.query_id)
-            .where(InputQuery.job_step_id == step.id)
+def _lineage(session: Session, step: JobStep, manifest: Manifest, where: str) -> list[int]:
+    """The products the run read: the manifest's staged inputs, checked against the step's bindings.
+
+    A manifest of an older wrapper (schema 1) names none; then the step's bindings,
+    read the way the job spec read them to stage the inputs, stand in for it.
+    """
+    inputs = read_step_inputs(session, [step.id])[step.id]
+    bound = {pid for i in inputs for pid in i.consumed()}
+    if manifest.inputs is None:
+        return sorted(bound)
+    staged: list[int] = []
+    for value in manifest.inputs:
+        try:
+            staged.append(int(value))
+        except (TypeError, ValueError):
+            raise RegistrationError(
+                f"{where}: the manifest names input {value!r}, which is no product id"
+            ) from None
+    strangers = sorted(set(staged) - bound)
+    if strangers:
+        raise RegistrationError(
+            f"{where}: the manifest lists staged input product(s) {', '.join(map(str, strangers))} "
+            "that the job step is not bound to"
         )
-    )
-    upstream: set[tuple[int, str]] = set()
-    for explanation in session.scalars(
-        select(InputQuery.explanation).where(InputQuery.job_step_id == step.id)
-    ):
-        for chosen in (explanation or {}).get("chosen", []):
-            if "job_step" in chosen:
-                upstream.add((chosen["job_step"], chosen["product_type"]))
-    for up_step, product_type in sorted(upstream):
-        ids.update(
-            session.scalars(
-                select(Product.id)
-                .join(ProductClass, ProductClass.id == Product.product_class_id)
-                .where(Product.job_step_id == up_step, ProductClass.product_type == product_type)
-            )
-        )
-    return sorted(ids)
+    return sorted(set(staged))
 
 
 def register_manifest(
@@ -111,7 +109,16 @@ def register_manifest(
         raise RegistrationError(f"{where}: the run failed at {manifest.stage}: {manifest.reason}")
     if str(manifest.job_step_id) != str(job_step_id):
         raise RegistrationError(f"{where}: the manifest is for job step {manifest.job_step_id}")
-    planned = {o["file_name"]: o for o in step.planned_outputs}
+    outputs = list(
+        session.scalars(
+            select(JobStepOutput)
+            .where(JobStepOutput.job_step_id == step.id)
+            .order_by(JobStepOutput.output_index)
+        )
+    )
+    classes = class_ids(session, order.mission_id)
+    type_of = {v: k for k, v in classes.items()}
+    planned = {o.file_name: o for o in outputs}
     made = {p.file_name: p for p in manifest.products}
     missing = sorted(set(planned) - set(made))
     if missing:
@@ -122,13 +129,12 @@ def register_manifest(
     unplanned = sorted(set(made) - set(planned))
     if unplanned:
         raise RegistrationError(f"{where}: the manifest lists unplanned outputs: {', '.join(unplanned)}")
-    classes = class_ids(session, order.mission_id)
     generation = order.planned_at or utcnow()
     facility = facility_id if facility_id is not None else order.facility_id
     products: dict[str, Product] = {}
     fresh: list[Product] = []
     for name, out in planned.items():
-        product_type = out["product_type"]
+        product_type = type_of[out.product_class_id]
         result = made[name]
         identity = product_identity(
             mission=mission,
@@ -147,7 +153,7 @@ def register_manifest(
             products[name] = existing
             continue
         product = Product(
-            uuid=str(uuid.uuid5(PRODUCT_NAMESPACE, identity)),
+            uuid=product_uuid(identity),
             identity=identity,
             mission_id=order.mission_id,
             product_class_id=classes[product_type],
@@ -177,14 +183,17 @@ def register_manifest(
         products[name] = product
         fresh.append(product)
     session.flush()
-    _link(session, step, fresh, processor, run, manifest, job_order_text)
-    step.state = StepState.COMPLETED.value
+    inputs = _lineage(session, step, manifest, where)
+    _link(session, step, fresh, processor, run, manifest, job_order_text, inputs)
+    for name, out in planned.items():
+        out.product_id = products[name].id
+        out.claim = None  # a product now, no longer a claim (planning/claims.py)
+    move_step(step, StepOp.COMPLETE, reason=manifest.reason if manifest.status is Status.WARNING else None)
     step.completed_at = step.completed_at or utcnow()
     step.exit_code = manifest.exit_code
-    step.failure_reason = manifest.reason if manifest.status is Status.WARNING else None
     by_class: dict[str, list[int]] = {}
     for name, p in products.items():
-        by_class.setdefault(planned[name]["product_type"], []).append(p.id)
+        by_class.setdefault(type_of[planned[name].product_class_id], []).append(p.id)
     return Registered(sorted(p.id for p in products.values()), len(fresh), by_class)
 
 
@@ -203,6 +212,7 @@ def _link(
     run: RunIdentity,
     manifest: Manifest,
     job_order_text: str | None,
+    inputs: list[int],
 ) -> None:
     """Enclosing/component links, provenance and lineage edges of newly registered products.
 
@@ -212,7 +222,6 @@ def _link(
     if not products:
         return
     enclosing = next((p for p in products if p.product_class_id == step.product_class_id), None)
-    inputs = _input_products(session, step)
     configuration = {
         "processor": processor.processor_class,
         "version": processor.version,

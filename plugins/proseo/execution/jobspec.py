@@ -39,13 +39,7 @@ from proseo.catalog.model_mission import ConfiguredProcessor as ConfiguredProces
 from proseo.catalog.model_mission import Facility as FacilityRow
 from proseo.catalog.model_mission import Mission, MissionRevision
 from proseo.catalog.model_mission import ProductClass as ProductClassRow
-from proseo.catalog.model_order import (
-    InputQuery,
-    InputQueryProduct,
-    Job,
-    JobStep,
-    ProcessingOrder,
-)
+from proseo.catalog.model_order import Job, JobStep, JobStepOutput, ProcessingOrder
 from proseo.catalog.model_product import Product, ProductFile, ProductStatus
 from proseo.errors import NotFoundError, StorageError
 from proseo.execution.errors import ExecutionError, InputsNotReady
@@ -56,7 +50,8 @@ from proseo.missions.models import (
     MissionConfig,
     ProcessorVersion,
 )
-from proseo.missions.types import parse_utc, quantity_value
+from proseo.missions.types import quantity_value
+from proseo.planning.stepinputs import read_step_inputs
 from proseo.storage.keys import check_key, parse_root
 from proseo.wrapper.spec import (
     ConfigFile,
@@ -221,11 +216,6 @@ def sum_memory(values: Iterable[str]) -> str:
 # --- building ----------------------------------------------------------------------------
 
 
-def output_key(product_type: str, start: Any, file_name: str) -> str:
-    """Deterministic key of an output: ``<type>/<yyyy>/<mm>/<dd>/<name>`` by sensing start."""
-    return check_key(f"{product_type}/{parse_utc(start):%Y/%m/%d}/{file_name}")
-
-
 def log_key(order_identifier: str, job_step_id: int) -> str:
     return check_key(f"logs/{order_identifier}/{job_step_id}/processor.log")
 
@@ -270,16 +260,27 @@ def build_job_spec(session: Session, job_step_id: int, *, try_number: int = 1) -
         facility.name: StorageRef(url=facility.storage_url, options=dict(facility.storage_options or {}))
     }
     inputs = _inputs(session, step, facility, facilities, storages, where)
+    types = dict(
+        session.execute(
+            select(ProductClassRow.id, ProductClassRow.product_type).where(
+                ProductClassRow.mission_id == mission.id
+            )
+        ).all()
+    )
     outputs = [
         OutputSpec(
-            product_type=o["product_type"],
-            file_name=o["file_name"],
-            key=output_key(o["product_type"], o["start"], o["file_name"]),
-            start=o["start"],
-            stop=o["stop"],
-            parameters=dict(o.get("parameters") or {}),
+            product_type=types[o.product_class_id],
+            file_name=o.file_name,
+            key=o.storage_key,
+            start=o.sensing_start,
+            stop=o.sensing_stop,
+            parameters=dict(o.parameters or {}),
         )
-        for o in step.planned_outputs
+        for o in session.scalars(
+            select(JobStepOutput)
+            .where(JobStepOutput.job_step_id == step.id)
+            .order_by(JobStepOutput.output_index)
+        )
     ]
     if not outputs:
         raise fail("the job step has no planned outputs")
@@ -375,59 +376,41 @@ def _inputs(
     storages: dict[str, StorageRef],
     where: str,
 ) -> list[InputFile]:
-    queries = session.scalars(
-        select(InputQuery).where(InputQuery.job_step_id == step.id).order_by(InputQuery.id)
-    ).all()
-    if not queries:
-        return []
-    type_of_class = dict(
-        session.execute(
-            select(ProductClassRow.id, ProductClassRow.product_type).where(
-                ProductClassRow.id.in_({q.source_class_id for q in queries})
-            )
-        ).all()
-    )
-    picks: dict[int, list[int]] = defaultdict(list)
-    for query_id, product_id in session.execute(
-        select(InputQueryProduct.query_id, InputQueryProduct.product_id).where(
-            InputQueryProduct.query_id.in_([q.id for q in queries])
-        )
-    ):
-        picks[query_id].append(product_id)
-
-    per_query: list[tuple[list[int], list[tuple[int, int, str]]]] = []
-    for q in queries:
-        if q.mandatory and not q.satisfied:
+    """The files to stage: every product the step's inputs are bound to, read the one way
+    (:func:`proseo.planning.stepinputs.read_step_inputs`), existing products first (by
+    validity), then the outputs of upstream steps, query by query."""
+    inputs = read_step_inputs(session, [step.id])[step.id]
+    product_ids: list[int] = []
+    for i in inputs:
+        if i.mandatory and not i.satisfied:
             raise InputsNotReady(
-                f"mandatory input {type_of_class[q.source_class_id]} is not satisfied "
-                f"({q.rule_text}); the step waits for input",
+                f"mandatory input {i.source_type} is not satisfied ({i.rule_text}); the step waits for input",
                 job_step_id=step.id,
-                product_type=type_of_class[q.source_class_id],
+                product_type=i.source_type,
                 order=where,
             )
-        upstream = [
-            (int(c["job_step"]), int(c.get("output", 0)), str(c["product_type"]))
-            for c in (q.explanation or {}).get("chosen", [])
-            if "job_step" in c
-        ]
-        per_query.append((picks.get(q.id, []), upstream))
-
-    resolved = _resolve_upstream(session, step, [r for _, ups in per_query for r in ups], where)
-    wanted_ids = {pid for existing, _ in per_query for pid in existing}
-    wanted_ids.update(pid for ids in resolved.values() for pid in ids)
-    if not wanted_ids:
+        for o in i.pending():
+            raise InputsNotReady(
+                f"input {o.product_type} is output {o.output_index} ({o.file_name}) of job step "
+                f"{o.job_step_id} of {o.order}, which has not registered it yet (run that step first)",
+                job_step_id=step.id,
+                product_type=o.product_type,
+                upstream_step_id=o.job_step_id,
+                order=where,
+            )
+        product_ids.extend(i.consumed())
+    product_ids = list(dict.fromkeys(product_ids))
+    if not product_ids:
         return []
-    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(wanted_ids)))}
-    # Listed query by query; a query's existing products by validity, then its upstream outputs.
-    product_ids: list[int] = []
-    listed: set[int] = set()
-    for existing, upstream in per_query:
-        ordered = sorted(existing, key=lambda pid: (products[pid].sensing_start, pid))
-        ordered += [pid for ref in upstream for pid in resolved[ref]]
-        for pid in ordered:
-            if pid not in listed:
-                listed.add(pid)
-                product_ids.append(pid)
+    products = {p.id: p for p in session.scalars(select(Product).where(Product.id.in_(product_ids)))}
+    unavailable = [pid for pid in product_ids if products[pid].status != ProductStatus.AVAILABLE.value]
+    if unavailable:
+        raise ExecutionError(
+            f"input product(s) {', '.join(map(str, unavailable))} are not AVAILABLE "
+            f"({', '.join(sorted({products[p].status for p in unavailable}))})",
+            job_step_id=step.id,
+            order=where,
+        )
 
     files: dict[int, dict[int, list[ProductFile]]] = defaultdict(lambda: defaultdict(list))
     for f in session.scalars(
@@ -472,63 +455,6 @@ def _inputs(
                     start=product.sensing_start,
                     stop=product.sensing_stop,
                 )
-            )
-    return out
-
-
-def _resolve_upstream(
-    session: Session, step: JobStep, refs: list[tuple[int, int, str]], where: str
-) -> dict[tuple[int, int, str], list[int]]:
-    """Registered products for (upstream step, output index, product type) references."""
-    if not refs:
-        return {}
-    up_ids = sorted({r[0] for r in refs})
-    planned: dict[int, list[Any]] = {
-        sid: outputs
-        for sid, outputs in session.execute(
-            select(JobStep.id, JobStep.planned_outputs).where(JobStep.id.in_(up_ids))
-        )
-    }
-    rows = session.execute(
-        select(Product.id, Product.job_step_id, ProductClassRow.product_type, ProductFile.file_name)
-        .join(ProductClassRow, ProductClassRow.id == Product.product_class_id)
-        .outerjoin(ProductFile, ProductFile.product_id == Product.id)
-        .where(Product.job_step_id.in_(up_ids), Product.status == ProductStatus.AVAILABLE.value)
-        .order_by(Product.id)
-    ).all()
-    by_step_type: dict[tuple[int, str], list[int]] = defaultdict(list)
-    names: dict[int, set[str]] = defaultdict(set)
-    for pid, sid, ptype, name in rows:
-        if pid not in by_step_type[(sid, ptype)]:
-            by_step_type[(sid, ptype)].append(pid)
-        if name:
-            names[pid].add(name)
-    out: dict[tuple[int, int, str], list[int]] = {}
-    for ref in refs:
-        up, index, ptype = ref
-        candidates = by_step_type.get((up, ptype), [])
-        if not candidates:
-            raise InputsNotReady(
-                f"input {ptype} is an output of upstream job step {up}, which has not "
-                "registered it yet (run that step first)",
-                job_step_id=step.id,
-                product_type=ptype,
-                upstream_step_id=up,
-                order=where,
-            )
-        outputs = planned.get(up) or []
-        name = outputs[index].get("file_name") if 0 <= index < len(outputs) else None
-        by_name = [pid for pid in candidates if name and name in names[pid]]
-        if by_name:
-            out[ref] = by_name[:1]
-        elif len(candidates) == 1:
-            out[ref] = candidates
-        else:
-            raise ExecutionError(
-                f"upstream job step {up} registered {len(candidates)} {ptype} products and none "
-                f"has the planned file name {name!r}",
-                job_step_id=step.id,
-                order=where,
             )
     return out
 

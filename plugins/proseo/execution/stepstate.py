@@ -25,10 +25,11 @@ from typing import Any
 from sqlalchemy import select
 
 from proseo.catalog.db import utcnow
-from proseo.catalog.model_order import InputQuery, Job, JobStep, JobStepEdge, StepState
+from proseo.catalog.model_order import Job, JobStep, StepState
 from proseo.catalog.register import Registered, RunIdentity, register_manifest
 from proseo.execution.jobspec import StepContext, build_job_spec
 from proseo.planning.lifecycle import rollup_order
+from proseo.planning.stepinputs import read_step_inputs, upstream_steps
 from proseo.wrapper.spec import Manifest
 
 
@@ -37,25 +38,14 @@ class UpstreamPending(Exception):
 
 
 def upstream(session: Any, step_id: int) -> list[tuple[int, str]]:
-    """(upstream job step id, its state) for every plan edge into ``step_id``.
+    """(job step id, its state) of every step whose outputs ``step_id``'s inputs are bound to.
 
-    Upstream steps the step gave up waiting for (input timeout with RUN_WITH_AVAILABLE:
-    the step runs with what exists) no longer count.
+    Read the one way (:func:`proseo.planning.stepinputs.read_step_inputs`): upstream steps
+    of the order and steps of other orders that make a product this one waits for.
+    Bindings given up after an input timeout (RUN_WITH_AVAILABLE: the step runs with
+    what exists) no longer count.
     """
-    given_up: set[int] = set()
-    for explanation in session.scalars(
-        select(InputQuery.explanation).where(InputQuery.job_step_id == step_id)
-    ):
-        given_up.update(int(x) for x in (explanation or {}).get("given_up_upstream", []))
-    return [
-        (u, state)
-        for u, state in session.execute(
-            select(JobStepEdge.upstream_id, JobStep.state)
-            .join(JobStep, JobStep.id == JobStepEdge.upstream_id)
-            .where(JobStepEdge.downstream_id == step_id)
-        )
-        if u not in given_up
-    ]
+    return sorted(upstream_steps(read_step_inputs(session, [step_id])[step_id]).items())
 
 
 def failed_upstream(session: Any, step_id: int) -> list[int]:

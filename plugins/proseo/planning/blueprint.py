@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proseo.catalog.model_mission import Facility, Mission, ProductClass
-from proseo.catalog.model_order import InputQuery, Job, JobStep, JobStepEdge, ProcessingOrder
+from proseo.catalog.model_order import InputQuery, Job, JobStep, JobStepEdge, JobStepOutput, ProcessingOrder
+from proseo.planning.stepinputs import read_step_inputs
 
 BLUEPRINT_VERSION = 1
 
@@ -57,14 +58,24 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> dict[str, Any]:
     """The order's DAG blueprint from its stored plan (a few queries, done once at release)."""
     mission = session.scalar(select(Mission.code).where(Mission.id == order.mission_id)) or ""
     rows = session.execute(
-        select(JobStep.id, ProductClass.product_type, JobStep.planned_outputs)
+        select(JobStep.id, ProductClass.product_type)
         .join(Job, Job.id == JobStep.job_id)
         .join(ProductClass, ProductClass.id == JobStep.product_class_id)
         .where(Job.order_id == order.id)
         .order_by(JobStep.id)
     ).all()
     step_ids = [r[0] for r in rows]
-    outputs = {r[0]: {o["product_type"] for o in r[2]} | {r[1]} for r in rows}
+    outputs: dict[int, set[str]] = {r[0]: {r[1]} for r in rows}
+    for sid, ptype in (
+        session.execute(
+            select(JobStepOutput.job_step_id, ProductClass.product_type)
+            .join(ProductClass, ProductClass.id == JobStepOutput.product_class_id)
+            .where(JobStepOutput.job_step_id.in_(step_ids))
+        )
+        if step_ids
+        else []
+    ):
+        outputs[sid].add(ptype)
     edges = (
         [
             (u, d)
@@ -77,17 +88,21 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> dict[str, Any]:
         if step_ids
         else []
     )
-    external = (
-        set(
+    # Steps that wait for products this order does not make: an unsatisfied mandatory
+    # input, or an output another order plans (they get an input sensor).
+    external: set[int] = set()
+    if step_ids:
+        external.update(
             session.scalars(
                 select(InputQuery.job_step_id).where(
                     InputQuery.job_step_id.in_(step_ids), InputQuery.mandatory, ~InputQuery.satisfied
                 )
             )
         )
-        if step_ids
-        else set()
-    )
+        own = set(step_ids)
+        for sid, inputs in read_step_inputs(session, step_ids).items():
+            if any(o.job_step_id not in own for i in inputs for o in i.outputs):
+                external.add(sid)
     facility = session.get(Facility, order.facility_id) if order.facility_id else None
     level = levels_of(step_ids, edges)
     grouped: dict[int, list[int]] = defaultdict(list)

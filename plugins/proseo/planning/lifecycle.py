@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.mission_sync import latest_revision, loaded_from_catalog
+from proseo.catalog.model_mission import Mission
 from proseo.catalog.model_order import (
     InputQuery,
     Job,
@@ -31,6 +32,7 @@ from proseo.catalog.products import class_ids, processor_ids
 from proseo.errors import PlanningError
 from proseo.planning.blueprint import build_blueprint
 from proseo.planning.candidates import CandidateCache
+from proseo.planning.claims import ClaimConflict, ClaimedOutputs, claim_outputs, release_claims, untouched
 from proseo.planning.model import Plan
 from proseo.planning.orders import get_order, spec_of
 from proseo.planning.planner import DEFAULT_MAX_STEPS, Planner
@@ -124,7 +126,8 @@ def _plan(session: Session, order: ProcessingOrder, mission_code: str, max_steps
     classes = class_ids(session, order.mission_id)
     processors = processor_ids(session, order.mission_id)
     cache = CandidateCache(session, classes, {v: k for k, v in processors.items()})
-    planner = Planner(loaded.config, orbits, spec, cache, now=utcnow(), max_steps=max_steps)
+    claimed = ClaimedOutputs(session, classes, order.id)
+    planner = Planner(loaded.config, orbits, spec, cache, now=utcnow(), max_steps=max_steps, claimed=claimed)
     plan = planner.run()
     clear_plan(session, order)
     write_plan(session, order, plan, class_ids=classes, processor_ids=processors)
@@ -179,10 +182,16 @@ def _running(session: Session, order: ProcessingOrder) -> bool:
 def _cancel_steps(session: Session, order: ProcessingOrder) -> None:
     pending = {StepState.PLANNED, StepState.WAITING_INPUT, StepState.READY, StepState.RUNNING}
     _set_steps(session, order, pending, StepState.FAILED, "order cancelled")
+    release_claims(session, order.id)
 
 
 def _retry_steps(session: Session, order: ProcessingOrder) -> None:
-    """Failed steps start over: waiting again where a mandatory input was never satisfied."""
+    """Failed steps start over: waiting again where a mandatory input was never satisfied.
+
+    The order takes the claims on its unfinished outputs again (refused, naming the
+    other order, if another order makes those products meanwhile).
+    """
+    claim_outputs(session, order)
     _set_steps(session, order, {StepState.FAILED}, StepState.PLANNED, None)
     job_ids = select(Job.id).where(Job.order_id == order.id).scalar_subquery()
     awaiting = select(InputQuery.job_step_id).where(InputQuery.mandatory, ~InputQuery.satisfied)
@@ -195,9 +204,38 @@ def _retry_steps(session: Session, order: ProcessingOrder) -> None:
     )
 
 
+def _claim_for_release(session: Session, order: ProcessingOrder) -> None:
+    """A released order claims the products it makes (see :mod:`proseo.planning.claims`).
+
+    When another order released meanwhile makes some of them, and nothing of this
+    order has run yet, it is planned again here: its inputs then bind to the other
+    order's outputs and wait for them instead of making the same products twice.
+    Requested products another order makes refuse the release, naming that order.
+    """
+    try:
+        claim_outputs(session, order)
+        return
+    except ClaimConflict as exc:
+        if not untouched(session, order):
+            raise
+        why = str(exc)
+    mission = session.scalar(select(Mission.code).where(Mission.id == order.mission_id)) or ""
+    plan = _plan(session, order, mission, DEFAULT_MAX_STEPS)
+    claim_outputs(session, order)
+    session.add(
+        OrderEvent(
+            order_id=order.id,
+            operation="replan",
+            from_state=order.state,
+            to_state=order.state,
+            message=f"planned again at release ({len(plan.steps)} job steps): {why}",
+        )
+    )
+
+
 approve_order = _simple(Operation.APPROVE)
-release_order = _simple(Operation.RELEASE, then=Operation.RELEASED)
-resume_order = _simple(Operation.RESUME, then=Operation.RELEASED)
+release_order = _simple(Operation.RELEASE, _claim_for_release, then=Operation.RELEASED)
+resume_order = _simple(Operation.RESUME, _claim_for_release, then=Operation.RELEASED)
 suspend_order = _simple(Operation.SUSPEND, then=Operation.SUSPENDED)
 cancel_order = _simple(Operation.CANCEL, _cancel_steps)
 retry_order = _simple(Operation.RETRY, _retry_steps, then=Operation.RELEASED)
@@ -241,6 +279,7 @@ def rollup_order(session: Session, order_id: int) -> str:
                 Operation.FAIL,
                 f"{counts[StepState.FAILED.value]} job step(s) failed",
             )
+            release_claims(session, order_id)
     return order.state
 
 

@@ -15,10 +15,11 @@ from proseo.missions.models import ConfiguredProcessor
 from proseo.planning.slicing import Slice
 
 PLANNED_PREFIX = "planned:"
+CLAIMED_PREFIX = "output:"
 
 
 def planned_id(step: int, output: int) -> str:
-    """Candidate id of a planned output (sorts after real product ids, deterministically)."""
+    """Candidate id of an output planned in this plan (sorts after real product ids)."""
     return f"{PLANNED_PREFIX}{step:06d}:{output:02d}"
 
 
@@ -26,6 +27,17 @@ def parse_planned_id(value: Any) -> tuple[int, int] | None:
     if isinstance(value, str) and value.startswith(PLANNED_PREFIX):
         step, output = value[len(PLANNED_PREFIX) :].split(":")
         return int(step), int(output)
+    return None
+
+
+def claimed_id(output_id: int) -> str:
+    """Candidate id of an output another active order plans (a ``job_step_output`` row)."""
+    return f"{CLAIMED_PREFIX}{output_id:012d}"
+
+
+def parse_claimed_id(value: Any) -> int | None:
+    if isinstance(value, str) and value.startswith(CLAIMED_PREFIX):
+        return int(value[len(CLAIMED_PREFIX) :])
     return None
 
 
@@ -38,36 +50,19 @@ class PlannedOutput:
     orbit: int | None
     parameters: dict[str, Any]
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "product_type": self.product_type,
-            "file_name": self.file_name,
-            "start": self.start.isoformat(),
-            "stop": self.stop.isoformat(),
-            "orbit": self.orbit,
-            "parameters": self.parameters,
-        }
-
 
 @dataclass(frozen=True)
 class ChosenInput:
-    """One product an input takes: an existing product id, or a planned output of a step."""
+    """One product an input takes: an existing product, an output of a step of this plan
+    (``step``, ``output``: plan indexes), or an output another active order already plans
+    (``output_id``: its ``job_step_output`` row), which the step then waits for."""
 
     policy: str
     product_type: str
     product_id: int | None = None
     step: int | None = None
     output: int | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        if self.product_id is not None:
-            return {"product": self.product_id, "product_type": self.product_type, "policy": self.policy}
-        return {
-            "planned_step": self.step,
-            "output": self.output,
-            "product_type": self.product_type,
-            "policy": self.policy,
-        }
+    output_id: int | None = None
 
 
 @dataclass
@@ -91,14 +86,10 @@ class InputPlan:
         """Unsatisfied, so the job step waits for products the order does not make."""
         return self.mandatory and not self.satisfied
 
-    def explanation_json(self) -> dict[str, Any]:
-        return {
-            "origin": self.origin,
-            "text": self.explanation,
-            "coverage": round(self.coverage, 3),
-            "chosen": [c.as_json() for c in self.chosen],
-            "planned_slices": self.planned_slices,
-        }
+    @property
+    def awaits_other_order(self) -> bool:
+        """Bound to an output another active order plans: the step waits for that order."""
+        return any(c.output_id is not None for c in self.chosen)
 
 
 @dataclass
@@ -146,5 +137,8 @@ class Plan:
             "edges": sum(len(s.upstream) for s in self.steps),
             "reused": len(self.reused),
             "waiting_for_input": sum(1 for s in self.steps if any(i.waits_for_input for i in s.inputs)),
+            "awaiting_other_orders": sum(
+                1 for s in self.steps if any(i.awaits_other_order for i in s.inputs)
+            ),
             "catalogue_queries": self.queries,
         }

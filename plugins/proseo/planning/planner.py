@@ -24,6 +24,7 @@ from proseo.missions.orbits import Orbit
 from proseo.missions.types import SlicingType
 from proseo.planning.candidates import CandidateCache, ClassNeeds
 from proseo.planning.choose import choose_processor
+from proseo.planning.claims import ClaimedOutputs
 from proseo.planning.index import CandidateIndex
 from proseo.planning.model import Plan, PlannedOutput, Reused, StepPlan, planned_id
 from proseo.planning.selection import Selector
@@ -47,11 +48,13 @@ class Planner:
         *,
         now: datetime,
         max_steps: int = DEFAULT_MAX_STEPS,
+        claimed: ClaimedOutputs | None = None,
     ) -> None:
         self.cfg = cfg
         self.orbits = list(orbits)
         self.spec = spec
         self.cache = cache
+        self.claimed = claimed
         self.max_steps = max_steps
         self.mode = effective_mode(spec, cfg)
         self.file_class = effective_file_class(spec, cfg)
@@ -59,6 +62,7 @@ class Planner:
         self._by_key: dict[tuple[str, datetime, datetime], StepPlan] = {}
         self._planned: dict[str, CandidateIndex] = {}
         self._existing: dict[str, tuple[int, CandidateIndex]] = {}
+        self._claimed: dict[str, tuple[int, CandidateIndex]] = {}
         self._rules: dict[str, list[ScopedRule]] = {}
         self.processor_choice: dict[str, ConfiguredProcessor] = {}  # run class -> chosen (choose.py)
         self.selector = Selector(self)
@@ -110,6 +114,19 @@ class Planner:
         index = self._existing_index(product_type)
         return index.all() if lo is None or hi is None else index.touching(lo, hi)
 
+    def claimed_candidates(
+        self, product_type: str, lo: datetime | None = None, hi: datetime | None = None
+    ) -> list[Candidate]:
+        """Outputs other active orders plan (see :mod:`proseo.planning.claims`), likewise."""
+        if self.claimed is None:
+            return []
+        version = self.claimed.version(product_type)
+        held = self._claimed.get(product_type)
+        if held is None or held[0] != version:
+            held = (version, CandidateIndex(self.claimed.candidates(product_type)))
+            self._claimed[product_type] = held
+        return held[1].all() if lo is None or hi is None else held[1].touching(lo, hi)
+
     def planned_candidates(
         self, product_type: str, lo: datetime | None = None, hi: datetime | None = None
     ) -> list[Candidate]:
@@ -130,7 +147,7 @@ class Planner:
                 for rule in self.rules_for(step):
                     step.inputs.append(self.selector.select(step, rule, created))
             frontier = created
-        self.plan.queries = self.cache.queries
+        self.plan.queries = self.cache.queries + (self.claimed.queries if self.claimed else 0)
         return self.plan
 
     def _requested_steps(self) -> list[StepPlan]:
@@ -142,7 +159,7 @@ class Planner:
             per_class.append((product_type, slices))
             need = needs.setdefault(product_type, ClassNeeds())
             need.add_window(slices[0].start, slices[-1].stop)
-        self.cache.fetch(needs)
+        self._fetch(needs)
         steps: list[StepPlan] = []
         for product_type, slices in per_class:
             for piece in slices:
@@ -289,4 +306,9 @@ class Planner:
         for step in steps:
             for rule in self.rules_for(step):
                 self.selector.add_needs(needs, step, rule)
+        self._fetch(needs)
+
+    def _fetch(self, needs: dict[str, ClassNeeds]) -> None:
         self.cache.fetch(needs)
+        if self.claimed is not None:
+            self.claimed.fetch(needs)

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from proseo.planning.candidates import ClassNeeds
-from proseo.planning.model import ChosenInput, InputPlan, StepPlan, parse_planned_id
+from proseo.planning.model import ChosenInput, InputPlan, StepPlan, parse_claimed_id, parse_planned_id
 from proseo.rules.ast import WINDOWLESS, Alternative, PolicyName, QualifierKind, SimpleRule
 from proseo.rules.evaluate import Selection, evaluate, matches, widen
 from proseo.rules.merge import ScopedRule
@@ -94,8 +94,13 @@ class Selector:
                 existing = [c for c in existing if matches(c, order_filters)]
             found = pool.setdefault(ptype, [])
             seen = {c.id for c in found}
+            claimed = self.planner.claimed_candidates(ptype, lo, hi)
+            if order_filters:
+                claimed = [c for c in claimed if matches(c, order_filters)]
             found.extend(
-                c for c in existing + self.planner.planned_candidates(ptype, lo, hi) if c.id not in seen
+                c
+                for c in existing + claimed + self.planner.planned_candidates(ptype, lo, hi)
+                if c.id not in seen
             )
         return pool
 
@@ -104,6 +109,7 @@ class Selector:
         return any(
             c.start <= piece.start and c.stop >= piece.stop and matches(c, filters)
             for c in self.planner.existing_candidates(ptype, piece.start, piece.stop)
+            + self.planner.claimed_candidates(ptype, piece.start, piece.stop)
             + self.planner.planned_candidates(ptype, piece.start, piece.stop)
         )
 
@@ -140,6 +146,10 @@ class Selector:
         rule = scoped.rule
         chosen: list[ChosenInput] = []
         for choice in selection.chosen:
+            claimed = parse_claimed_id(choice.candidate.id)
+            if claimed is not None:
+                chosen.append(ChosenInput(choice.policy.value, choice.product_type, output_id=claimed))
+                continue
             ref = parse_planned_id(choice.candidate.id)
             if ref is None:
                 chosen.append(
@@ -155,6 +165,9 @@ class Selector:
             explanation += (
                 f"; planned {len(planned)} job step(s) of {', '.join(sorted(set(rule.product_types)))}"
             )
+        elsewhere = sum(1 for c in chosen if c.output_id is not None)
+        if elsewhere:
+            explanation += f"; waits for {elsewhere} product(s) another order plans"
         return InputPlan(
             rule_text=str(rule),
             origin=scoped.origin,

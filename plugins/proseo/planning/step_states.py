@@ -46,7 +46,9 @@ STEP_TRANSITIONS: dict[StepOp, tuple[frozenset[S], S]] = {
     StepOp.INPUTS_COMPLETE: (frozenset({S.WAITING_INPUT}), S.PLANNED),
     StepOp.WAIT: (frozenset({S.PLANNED}), S.WAITING_INPUT),
     StepOp.START: (frozenset({S.PLANNED, S.READY, S.RUNNING}), S.RUNNING),
-    StepOp.COMPLETE: (frozenset({S.RUNNING, S.COMPLETED}), S.COMPLETED),
+    # Registration completes a running step; a repeated registration finds it COMPLETED;
+    # a manifest registered outside a task (recovery, an operator) completes a planned one.
+    StepOp.COMPLETE: (frozenset({S.PLANNED, S.READY, S.RUNNING, S.COMPLETED}), S.COMPLETED),
     StepOp.FAIL: (frozenset({S.PLANNED, S.WAITING_INPUT, S.READY, S.RUNNING, S.FAILED}), S.FAILED),
     StepOp.CANCEL: (frozenset({S.PLANNED, S.WAITING_INPUT, S.READY, S.RUNNING}), S.FAILED),
     StepOp.NOT_RUN: (frozenset({S.PLANNED, S.WAITING_INPUT, S.READY, S.RUNNING}), S.FAILED),
@@ -68,8 +70,7 @@ class IllegalStepTransition(ProseoError):
         self.op, self.state, self.job_step_id = op, state, job_step_id
         allowed = ", ".join(sorted(s.value for s in sources))
         super().__init__(
-            f"job step {job_step_id}: cannot {op.value} ({state} -> {target.value}); "
-            f"allowed from {allowed}"
+            f"job step {job_step_id}: cannot {op.value} ({state} -> {target.value}); allowed from {allowed}"
         )
 
 

@@ -1,9 +1,10 @@
 """Writing a plan into the catalogue, and reading it back as a job-step graph.
 
 A plan is written in one transaction with bulk inserts: jobs (one per distinct
-slice), job steps, edges, input queries and the products each query chose. Planned
-outputs chosen by a query are recorded in its explanation (they have no product
-rows yet) and as edges between job steps.
+slice), job steps, their planned outputs (``job_step_output``, each with its storage
+key and the key of the product it will be), edges, input queries, and each query's
+bindings: the existing products it chose (``input_query_product``) and the outputs
+of other job steps it chose (``input_query_output``), each with its policy.
 """
 
 from __future__ import annotations
@@ -16,23 +17,31 @@ from sqlalchemy.orm import Session
 
 from proseo.catalog import products
 from proseo.catalog.model_mission import ConfiguredProcessor as ConfiguredProcessorRow
+from proseo.catalog.model_mission import Mission, ProductClass, Spacecraft
 from proseo.catalog.model_mission import Orbit as OrbitRow
-from proseo.catalog.model_mission import ProductClass, Spacecraft
 from proseo.catalog.model_order import (
     InputQuery,
+    InputQueryOutput,
     InputQueryProduct,
     Job,
     JobStep,
     JobStepEdge,
+    JobStepOutput,
     ProcessingOrder,
     StepState,
 )
+from proseo.planning.claims import refuse_if_awaited
 from proseo.planning.graph import Graph, Node
 from proseo.planning.model import Plan
+from proseo.planning.stepinputs import read_step_inputs
 
 
 def clear_plan(session: Session, order: ProcessingOrder) -> None:
-    """Remove an order's jobs and everything under them (cascades to steps, edges, queries)."""
+    """Remove an order's jobs and everything under them (cascades to steps, outputs, queries).
+
+    Refused while another order's job step waits for one of this order's outputs.
+    """
+    refuse_if_awaited(session, order)
     session.execute(delete(Job).where(Job.order_id == order.id))
     session.expire(order, ["jobs"])
 
@@ -51,6 +60,7 @@ def write_plan(
     saves reading them twice in the planning transaction.
     """
     mission_id = order.mission_id
+    mission = session.scalar(select(Mission.code).where(Mission.id == mission_id)) or ""
     if class_ids is None:
         class_ids = products.class_ids(session, mission_id)
     if processor_ids is None:
@@ -93,13 +103,43 @@ def write_plan(
                 "processing_mode": plan.mode,
                 "start_time": s.slice.start,
                 "stop_time": s.slice.stop,
-                "planned_outputs": [o.as_json() for o in s.outputs],
                 "depth": s.depth,
                 "requested": s.requested,
             }
         )
     step_keys = _insert_keyed(session, JobStep, step_rows, ("product_class_id", "start_time", "stop_time"))
     step_ids = [step_keys[(r["product_class_id"], r["start_time"], r["stop_time"])] for r in step_rows]
+
+    output_rows = []
+    for s in plan.steps:
+        for n, o in enumerate(s.outputs):
+            key = products.product_key(
+                mission=mission,
+                product_type=o.product_type,
+                file_class=plan.file_class,
+                mode=plan.mode,
+                start=o.start,
+                stop=o.stop,
+                configured_processor=s.processor.id,
+                parameters=o.parameters,
+            )
+            output_rows.append(
+                {
+                    "job_step_id": step_ids[s.index],
+                    "output_index": n,
+                    "product_class_id": class_ids[o.product_type],
+                    "file_name": o.file_name,
+                    "sensing_start": o.start,
+                    "sensing_stop": o.stop,
+                    "orbit": o.orbit,
+                    "parameters": o.parameters,
+                    "storage_key": products.storage_key(o.product_type, o.start, o.file_name),
+                    "product_key": key,
+                    "claim": None,  # claimed at release (planning/claims.py)
+                }
+            )
+    output_keys = _insert_keyed(session, JobStepOutput, output_rows, ("job_step_id", "output_index"))
+
     edges = [
         {"upstream_id": step_ids[u], "downstream_id": step_ids[s.index]}
         for s in plan.steps
@@ -109,13 +149,8 @@ def write_plan(
         session.execute(insert(JobStepEdge), edges)
 
     query_rows: list[dict[str, Any]] = []
-    chosen_rows: list[list[tuple[int, str]]] = []
     for s in plan.steps:
         for inp in s.inputs:
-            explanation = inp.explanation_json()
-            for c in explanation["chosen"]:
-                if "planned_step" in c:
-                    c["job_step"] = step_ids[c.pop("planned_step")]
             query_rows.append(
                 {
                     "job_step_id": step_ids[s.index],
@@ -125,19 +160,35 @@ def write_plan(
                     "min_cover": inp.min_cover,
                     "filters": inp.filters,
                     "satisfied": inp.satisfied,
-                    "explanation": explanation,
+                    "explanation": inp.explanation,
+                    "origin": inp.origin,
+                    "coverage": round(inp.coverage, 3),
                 }
             )
-            chosen_rows.append([(c.product_id, c.policy) for c in inp.chosen if c.product_id is not None])
     query_keys = _insert_keyed(session, InputQuery, query_rows, ("job_step_id", "rule_text"))
-    query_ids = [query_keys[(r["job_step_id"], r["rule_text"])] for r in query_rows]
-    picks = [
-        {"query_id": qid, "product_id": pid, "policy": policy}
-        for qid, chosen in zip(query_ids, chosen_rows, strict=True)
-        for pid, policy in dict(chosen).items()
-    ]
+    picks: dict[tuple[int, int], dict[str, Any]] = {}
+    bindings: dict[tuple[int, int], dict[str, Any]] = {}
+    n = 0
+    for s in plan.steps:
+        for inp in s.inputs:
+            qid = query_keys[(query_rows[n]["job_step_id"], query_rows[n]["rule_text"])]
+            n += 1
+            for c in inp.chosen:
+                if c.product_id is not None:
+                    picks.setdefault(
+                        (qid, c.product_id), {"query_id": qid, "product_id": c.product_id, "policy": c.policy}
+                    )
+                    continue
+                if c.output_id is not None:
+                    oid = c.output_id
+                else:
+                    assert c.step is not None and c.output is not None
+                    oid = output_keys[(step_ids[c.step], c.output)]
+                bindings.setdefault((qid, oid), {"query_id": qid, "output_id": oid, "policy": c.policy})
     if picks:
-        session.execute(insert(InputQueryProduct), picks)
+        session.execute(insert(InputQueryProduct), list(picks.values()))
+    if bindings:
+        session.execute(insert(InputQueryOutput), list(bindings.values()))
     return {s.index: step_ids[s.index] for s in plan.steps}
 
 
@@ -174,13 +225,21 @@ def order_graph(session: Session, order: ProcessingOrder) -> Graph:
         .order_by(JobStep.id)
     ).all()
     ids = [row[0].id for row in steps]
+    orbits = (
+        dict(
+            session.execute(
+                select(JobStepOutput.job_step_id, JobStepOutput.orbit).where(
+                    JobStepOutput.job_step_id.in_(ids), JobStepOutput.output_index == 0
+                )
+            ).all()
+        )
+        if ids
+        else {}
+    )
     nodes: list[Node] = []
     for step, ptype, processor, job in steps:
-        group = (
-            f"orbit {step.planned_outputs[0]['orbit']}"
-            if step.planned_outputs[0].get("orbit")
-            else (f"{job.start_time:%Y-%m-%d %H:%M}")
-        )
+        orbit = orbits.get(step.id)
+        group = f"orbit {orbit}" if orbit else f"{job.start_time:%Y-%m-%d %H:%M}"
         nodes.append(Node(f"step-{step.id}", ptype, step.state, group, processor))
     edges: list[tuple[str, str]] = []
     if ids:
@@ -191,29 +250,23 @@ def order_graph(session: Session, order: ProcessingOrder) -> Graph:
         ):
             edges.append((f"step-{up}", f"step-{down}"))
         external: dict[str, Node] = {}
-        for step_id, ptype, satisfied, mandatory, explanation in session.execute(
-            select(
-                InputQuery.job_step_id,
-                ProductClass.product_type,
-                InputQuery.satisfied,
-                InputQuery.mandatory,
-                InputQuery.explanation,
-            )
-            .join(ProductClass, InputQuery.source_class_id == ProductClass.id)
-            .where(InputQuery.job_step_id.in_(ids))
-        ):
-            chosen = (explanation or {}).get("chosen", [])
-            uses_existing = any("product" in c for c in chosen)
-            awaited = mandatory and not satisfied
-            if not (uses_existing or awaited):
-                continue
-            node_id = f"input-{ptype}"
-            if awaited:
-                external[node_id] = Node(node_id, ptype, "WAITING_INPUT", "inputs", "awaited input", "input")
-            else:
-                external.setdefault(
-                    node_id, Node(node_id, ptype, "EXISTING", "inputs", "input products", "input")
-                )
-            edges.append((node_id, f"step-{step_id}"))
+        own = set(ids)
+        for step_id, inputs in read_step_inputs(session, ids).items():
+            for i in inputs:
+                awaited = i.mandatory and not i.satisfied
+                elsewhere = [o for o in i.outputs if o.job_step_id not in own]
+                if not (i.products or awaited or elsewhere):
+                    continue
+                node_id = f"input-{i.source_type}"
+                if awaited or (elsewhere and any(o.product_id is None for o in elsewhere)):
+                    label = "awaited input" if awaited else "made by another order"
+                    external[node_id] = Node(
+                        node_id, i.source_type, "WAITING_INPUT", "inputs", label, "input"
+                    )
+                else:
+                    external.setdefault(
+                        node_id, Node(node_id, i.source_type, "EXISTING", "inputs", "input products", "input")
+                    )
+                edges.append((node_id, f"step-{step_id}"))
         nodes.extend(external.values())
     return Graph(f"{order.identifier} ({order.state})", tuple(nodes), tuple(dict.fromkeys(edges)))

@@ -49,6 +49,7 @@ class _Job:
         self.stage: Stage = "spec"
         self.exit_code: int | None = None
         self.job_order: ManifestFile | None = None
+        self.staged: list[int | str] = []  # product ids staged and verified (the lineage)
         self.log_path = workdir / LOG_NAME
 
     @property
@@ -67,6 +68,7 @@ class _Job:
         spec = self.spec
         self.stage = "stage-in"
         stage_inputs(spec, self.workdir, self.note)
+        self.staged = list(dict.fromkeys(f.product_id for f in spec.inputs if f.product_id is not None))
 
         self.stage = "job-order"
         name = job_order_name(spec.job_step_id)
@@ -171,6 +173,7 @@ def run_job(spec: JobSpec, workdir: Path, *, echo: bool = True) -> Manifest:
             exit_code=job.exit_code,
             reason=why,
             stage=stage,
+            inputs=job.staged,
             job_order=job.job_order,
             log_url=log_url,
         )
@@ -181,6 +184,7 @@ def run_job(spec: JobSpec, workdir: Path, *, echo: bool = True) -> Manifest:
         status=status,
         exit_code=job.exit_code,
         reason=reason,
+        inputs=job.staged,
         products=products,
         job_order=job.job_order,
         log_url=log_url,

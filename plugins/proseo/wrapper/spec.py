@@ -19,6 +19,9 @@ from proseo.missions.types import JobOrderDialect, UtcDateTime
 
 ParamValue = str | int | float | bool
 SCHEMA = 1
+#: 2: the manifest lists the products the wrapper staged (``inputs``), which become the
+#: outputs' lineage; a version-1 manifest (an older wrapper image) has none.
+MANIFEST_SCHEMA = 2
 
 
 class Model(BaseModel):
@@ -138,9 +141,12 @@ class ManifestProduct(Model):
 
 
 class Manifest(Model):
-    schema_version: Literal[1] = SCHEMA
+    schema_version: Literal[1, 2] = MANIFEST_SCHEMA
     job_step_id: int | str
     status: Status
+    # Ids of the products whose files were staged and verified for the processor (in the
+    # spec's order): exactly what the run read, recorded as the outputs' lineage.
+    inputs: list[int | str] | None = None
     exit_code: int | None = None
     reason: str | None = None  # why a run is WARNING or FAILED
     stage: Literal["spec", "stage-in", "job-order", "run", "collect", "upload", "done"] = "done"

@@ -14,17 +14,20 @@ by other orders), so the orchestrator asks two questions, at two prices:
   catalogue (candidates fetched in batch per class by
   :class:`~proseo.planning.candidates.CandidateCache`) and record the outcome the way
   planning does: ``satisfied``, ``input_query_product`` rows (with the policy that
-  chose each product), the explanation's ``chosen`` entries and text, and the step
-  WAITING_INPUT -> PLANNED once every mandatory query is satisfied.
+  chose each product), the explanation text, and the step WAITING_INPUT -> PLANNED
+  once every mandatory query is satisfied.
 
-Chosen entries that point at upstream job steps of the same order (planned outputs)
-are never re-evaluated: they are satisfied once the upstream step is COMPLETED,
-which is what ``upstream_pending`` reports.
+Bindings to outputs of other job steps (``input_query_output``: an upstream step of the
+order, or a step of another active order that plans the product) are never
+re-evaluated: they are delivered once that step registered its products, which is
+what ``upstream_pending`` reports. Bindings are read the one way
+(:func:`proseo.planning.stepinputs.read_step_inputs`).
 
 :func:`give_up_waiting` is what an input timeout with ``RUN_WITH_AVAILABLE`` does: the
 still-unsatisfied mandatory queries take whatever their rule finds (the qualifier
-relaxed), references to upstream steps that never completed are dropped, and the
-explanation says so, so the step runs with what exists.
+relaxed, ``given_up_at`` set), bindings to upstream outputs never delivered get
+``given_up_at`` and are no longer consumed, and the explanation says so, so the step
+runs with what exists.
 
 No Airflow here: the triggerer, the sensor, the CLI and tests all call these.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
 from proseo.planning.selection import FALLS_BACK, NEAREST
 from proseo.rules.ast import WINDOWLESS, Alternative, SimpleRule
@@ -45,10 +44,6 @@ def _asks(
     rule: SimpleRule, start: datetime, stop: datetime
 ) -> list[tuple[str, tuple[datetime, datetime] | None]]:
     return [(alt.source.product_type, _span(alt, start, stop)) for alt in rule.alternatives]
-
-
-def _chooses_upstream(explanation: dict[str, Any] | None) -> bool:
-    return any("job_step" in c for c in (explanation or {}).get("chosen", []))
 
 
 _Ask = tuple[str, tuple[datetime, datetime] | None]

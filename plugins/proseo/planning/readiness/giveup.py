@@ -1,15 +1,21 @@
 """Giving up on inputs that never came: what an input timeout with RUN_WITH_AVAILABLE does.
 
 The refresh relaxes unsatisfied mandatory queries itself (they take what their rule
-finds); what is left is dropping references to upstream job steps that never
-completed, with a note in each explanation, so the step runs with what exists.
+finds); what is left is dropping the bindings to outputs of upstream job steps that
+never delivered: each binding row gets ``given_up_at`` (it stays, for the record, but
+is no longer consumed or waited for) and the query's explanation says so, so the step
+runs with what exists.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from proseo.catalog.model_order import StepState
+from sqlalchemy import and_, or_, update
+from sqlalchemy.orm import Session
+
+from proseo.catalog.model_order import InputQueryOutput
 from proseo.planning.readiness.results import OPEN_STATES
 
 if TYPE_CHECKING:
@@ -17,29 +23,36 @@ if TYPE_CHECKING:
 
 
 def _drop_unfinished_upstream(
-    work: list[_StepWork], up_state: dict[int, str], stamp: str, give_up: str, gave_up: dict[int, list[str]]
+    session: Session, work: list[_StepWork], now: datetime, give_up: str, gave_up: dict[int, list[str]]
 ) -> None:
-    """References to upstream steps that never completed are dropped, with a note."""
+    """Bindings to upstream outputs not delivered are given up, with a note on each query."""
+    dropped: list[tuple[int, int]] = []
     for w in work:
         if w.step.state not in OPEN_STATES:
             continue
-        missing = {u for u in w.upstream if up_state.get(u) != StepState.COMPLETED.value}
-        missing -= w.given_up_upstream
-        if not missing:
-            continue
+        missing: set[int] = set()
         for q in w.queries:
-            expl = dict(q.explanation or {})
-            chosen = expl.get("chosen", [])
-            keep = [c for c in chosen if not ("job_step" in c and int(c["job_step"]) in missing)]
-            if len(keep) != len(chosen):
-                expl["chosen"] = keep
-                expl["given_up_upstream"] = sorted(
-                    {
-                        *expl.get("given_up_upstream", []),
-                        *(int(c["job_step"]) for c in chosen if c not in keep),
-                    }
+            pending = w.inputs[q.id].pending()
+            if not pending:
+                continue
+            dropped.extend((q.id, o.output_id) for o in pending)
+            steps = sorted({o.job_step_id for o in pending})
+            missing.update(steps)
+            q.explanation = (
+                f"{q.explanation}; given up waiting ({give_up}) for upstream job step(s) "
+                + ", ".join(map(str, steps))
+            )
+        if missing:
+            gave_up[w.step.id].append("upstream job step(s) " + ", ".join(map(str, sorted(missing))))
+    for offset in range(0, len(dropped), 500):
+        chunk = dropped[offset : offset + 500]
+        session.execute(
+            update(InputQueryOutput)
+            .where(
+                or_(
+                    *(and_(InputQueryOutput.query_id == q, InputQueryOutput.output_id == o) for q, o in chunk)
                 )
-                expl["given_up"] = {**expl.get("given_up", {}), "at": stamp, "reason": give_up}
-                q.explanation = expl
-        w.given_up_upstream |= missing
-        gave_up[w.step.id].append("upstream job step(s) " + ", ".join(map(str, sorted(missing))))
+            )
+            .values(given_up_at=now)
+            .execution_options(synchronize_session=False)
+        )

@@ -13,19 +13,19 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, case, cast, exists, func, literal, null, or_, select, union_all
+from sqlalchemy import and_, exists, func, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from proseo.catalog.model_order import (
     InputQuery,
+    InputQueryOutput,
     InputQueryProduct,
     Job,
     JobStep,
-    JobStepEdge,
+    JobStepOutput,
     ProcessingOrder,
-    StepState,
 )
-from proseo.planning.readiness.asks import _asks_of, _chooses_upstream, _Open
+from proseo.planning.readiness.asks import _asks_of, _Open
 from proseo.planning.readiness.cursor import PollCursor, Spans, _covers, _new_products_query, _NewProducts
 from proseo.planning.readiness.results import DEAD_STATES, OPEN_STATES, PollStatus, StepPoll
 
@@ -43,12 +43,11 @@ def poll_readiness(
 
     One SQL statement in the steady state, two at most, whatever the number of steps:
 
-    1. the steps (state, mission, window), with two correlated counts over
-       ``job_step_edge`` x ``job_step`` (upstream steps not COMPLETED; of those, FAILED or
-       SKIPPED), outer-joined to their *open* input queries (unsatisfied, or optional
-       with no ``input_query_product`` row) with the rule text; the explanation is read
-       only where it may name an upstream step (a satisfied query whose JSON holds a
-       ``job_step`` key);
+    1. the steps (state, mission, window), with two correlated counts over their
+       upstream bindings (``input_query_output`` rows not given up whose output has no
+       product yet: the steps that still owe one; of those, FAILED or SKIPPED ones; the
+       upstream step may belong to another order), outer-joined to their *open* input
+       queries (unsatisfied, or optional with nothing bound) with the rule text;
     2. only when a watermark is given and some step has an open query: the new
        products, ``created_at >= since`` and AVAILABLE, restricted per (mission, product
        type) of every alternative of every open query to the union of the windows the
@@ -72,28 +71,40 @@ def poll_readiness(
     ids = sorted({int(i) for i in job_step_ids})
     if not ids:
         return {}
+    # Upstream outputs the step's queries are bound to and that are not delivered yet
+    # (given-up bindings excluded), and of those, how many come from FAILED/SKIPPED steps.
     up = aliased(JobStep)
-    not_completed = (
-        select(func.count())
-        .select_from(JobStepEdge)
-        .join(up, up.id == JobStepEdge.upstream_id)
-        .where(JobStepEdge.downstream_id == JobStep.id, up.state != StepState.COMPLETED.value)
-        .correlate(JobStep)
-        .scalar_subquery()
-    )
+    bound = aliased(InputQuery)
+
+    def owed() -> Any:
+        return (
+            select(func.count(func.distinct(JobStepOutput.job_step_id)))
+            .select_from(InputQueryOutput)
+            .join(bound, bound.id == InputQueryOutput.query_id)
+            .join(JobStepOutput, JobStepOutput.id == InputQueryOutput.output_id)
+            .where(
+                bound.job_step_id == JobStep.id,
+                InputQueryOutput.given_up_at.is_(None),
+                JobStepOutput.product_id.is_(None),
+            )
+        )
+
+    not_completed = owed().correlate(JobStep).scalar_subquery()
     dead = (
-        select(func.coalesce(func.sum(case((up.state.in_(sorted(DEAD_STATES)), 1), else_=0)), 0))
-        .select_from(JobStepEdge)
-        .join(up, up.id == JobStepEdge.upstream_id)
-        .where(JobStepEdge.downstream_id == JobStep.id)
+        owed()
+        .join(up, up.id == JobStepOutput.job_step_id)
+        .where(up.state.in_(sorted(DEAD_STATES)))
         .correlate(JobStep)
         .scalar_subquery()
     )
     picked = exists().where(InputQueryProduct.query_id == InputQuery.id)
-    is_open = or_(InputQuery.satisfied.is_(False), and_(InputQuery.mandatory.is_(False), ~picked))
-    # Only a satisfied query can be served by an upstream step; its JSON then has the key.
-    may_name_step = and_(
-        InputQuery.satisfied.is_(True), cast(InputQuery.explanation, Text).like('%"job_step"%')
+    bound_upstream = exists().where(
+        InputQueryOutput.query_id == InputQuery.id, InputQueryOutput.given_up_at.is_(None)
+    )
+    # Open: unsatisfied, or optional with nothing bound (an optional input served by an
+    # upstream step is not re-evaluated).
+    is_open = or_(
+        InputQuery.satisfied.is_(False), and_(InputQuery.mandatory.is_(False), ~picked, ~bound_upstream)
     )
     steps_query = (
         select(
@@ -109,7 +120,6 @@ def poll_readiness(
             InputQuery.mandatory,
             InputQuery.satisfied,
             InputQuery.rule_text,
-            case((may_name_step, InputQuery.explanation), else_=null()).label("explanation"),
         )
         .join(Job, Job.id == JobStep.job_id)
         .join(ProcessingOrder, ProcessingOrder.id == Job.order_id)
@@ -136,7 +146,6 @@ def poll_readiness(
                 null(),
                 null(),
                 null(),
-                null(),
             ),
         )
         rows = session.execute(statement).all()
@@ -155,9 +164,8 @@ def poll_readiness(
         dead_n,
         qid,
         mandatory,
-        satisfied,
+        _satisfied,
         text,
-        expl,
     ) in rows:
         if kind:  # a new product: state holds its type, start/stop its validity
             new[(mission_id, state)].append((start, stop))
@@ -173,8 +181,6 @@ def poll_readiness(
             }
         if qid is None:
             continue
-        if satisfied and _chooses_upstream(expl):
-            continue  # optional input served by an upstream step: not re-evaluated
         try:
             asks = _asks_of(text, start, stop)
         except Exception:  # a rule that no longer parses: let refresh report it

@@ -23,14 +23,15 @@ from proseo.catalog.model_order import (
     InputQueryProduct,
     Job,
     JobStep,
-    JobStepEdge,
     ProcessingOrder,
     StepState,
 )
-from proseo.planning.readiness.asks import _chooses_upstream, _rule
+from proseo.planning.readiness.asks import _rule
 from proseo.planning.readiness.giveup import _drop_unfinished_upstream
 from proseo.planning.readiness.reevaluate import _evaluate_all
 from proseo.planning.readiness.results import DEAD_STATES, OPEN_STATES, StepReadiness
+from proseo.planning.step_states import StepOp, move_step
+from proseo.planning.stepinputs import StepInput, read_step_inputs
 from proseo.rules.ast import SimpleRule
 
 
@@ -39,8 +40,11 @@ class _StepWork:
     step: JobStep
     order: ProcessingOrder
     queries: list[InputQuery]
-    upstream: set[int]
-    given_up_upstream: set[int]
+    inputs: dict[int, StepInput]  # query id -> its bindings (the one read, planning/stepinputs.py)
+
+    def pending(self) -> dict[int, str]:
+        """Upstream steps that still owe an output: id -> state."""
+        return {o.job_step_id: o.step_state for i in self.inputs.values() for o in i.pending()}
 
 
 def refresh_many(
@@ -81,55 +85,23 @@ def refresh_many(
         select(InputQuery).where(InputQuery.job_step_id.in_([s.id for s in steps])).order_by(InputQuery.id)
     ):
         queries[q.job_step_id].append(q)
-    all_qids = [q.id for qs in queries.values() for q in qs]
-    picked = (
-        set(
-            session.scalars(
-                select(InputQueryProduct.query_id).where(InputQueryProduct.query_id.in_(all_qids)).distinct()
-            )
-        )
-        if all_qids
-        else set()
-    )
-    upstream: dict[int, set[int]] = defaultdict(set)
-    for up_id, down_id in session.execute(
-        select(JobStepEdge.upstream_id, JobStepEdge.downstream_id).where(
-            JobStepEdge.downstream_id.in_([s.id for s in steps])
-        )
-    ):
-        upstream[down_id].add(up_id)
-    work: list[_StepWork] = []
-    for s in steps:
-        given_up_upstream: set[int] = set()
-        for q in queries[s.id]:
-            expl = q.explanation or {}
-            upstream[s.id].update(int(c["job_step"]) for c in expl.get("chosen", []) if "job_step" in c)
-            given_up_upstream.update(int(x) for x in expl.get("given_up_upstream", []))
-        work.append(_StepWork(s, orders[s.job_id], queries[s.id], upstream[s.id], given_up_upstream))
-    up_ids = sorted({u for w in work for u in w.upstream})
-    up_state: dict[int, str] = (
-        dict(session.execute(select(JobStep.id, JobStep.state).where(JobStep.id.in_(up_ids))).all())
-        if up_ids
-        else {}
-    )
+    read = read_step_inputs(session, [s.id for s in steps])
+    work = [
+        _StepWork(s, orders[s.job_id], queries[s.id], {i.query_id: i for i in read.get(s.id, [])})
+        for s in steps
+    ]
 
     # Which queries to evaluate: open ones of steps whose inputs may still change.
-    def is_open(q: InputQuery) -> bool:
-        if not q.satisfied:
-            return True
-        return not q.mandatory and q.id not in picked and not _chooses_upstream(q.explanation)
-
     todo: list[tuple[_StepWork, InputQuery, SimpleRule]] = []
     for w in work:
         if w.step.state not in OPEN_STATES:
             continue
         for q in w.queries:
-            if is_open(q):
+            if w.inputs[q.id].open:
                 todo.append((w, q, _rule(q.rule_text)))
 
     selections = _evaluate_all(session, todo, relax=give_up is not None)
     now = utcnow()
-    stamp = now.isoformat()
     new_picks: list[dict[str, Any]] = []
     replaced: list[int] = []
     newly: dict[int, list[str]] = defaultdict(list)
@@ -137,7 +109,6 @@ def refresh_many(
     type_of = _type_names(session, {q.source_class_id for w in work for q in w.queries})
     for (w, q, _parsed), (selection, relaxed) in zip(todo, selections, strict=True):
         label = f"{type_of.get(q.source_class_id, q.source_class_id)}: {q.rule_text}"
-        old = dict(q.explanation or {})
         if selection.chosen:
             replaced.append(q.id)
             chosen_ids: dict[Any, str] = {}
@@ -146,40 +117,35 @@ def refresh_many(
             new_picks.extend(
                 {"query_id": q.id, "product_id": pid, "policy": pol} for pid, pol in chosen_ids.items()
             )
-            expl = {
-                **old,
-                "text": selection.explanation,
-                "coverage": round(selection.coverage, 3),
-                "chosen": [
-                    {"product": c.candidate.id, "product_type": c.product_type, "policy": c.policy.value}
-                    for c in selection.chosen
-                ],
-                "refreshed_at": stamp,
-            }
-            expl.setdefault("planning_text", old.get("text"))
+            q.explanation = selection.explanation
+            q.coverage = round(selection.coverage, 3)
+            q.refreshed_at = now
             if relaxed:
-                expl["given_up"] = {"at": stamp, "reason": give_up, "products": len(chosen_ids)}
+                q.given_up_at = now
+                q.explanation = (
+                    f"given up waiting ({give_up}): took the {len(chosen_ids)} product(s) found; "
+                    f"{selection.explanation}"
+                )
                 gave_up[w.step.id].append(label)
-            q.explanation = expl
             q.satisfied = True
             newly[w.step.id].append(label)
         elif relaxed:
-            q.explanation = {
-                **old,
-                "text": f"given up, nothing found: {selection.explanation}",
-                "given_up": {"at": stamp, "reason": give_up, "products": 0},
-                "refreshed_at": stamp,
-            }
+            q.explanation = f"given up waiting ({give_up}), nothing found: {selection.explanation}"
+            q.given_up_at = now
+            q.refreshed_at = now
             q.satisfied = True
             gave_up[w.step.id].append(label)
-        elif not q.satisfied and old.get("text") != selection.explanation:
+        elif not q.satisfied and q.explanation != selection.explanation:
             # Still waiting: keep the latest reason (candidate counts, coverage) for listings.
-            expl = {**old, "text": selection.explanation, "refreshed_at": stamp}
-            expl.setdefault("planning_text", old.get("text"))
-            q.explanation = expl
+            q.explanation = selection.explanation
+            q.coverage = round(selection.coverage, 3)
+            q.refreshed_at = now
 
     if give_up is not None:
-        _drop_unfinished_upstream(work, up_state, stamp, give_up, gave_up)
+        _drop_unfinished_upstream(session, work, now, give_up, gave_up)
+        read = read_step_inputs(session, [w.step.id for w in work])
+        for w in work:
+            w.inputs = {i.query_id: i for i in read.get(w.step.id, [])}
 
     if replaced:
         session.execute(delete(InputQueryProduct).where(InputQueryProduct.query_id.in_(replaced)))
@@ -194,19 +160,14 @@ def refresh_many(
             if q.mandatory and not q.satisfied
         )
         if w.step.state == StepState.WAITING_INPUT.value and not waiting:
-            w.step.state = StepState.PLANNED.value
-            w.step.failure_reason = None
-        pending = tuple(
-            sorted(
-                u for u in w.upstream - w.given_up_upstream if up_state.get(u) != StepState.COMPLETED.value
-            )
-        )
+            move_step(w.step, StepOp.INPUTS_COMPLETE)
+        pending = w.pending()
         out[w.step.id] = StepReadiness(
             job_step_id=w.step.id,
             state=w.step.state,
-            upstream_pending=pending,
+            upstream_pending=tuple(sorted(pending)),
             waiting=waiting,
-            upstream_failed=tuple(u for u in pending if up_state.get(u) in DEAD_STATES),
+            upstream_failed=tuple(sorted(u for u, state in pending.items() if state in DEAD_STATES)),
             newly_satisfied=tuple(newly[w.step.id]),
             given_up=tuple(gave_up[w.step.id]),
         )
