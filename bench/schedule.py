@@ -199,7 +199,7 @@ def check_order(catalog_url: str, order_id: int) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from proseo.catalog.db import Catalog
-    from proseo.catalog.model_order import Job, JobStep, OrderEvent, ProcessingOrder
+    from proseo.catalog.model_order import Job, JobStep, JobStepOutput, OrderEvent, ProcessingOrder
     from proseo.catalog.model_product import Product, ProductFile, Provenance
 
     catalog = Catalog(catalog_url)
@@ -208,9 +208,8 @@ def check_order(catalog_url: str, order_id: int) -> dict[str, Any]:
         assert order is not None
         step_ids = select(JobStep.id).join(Job).where(Job.order_id == order_id)
         states = Counter(s.scalars(select(JobStep.state).join(Job).where(Job.order_id == order_id)))
-        planned = sum(
-            len(p)
-            for p in s.scalars(select(JobStep.planned_outputs).join(Job).where(Job.order_id == order_id))
+        planned = s.scalar(
+            select(func.count()).select_from(JobStepOutput).where(JobStepOutput.job_step_id.in_(step_ids))
         )
         products = s.scalar(
             select(func.count()).select_from(Product).where(Product.job_step_id.in_(step_ids))

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests_registration import register_planned
+
 # --- authentication: every route needs a valid Airflow JWT -----------------------------------
 
 ROUTES = [
@@ -297,7 +299,9 @@ def test_validate_and_load_a_mission_file(as_user: Any) -> None:
     assert failed.status_code == 422 and failed.json()["issues"][0].startswith("sky.yaml:")
 
 
-def test_step_details_of_a_page_cost_three_statements(world: Any) -> None:
+def test_step_details_of_a_page_cost_five_statements(world: Any) -> None:
+    """Steps, input queries, chosen products, upstream bindings, planned outputs: one statement
+    each for the whole page, never one per step."""
     from sqlalchemy import event
 
     from proseo.api.schemas import job_step_details, job_steps
@@ -305,7 +309,12 @@ def test_step_details_of_a_page_cost_three_statements(world: Any) -> None:
 
     with world.session() as session:
         order = ops.get_order(session, "SKY", "night-1")
-        ids = [s.id for s in job_steps(session, order).items]
+        page = job_steps(session, order).items
+        ids = [s.id for s in page]
+    # The g exposures are calibrated (registered as a run would): the g stack's input is made.
+    register_planned(world, next(s.id for s in page if s.product_type == "CALEXP_G"))
+    with world.session() as session:
+        order = ops.get_order(session, "SKY", "night-1")
         statements: list[str] = []
         listener = lambda *args: statements.append(args[2])  # noqa: E731
         event.listen(world.engine, "before_cursor_execute", listener)
@@ -315,7 +324,12 @@ def test_step_details_of_a_page_cost_three_statements(world: Any) -> None:
             event.remove(world.engine, "before_cursor_execute", listener)
     assert [d.id for d in details] == ids and len(ids) == 5
     assert all(d.inputs for d in details)
-    assert len(statements) == 3
+    assert len(statements) == 5
+    # Inputs made by upstream steps show their products as chosen (the stack's exposures).
+    stack_g = next(d for d in details if d.product_type == "STACK_G")
+    made = [c for i in stack_g.inputs for c in i.chosen if c.via_job_step is not None]
+    assert made and all(c.name for c in made)
+    assert {u.state for i in stack_g.inputs for u in i.upstream} == {"COMPLETED"}
 
 
 def test_the_published_openapi_document_is_current() -> None:

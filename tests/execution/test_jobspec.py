@@ -40,6 +40,7 @@ from proseo.storage import open_storage
 from proseo.wrapper.spec import StorageRef
 
 from tests_paths import REPO
+from tests_registration import planned_outputs
 
 
 def _l1b_order(catalog: Catalog, tmp: Path, *, ingest_inputs: bool = True, **fields) -> int:
@@ -86,7 +87,7 @@ def test_inputs_and_outputs_match_the_plan(s5p_cat: Catalog, data_dirs, tmp_path
     with s5p_cat.session() as s:
         ctx = build_job_spec(s, step_id, try_number=3)
         step = s.get(JobStep, step_id)
-        planned, window = step.planned_outputs, (step.start_time, step.stop_time)
+        planned, window = planned_outputs(s, step_id), (step.start_time, step.stop_time)
         facility = s.scalar(select(Facility).where(Facility.name == "local"))
         storage_url = facility.storage_url
     spec = ctx.spec

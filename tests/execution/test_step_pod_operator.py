@@ -25,12 +25,12 @@ from proseo.catalog.model_product import Product
 from proseo.catalog.register import RunIdentity
 from proseo.execution import build_job_spec, stepstate
 from proseo.execution.kubernetes import JobStepPodOperator, KubernetesBackend
-from proseo.missions.types import parse_utc
 from proseo.orchestration.factory import build_dag
 from proseo.orchestration.operators import JobStepOperator
 from proseo.wrapper.spec import Manifest, ManifestFile, ManifestProduct, Status
 
 from tests_paths import REPO
+from tests_registration import planned_outputs
 
 TASK_ID = "level_0_run"
 RUN = RunIdentity(dag_id="proseo__s5p__cloud-l1b", run_id="r1", task_id=TASK_ID, try_number=1, map_index=0)
@@ -59,13 +59,13 @@ def _state(catalog: Catalog, step: int) -> tuple[str, str | None]:
 
 def _manifest(catalog: Catalog, step: int, status: Status = Status.SUCCESS) -> dict[str, Any]:
     with catalog.session() as s:
-        planned = s.get(JobStep, step).planned_outputs
+        planned = planned_outputs(s, step)
     products = [
         ManifestProduct(
             product_type=o["product_type"],
             file_name=o["file_name"],
-            start=parse_utc(o["start"]),
-            stop=parse_utc(o["stop"]),
+            start=o["start"],
+            stop=o["stop"],
             parameters=o["parameters"],
             files=[
                 ManifestFile(

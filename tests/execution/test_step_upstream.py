@@ -7,8 +7,9 @@ from sqlalchemy import select, update
 from tests_execution_helpers import COLLECTION, plan, steps_of
 
 from proseo.catalog.db import Catalog
-from proseo.catalog.model_order import InputQuery, JobStep
+from proseo.catalog.model_order import InputQuery, InputQueryOutput, JobStep
 from proseo.execution.stepstate import UpstreamPending, check_upstream, failed_upstream
+from proseo.planning import readiness
 
 
 def test_upstream_pending_failed_and_given_up(s5p_cat: Catalog) -> None:
@@ -29,9 +30,14 @@ def test_upstream_pending_failed_and_given_up(s5p_cat: Catalog) -> None:
         s.execute(update(JobStep).where(JobStep.id == l1b).values(state="FAILED"))
         assert failed_upstream(s, cloud) == [l1b]
         # The input timeout ran out with RUN_WITH_AVAILABLE: the sensor gave up on the L1B run.
-        query = s.scalars(select(InputQuery).where(InputQuery.job_step_id == cloud)).first()
-        assert query is not None
-        query.explanation = {**(query.explanation or {}), "given_up_upstream": [l1b]}
-        s.flush()
+        s.execute(update(JobStep).where(JobStep.id == l1b).values(state="PLANNED"))
+        readiness.give_up_waiting(s, cloud, "input timeout after 60 s")
+        given_up = s.scalars(
+            select(InputQueryOutput.given_up_at)
+            .join(InputQuery, InputQuery.id == InputQueryOutput.query_id)
+            .where(InputQuery.job_step_id == cloud)
+        ).all()
+        assert given_up and all(at is not None for at in given_up)
+        s.execute(update(JobStep).where(JobStep.id == l1b).values(state="FAILED"))
         assert failed_upstream(s, cloud) == []
         check_upstream(s, cloud)  # no longer waits for it

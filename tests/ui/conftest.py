@@ -34,6 +34,7 @@ import pytest
 from sqlalchemy import select
 
 from proseo.catalog.db import Catalog
+from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_order import Job, JobStep, ProcessingOrder
 from proseo.catalog.register import RunIdentity
 from proseo.execution import stepstate
@@ -84,13 +85,14 @@ def _steps(catalog: Catalog, mission_order: str) -> dict[str, int]:
     """Job step id by product class of one order."""
     with catalog.session() as s:
         rows = s.execute(
-            select(JobStep.id, JobStep.planned_outputs)
+            select(JobStep.id, ProductClass.product_type)
+            .join(ProductClass, ProductClass.id == JobStep.product_class_id)
             .join(Job, Job.id == JobStep.job_id)
             .join(ProcessingOrder, ProcessingOrder.id == Job.order_id)
             .where(ProcessingOrder.identifier == mission_order)
             .order_by(JobStep.id)
         ).all()
-    return {outputs[0]["product_type"]: sid for sid, outputs in rows}
+    return {ptype: sid for sid, ptype in rows}
 
 
 def _run(catalog: Catalog, step_id: int) -> None:

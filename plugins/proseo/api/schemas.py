@@ -367,32 +367,22 @@ def job_step_details(
     ).all()
     found_ids = [step.id for step, _, _ in rows]
     read = read_step_inputs(session, found_ids)
-    delivered = [o.product_id for ins in read.values() for i in ins for o in i.outputs if o.product_id]
-    names: dict[int, str] = {}
-    if delivered:
-        names = dict(
-            session.execute(
-                select(ProductFile.product_id, func.min(ProductFile.file_name))
-                .where(ProductFile.product_id.in_(sorted(set(delivered))))
-                .group_by(ProductFile.product_id)
-            ).all()
-        )
     outputs = planned_outputs(session, found_ids)
     found = {
         step.id: JobStepDetail(
             **_step_fields(step, product_type, processor, outputs[step.id]),
-            inputs=[_input_out(i, names) for i in read.get(step.id, [])],
+            inputs=[_input_out(i) for i in read.get(step.id, [])],
         )
         for step, product_type, processor in rows
     }
     return [found[i] for i in step_ids if i in found]
 
 
-def _input_out(i: StepInput, names: dict[int, str]) -> InputOut:
+def _input_out(i: StepInput) -> InputOut:
     chosen = [ChosenProduct(product_id=p.product_id, name=p.file_name, policy=p.policy) for p in i.products]
     chosen += [
         ChosenProduct(
-            product_id=o.product_id, name=names.get(o.product_id), policy=o.policy, via_job_step=o.job_step_id
+            product_id=o.product_id, name=o.product_file, policy=o.policy, via_job_step=o.job_step_id
         )
         for o in i.outputs
         if o.product_id is not None

@@ -391,8 +391,8 @@ def _inputs(
             )
         for o in i.pending():
             raise InputsNotReady(
-                f"input {o.product_type} is output {o.output_index} ({o.file_name}) of job step "
-                f"{o.job_step_id} of {o.order}, which has not registered it yet (run that step first)",
+                f"input {o.product_type} is output {o.output_index} ({o.file_name}) of upstream job step "
+                f"{o.job_step_id} ({o.order}), which has not registered it yet (run that step first)",
                 job_step_id=step.id,
                 product_type=o.product_type,
                 upstream_step_id=o.job_step_id,

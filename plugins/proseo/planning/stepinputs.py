@@ -10,7 +10,7 @@ the job spec (what the wrapper stages), readiness (what the step still waits for
 the REST job-step view and the UI, and the order graph. A binding given up after an
 input timeout (``given_up_at``) is listed apart and never consumed.
 
-Plain Python and SQLAlchemy: no Airflow. Reads are batched (four statements for any
+Plain Python and SQLAlchemy: no Airflow. Reads are batched (three statements for any
 number of steps).
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from proseo.catalog.model_mission import ProductClass
+from proseo.catalog.model_mission import Mission, ProductClass
 from proseo.catalog.model_order import (
     InputQuery,
     InputQueryOutput,
@@ -65,6 +65,7 @@ class BoundOutput:
     policy: str | None
     step_state: str
     product_id: int | None  # the registered product, once the step completed
+    product_file: str | None  # a stored file name of that product
     given_up_at: datetime | None
 
     @property
@@ -160,23 +161,27 @@ def read_step_inputs(session: Session, job_step_ids: Sequence[int]) -> dict[int,
                 up.state,
                 ProcessingOrder.id,
                 ProcessingOrder.identifier,
-                ProcessingOrder.mission_id,
+                Mission.code,
+                select(func.min(ProductFile.file_name))
+                .where(ProductFile.product_id == JobStepOutput.product_id)
+                .scalar_subquery(),
             )
             .join(JobStepOutput, JobStepOutput.id == InputQueryOutput.output_id)
             .join(ProductClass, ProductClass.id == JobStepOutput.product_class_id)
             .join(up, up.id == JobStepOutput.job_step_id)
             .join(Job, Job.id == up.job_id)
             .join(ProcessingOrder, ProcessingOrder.id == Job.order_id)
+            .join(Mission, Mission.id == ProcessingOrder.mission_id)
             .where(InputQueryOutput.query_id.in_(qids))
             .order_by(JobStepOutput.sensing_start, JobStepOutput.id)
         ):
-            qid, policy, given_up_at, o, ptype, state, order_id, identifier, mission_id = row
+            qid, policy, given_up_at, o, ptype, state, order_id, identifier, mission, stored = row
             outputs[qid].append(
                 BoundOutput(
                     output_id=o.id,
                     job_step_id=o.job_step_id,
                     order_id=order_id,
-                    order=f"{_mission_code(session, mission_id)}/{identifier}",
+                    order=f"{mission}/{identifier}",
                     output_index=o.output_index,
                     product_type=ptype,
                     file_name=o.file_name,
@@ -184,6 +189,7 @@ def read_step_inputs(session: Session, job_step_ids: Sequence[int]) -> dict[int,
                     policy=policy,
                     step_state=state,
                     product_id=o.product_id,
+                    product_file=stored,
                     given_up_at=given_up_at,
                 )
             )
@@ -210,16 +216,6 @@ def read_step_inputs(session: Session, job_step_ids: Sequence[int]) -> dict[int,
             )
         )
     return out
-
-
-def _mission_code(session: Session, mission_id: int) -> str:
-    """Mission codes are few and never change: read each once per session."""
-    cache: dict[int, str] = session.info.setdefault("proseo_mission_codes", {})
-    if mission_id not in cache:
-        from proseo.catalog.model_mission import Mission
-
-        cache[mission_id] = session.scalar(select(Mission.code).where(Mission.id == mission_id)) or "?"
-    return cache[mission_id]
 
 
 def upstream_steps(inputs: Sequence[StepInput]) -> dict[int, str]:
