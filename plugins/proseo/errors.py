@@ -92,6 +92,34 @@ class StorageNotFound(StorageError):
     """A storage object does not exist."""
 
 
+class ObjectExists(StorageError):
+    """A create-only write found other bytes under its key: a stored object is never replaced.
+
+    Names the key, the storage root and both objects' size and SHA-256, so an operator
+    can tell which product collided with which.
+    """
+
+    def __init__(
+        self,
+        *,
+        key: str,
+        root: str,
+        url: str,
+        stored: tuple[int, str],
+        offered: tuple[int, str],
+    ) -> None:
+        self.key, self.root = key, root
+        self.stored_size, self.stored_sha256 = stored
+        self.offered_size, self.offered_sha256 = offered
+        super().__init__(
+            f"key {key!r} in {root} already holds other bytes "
+            f"(stored: sha256 {self.stored_sha256}, {self.stored_size} bytes; "
+            f"this upload: sha256 {self.offered_sha256}, {self.offered_size} bytes); "
+            "a stored object is never replaced",
+            url=url,
+        )
+
+
 # --- ingestion ---------------------------------------------------------------------
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,10 +156,9 @@ def test_class_option_and_sidecar_validity_for_unpatterned_names(
         assert p.generation_time == datetime(2025, 1, 10, tzinfo=UTC)
 
 
-def test_catalogue_failure_removes_the_copies(catalog: Catalog, data_dirs, tmp_path: Path) -> None:
-    """A real database error (a trigger refusing the insert) must not leave orphans on storage."""
-    mission = _onboard(catalog, "s5p")
-    files = write_inputs(mission, *DAY, tmp_path / "in", classes={"AUX_CTMFCT", "AUX_NISE__"})
+@contextlib.contextmanager
+def _refusing_file_rows(catalog: Catalog) -> Iterator[None]:
+    """A real database error: a trigger refuses every product_file insert while inside."""
     with catalog.engine.begin() as conn:
         if catalog.backend == "sqlite":
             conn.execute(
@@ -180,7 +181,7 @@ def test_catalogue_failure_removes_the_copies(catalog: Catalog, data_dirs, tmp_p
                 )
             )
     try:
-        report = Ingestor(catalog, mission).run(files)
+        yield
     finally:
         with catalog.engine.begin() as conn:
             conn.execute(
@@ -188,12 +189,76 @@ def test_catalogue_failure_removes_the_copies(catalog: Catalog, data_dirs, tmp_p
             )
             if catalog.backend != "sqlite":
                 conn.execute(text("DROP FUNCTION refuse()"))
+
+
+def test_catalogue_failure_removes_the_copies(catalog: Catalog, data_dirs, tmp_path: Path) -> None:
+    """A real database error (a trigger refusing the insert) must not leave orphans on storage."""
+    mission = _onboard(catalog, "s5p")
+    files = write_inputs(mission, *DAY, tmp_path / "in", classes={"AUX_CTMFCT", "AUX_NISE__"})
+    with _refusing_file_rows(catalog):
+        report = Ingestor(catalog, mission).run(files)
     assert report.count("error") == len(files)
     assert all("copies removed" in o.message and "disk quota exceeded" in o.message for o in report.outcomes)
     assert _count(catalog, Product) == 0
     assert _files_under(data_dirs["data"]) == []
     # and once the database accepts writes again, the same files ingest normally
     assert Ingestor(catalog, mission).run(files).count("new") == len(files)
+
+
+def test_a_file_already_stored_with_the_same_bytes_is_registered_without_rewriting(
+    catalog: Catalog, data_dirs, tmp_path: Path
+) -> None:
+    """Left on storage by an interrupted ingestion (or copied by a concurrent one): used as it is."""
+    mission = _onboard(catalog, "s5p")
+    files = write_inputs(mission, *DAY, tmp_path / "in", classes={"AUX_MET_TP"})
+    ingestor = Ingestor(catalog, mission)
+    key = storage_key_for(mission, files[0])
+    ingestor.storage.put_file(files[0], key)
+    before = (data_dirs["data"] / "S5P" / key).stat()
+
+    report = ingestor.run(files)
+
+    assert report.ok and report.count("new") == len(files)
+    assert [o.message for o in report.outcomes] == ["already stored"] + [None] * (len(files) - 1)
+    after = (data_dirs["data"] / "S5P" / key).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert _count(catalog, ProductFile) == len(files)
+
+
+def test_other_bytes_under_the_storage_key_are_a_conflict_and_stay(
+    catalog: Catalog, data_dirs, tmp_path: Path
+) -> None:
+    mission = _onboard(catalog, "s5p")
+    (victim,) = write_inputs(mission, *DAY, tmp_path / "in", classes={"AUX_MET_TP"})[:1]
+    ingestor = Ingestor(catalog, mission)
+    key = storage_key_for(mission, victim)
+    theirs = ingestor.storage.put_bytes(b"someone else's bytes", key)
+
+    (outcome,) = ingestor.run([victim]).outcomes
+
+    assert outcome.status == "conflict" and outcome.product_id is None
+    assert f"key {key!r}" in outcome.message and theirs.sha256 in outcome.message
+    assert hashlib.sha256(victim.read_bytes()).hexdigest() in outcome.message
+    assert (data_dirs["data"] / "S5P" / key).read_bytes() == b"someone else's bytes"
+    assert _count(catalog, Product) == 0
+
+
+def test_the_rollback_never_removes_an_object_it_did_not_write(
+    catalog: Catalog, data_dirs, tmp_path: Path
+) -> None:
+    """The one file another ingestion had stored stays when this batch's registration fails."""
+    mission = _onboard(catalog, "s5p")
+    files = write_inputs(mission, *DAY, tmp_path / "in", classes={"AUX_CTMFCT", "AUX_NISE__"})
+    ingestor = Ingestor(catalog, mission)
+    theirs = storage_key_for(mission, files[0])
+    ingestor.storage.put_file(files[0], theirs)
+
+    with _refusing_file_rows(catalog):
+        report = ingestor.run(files)
+
+    assert report.count("error") == len(files)
+    assert _files_under(data_dirs["data"]) == [data_dirs["data"] / "S5P" / theirs]
+    assert (data_dirs["data"] / "S5P" / theirs).read_bytes() == files[0].read_bytes()
 
 
 def test_files_of_an_unknown_facility_are_refused(catalog: Catalog, data_dirs) -> None:

@@ -7,9 +7,11 @@ fresh bucket, so tests never see each other's objects.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
 from proseo.devtools.s3server import MotoServer
@@ -52,3 +54,27 @@ def make_file(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return make
+
+
+@pytest.fixture(scope="session")
+def serial_moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto answering one request at a time: conditional writes atomic, as on S3 (see MotoServer)."""
+    with MotoServer(log_file=tmp_path_factory.mktemp("moto") / "serial.log", serial=True) as server:
+        yield server
+
+
+@pytest.fixture(params=["file", pytest.param("s3", marks=pytest.mark.s3)])
+def race_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    """Where concurrent writers of one key are tested: a folder, then a bucket on the serial moto."""
+    if request.param == "file":
+        return request.getfixturevalue("file_storage")
+    server: MotoServer = request.getfixturevalue("serial_moto_s3")
+    name = f"race-{uuid.uuid4().hex[:16]}"
+    boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id=server.options()["key"],
+        aws_secret_access_key=server.options()["secret"],
+        region_name=server.options()["region"],
+    ).create_bucket(Bucket=name)
+    return Storage(f"s3://{name}/products", options=server.options(), block_size=BLOCK, retry_backoff=0.01)

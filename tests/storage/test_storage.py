@@ -59,7 +59,7 @@ def test_empty_and_small_objects(storage: Storage) -> None:
     assert storage.put_bytes(b"", "empty.bin") == FileInfo(storage.url_for("empty.bin"), *_facts(b""))
     assert storage.get_bytes("empty.bin") == b"" and storage.size("empty.bin") == 0
     storage.put_bytes(b"<Ipf_Job_Order/>", "jobs/1/JobOrder.xml")
-    info = storage.put_bytes(b"<Ipf_Job_Order>v2</Ipf_Job_Order>", "jobs/1/JobOrder.xml")  # overwrite
+    info = storage.put_bytes(b"<Ipf_Job_Order>v2</Ipf_Job_Order>", "jobs/1/JobOrder.xml", replace=True)
     assert storage.get_bytes("jobs/1/JobOrder.xml") == b"<Ipf_Job_Order>v2</Ipf_Job_Order>"
     assert (info.size, info.md5) == _facts(b"<Ipf_Job_Order>v2</Ipf_Job_Order>")[:2]
 

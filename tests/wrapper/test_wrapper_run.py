@@ -112,7 +112,8 @@ def test_bytes_changed_in_storage_fail_before_the_processor_starts(
 ) -> None:
     spec: JobSpec = make_spec()
     original = store.storage.get_bytes(spec.inputs[2].key)
-    store.storage.put_bytes(original.replace(b"meteorology", b"meteorologY"), spec.inputs[2].key)  # same size
+    tampered = original.replace(b"meteorology", b"meteorologY")  # same size
+    store.storage.put_bytes(tampered, spec.inputs[2].key, replace=True)  # changed behind our back
     manifest = run_job(spec, tmp_path / "work")
 
     assert (manifest.status, manifest.stage) == (Status.FAILED, "stage-in")
@@ -174,14 +175,38 @@ def test_the_same_spec_twice_gives_the_same_keys_and_manifest(
     spec: JobSpec = make_spec()
     first = run_job(spec, tmp_path / "one")
     keys = stored(store)
-    second = run_job(spec, tmp_path / "elsewhere" / "two")
+    outputs = {key: store.storage.checksum(key) for key in OUTPUT_KEYS}
+    second = run_job(spec, tmp_path / "elsewhere" / "two")  # a retried step: same bytes, already stored
 
     assert first.status is Status.SUCCESS
     assert first.model_dump_json() == second.model_dump_json()
     assert stored(store) == keys == INPUT_KEYS | OUTPUT_KEYS | KEPT_KEYS
+    assert {key: store.storage.checksum(key) for key in OUTPUT_KEYS} == outputs
+    assert "3 output file(s) already stored with the same bytes" in log_text(store, second)
     assert (tmp_path / "one" / "JobOrder_42.xml").read_bytes() == (
         tmp_path / "elsewhere" / "two" / "JobOrder_42.xml"
     ).read_bytes()
+
+
+def test_an_output_key_holding_other_bytes_fails_the_upload_and_is_not_replaced(
+    make_spec: Any, store: Any, tmp_path: Path
+) -> None:
+    """Another run already stored a different product under this step's output key."""
+    spec: JobSpec = make_spec()
+    key = "L1B/2024/03/01/S5P_TEST_L1B_00001.nc"
+    theirs = store.storage.put_bytes(b"the product another order registered\n", key)
+
+    manifest = run_job(spec, tmp_path / "work")
+
+    assert (manifest.status, manifest.stage) == (Status.FAILED, "upload")
+    reason = manifest.reason or ""
+    assert f"key {key!r} in {store.storage.root_url} already holds other bytes" in reason
+    assert f"stored: sha256 {theirs.sha256}, {theirs.size} bytes" in reason
+    ours = hashlib.sha256((tmp_path / "work" / "outputs" / "S5P_TEST_L1B_00001.nc").read_bytes()).hexdigest()
+    assert f"this upload: sha256 {ours}," in reason and "never replaced" in reason
+    assert manifest.products == []
+    assert store.storage.checksum(key) == theirs  # byte for byte what was there
+    assert "FAILED at upload" in log_text(store, manifest)
 
 
 @pytest.mark.parametrize("name", ["../../etc/passwd", "/etc/passwd", "ok/../../passwd"])

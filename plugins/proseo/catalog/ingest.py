@@ -7,6 +7,11 @@ a no-op; a different file under the same identity is a conflict. If flushing or 
 catalogue write fails, the objects copied for that batch are removed again, so
 storage never holds a product the catalogue does not know.
 
+Copies are create-only: an object already stored under the key with the same bytes
+(left by an interrupted ingestion, or copied by a concurrent one) is used as it is
+and reported "already stored"; other bytes under the key are a conflict and stay
+untouched. The rollback removes only objects this ingestion itself wrote.
+
 The two halves run as a pipeline: while batch N is flushed and registered (database
 work, mostly in another process or in C), batch N+1 is described and copied. A batch
 that repeats an identity or a storage URL of the batch in flight waits for it first,
@@ -30,7 +35,7 @@ from proseo.catalog.model_mission import Facility, Orbit, Spacecraft
 from proseo.catalog.model_product import Product, ProductFile, ProductionType, ProductStatus
 from proseo.catalog.products import class_ids, product_identity, product_uuid
 from proseo.catalog.products import storage_key as product_storage_key
-from proseo.errors import IngestError, NotFoundError, ProseoError
+from proseo.errors import IngestConflict, IngestError, NotFoundError, ObjectExists, ProseoError
 from proseo.missions.loader import LoadedMission
 from proseo.missions.orbits import Orbit as OrbitSpan
 from proseo.storage import FileInfo, Storage, hash_file, open_storage
@@ -45,7 +50,7 @@ class Outcome:
     file: str
     status: str  # new | unchanged | conflict | error
     product_id: int | None = None
-    message: str | None = None
+    message: str | None = None  # why, for conflict and error; "already stored" for some new ones
 
 
 @dataclass
@@ -263,7 +268,9 @@ class Ingestor:
         in_threads = self._parallel([d for d, _ in fresh], remote=self.storage.protocol != "file")
         results = (pool.map if in_threads else map)(self._copy, fresh)
         for (d, ident), result in zip(fresh, results, strict=True):
-            if isinstance(result, ProseoError):
+            if isinstance(result, IngestConflict):
+                outcomes.append(Outcome(str(d.path), "conflict", message=str(result)))
+            elif isinstance(result, ProseoError):
                 outcomes.append(Outcome(str(d.path), "error", message=str(result)))
             else:
                 copied.append((d, ident, result))
@@ -273,8 +280,14 @@ class Ingestor:
         d = item[0]
         key = storage_key(d)
         try:
-            # Flushed for the whole batch by one storage.sync() before registration.
+            # Create-only; flushed for the whole batch by one storage.sync() before registration.
             return self.storage.put_file(d.path, key, durable=False)
+        except ObjectExists as exc:
+            return IngestConflict(
+                f"not copied: {exc}",
+                file=str(d.path),
+                mission=self.mission.code,
+            )
         except ProseoError as exc:
             return IngestError(
                 f"copy to {self.storage.url_for(key)} failed: {exc}",
@@ -340,10 +353,20 @@ class Ingestor:
             self._undo_copies(copied)
             message = f"catalogue write failed, copies removed: {type(exc).__name__}: {exc}"
             return [Outcome(str(d.path), "error", message=message[:500]) for d, _, _ in copied]
-        return [Outcome(str(d.path), "new", pid) for pid, (d, _, _) in zip(ids, copied, strict=True)]
+        return [
+            Outcome(str(d.path), "new", pid, "already stored" if info.already_stored else None)
+            for pid, (d, _, info) in zip(ids, copied, strict=True)
+        ]
 
     def _undo_copies(self, copied: list[Copied]) -> None:
-        """Remove objects this batch wrote, except any another process registered meanwhile."""
+        """Remove objects this batch wrote, except any another process registered meanwhile.
+
+        An object that was already stored (same bytes) was not written by this batch and
+        is never removed: it may belong to a concurrent ingestion still registering it.
+        """
+        copied = [c for c in copied if not c[2].already_stored]
+        if not copied:
+            return
         urls = [info.url for _, _, info in copied]
         with self.catalog.session() as s:
             registered = set(

@@ -9,6 +9,11 @@ kernel also kills it if this process dies without cleaning up (``PR_SET_PDEATHSI
 
     with MotoServer() as s3:
         storage = Storage("s3://bucket", options=s3.options())
+
+``serial=True`` runs moto's application one request at a time. moto's threaded server
+checks a conditional write (``If-None-Match: *``) before it stores the object, without
+a lock, so two concurrent conditional writes can both pass; S3 decides them atomically.
+A serial server is the faithful stand-in where concurrent writers of one key are tested.
 """
 
 from __future__ import annotations
@@ -43,6 +48,18 @@ def venv_executable(name: str) -> str:
     if found is None:
         raise RuntimeError(f"{name} not found next to {sys.executable} or on PATH")
     return found
+
+
+#: moto's own server, one request at a time (``moto_server`` hard-codes threaded=True).
+_SERIAL_SERVER = """
+import os, sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+host, port = sys.argv[1], int(sys.argv[2])
+os.environ.setdefault("MOTO_PORT", str(port))
+app = DomainDispatcherApplication(create_backend_app)
+run_simple(host, port, app, threaded=False, request_handler=MotoRequestHandler)
+"""
 
 
 def moto_executable() -> str:
@@ -86,8 +103,10 @@ class MotoServer:
         log_file: str | os.PathLike[str] | None = None,
         start_timeout: float = 30.0,
         stop_timeout: float = 5.0,
+        serial: bool = False,
     ) -> None:
         self.host = host
+        self.serial = serial
         self._fixed_port = port is not None
         self.port = port or free_port(host)
         self.log_file = log_file
@@ -146,8 +165,13 @@ class MotoServer:
         if self.log_file is not None:
             out = open(self.log_file, "ab")  # noqa: SIM115 - the child keeps its own descriptor
         try:
+            command = (
+                [sys.executable, "-c", _SERIAL_SERVER, self.host, str(self.port)]
+                if self.serial
+                else [moto_executable(), "-H", self.host, "-p", str(self.port)]
+            )
             self.process = subprocess.Popen(
-                [moto_executable(), "-H", self.host, "-p", str(self.port)],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=out,  # a file or DEVNULL, never a pipe nobody reads
                 stderr=subprocess.STDOUT,

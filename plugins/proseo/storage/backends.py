@@ -12,12 +12,21 @@ the way its storage allows:
   completed only after the last part and aborted on any failure;
 * other fsspec protocols write a temporary sibling and ``mv`` it (atomic only as far
   as that filesystem's ``mv`` is).
+
+A write with ``exclusive=True`` is create-only: it never replaces an object that is
+already there, and raises :class:`KeyTaken` instead (the facade then compares bytes).
+On file:// the temporary file is moved into place by ``renameat2(RENAME_NOREPLACE)``,
+or hard-linked to the final name where the kernel or file system lacks that flag;
+both fail atomically if the name exists, so of two concurrent writers exactly one
+wins. On S3 the PUT or CompleteMultipartUpload carries ``If-None-Match: *``. Other
+fsspec protocols have no such primitive: see :meth:`Backend.write` for the window.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import io
 import os
@@ -32,6 +41,7 @@ import fsspec
 from proseo.errors import StorageError
 from proseo.storage.hashing import CHUNK, Readable, copy_stream
 from proseo.storage.keys import Root, is_temp_name, temp_name
+from proseo.storage.noreplace import KeyTaken, place_new
 
 
 def _token() -> str:
@@ -60,17 +70,28 @@ class Backend:
         size_hint: int | None = None,
         chunk: int = CHUNK,
         durable: bool = True,
+        exclusive: bool = False,
     ) -> None:
         """Copy ``source`` to ``path``; nothing appears under ``path`` unless all of it arrived.
 
         ``size_hint`` (if known) lets S3 choose its part size; ``chunk`` is the read size.
         ``durable=False`` lets a caller defer flushing to one :meth:`sync` for many writes.
+        ``exclusive=True`` raises :class:`KeyTaken` rather than replace an existing object.
+
+        Here (a filesystem with no create-only move) that is a check before the copy and
+        another just before the ``mv``: an object that another writer moves into place
+        between the second check and our ``mv`` is replaced. file:// and s3:// have
+        backends of their own without that window.
         """
+        if exclusive and self.exists(path):
+            raise KeyTaken(errno.EEXIST, "an object is already stored here", path)
         parent, _, name = path.rpartition("/")
         tmp = f"{parent}/{temp_name(name, _token())}"
         try:
             with self.fs.open(tmp, "wb") as out:
                 copy_stream(source, out.write, chunk)
+            if exclusive and self.exists(path):
+                raise KeyTaken(errno.EEXIST, "an object is already stored here", path)
             self.fs.mv(tmp, path)
         except BaseException:
             with contextlib.suppress(Exception):
@@ -147,8 +168,9 @@ class LocalBackend(Backend):
         size_hint: int | None = None,
         chunk: int = CHUNK,
         durable: bool = True,
+        exclusive: bool = False,
     ) -> None:
-        atomic_local_write(source, path, chunk=chunk, fsync=self.fsync and durable)
+        atomic_local_write(source, path, chunk=chunk, fsync=self.fsync and durable, exclusive=exclusive)
 
     def sync(self, path: str) -> None:
         """Flush every write on ``path``'s filesystem with one ``syncfs`` (Linux), else ``sync``.
@@ -168,7 +190,8 @@ class LocalBackend(Backend):
         """Place the object at local ``target`` without copying bytes where possible.
 
         A hard link when ``target`` is on the same file system (the stored file is
-        immutable: writes replace objects by rename, never in place), else a
+        immutable: writes place whole new files by rename or link, never write in
+        place, and product writes never replace an existing object), else a
         kernel-side copy. ``check(staged_path)`` verifies the staged file before it
         appears under ``target``; if it raises, nothing is left behind.
         """
@@ -216,13 +239,15 @@ def atomic_local_write(
     check: Callable[[], None] | None = None,
     chunk: int = CHUNK,
     fsync: bool = True,
+    exclusive: bool = False,
 ) -> None:
     """Stream ``source`` into a local file atomically, creating parent directories.
 
     ``check`` runs after the last byte and before the rename: if it raises, the
     temporary file is removed and ``path`` is left as it was. ``fsync`` makes the data
     and the rename durable before returning (what a stored product needs; a download
-    to scratch can be repeated and does without).
+    to scratch can be repeated and does without). ``exclusive=True`` never replaces
+    an existing file: :class:`KeyTaken` is raised and the temporary file removed.
     """
     directory, name = os.path.split(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -235,7 +260,10 @@ def atomic_local_write(
                 os.fsync(out.fileno())
         if check is not None:
             check()
-        os.replace(tmp, path)
+        if exclusive:
+            place_new(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

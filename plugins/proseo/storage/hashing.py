@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -30,12 +30,17 @@ class Readable(Protocol):
 
 @dataclass(frozen=True)
 class FileInfo:
-    """Where a file is and what it contains: the facts the catalogue records."""
+    """Where a file is and what it contains: the facts the catalogue records.
+
+    ``already_stored`` is true when a create-only write found these very bytes under
+    its key and wrote nothing; it is not a fact about the file, so equality ignores it.
+    """
 
     url: str
     size: int
     md5: str
     sha256: str
+    already_stored: bool = field(default=False, compare=False)
 
 
 def file_url(path: str | os.PathLike[str]) -> str:

@@ -36,6 +36,7 @@ TRANSIENT_CODES = frozenset(
     {
         "SlowDown",
         "RequestTimeout",
+        "ConditionalRequestConflict",  # 409: a concurrent conditional write; S3 says retry
         "InternalError",
         "ServiceUnavailable",
         "Throttling",

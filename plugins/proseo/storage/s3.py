@@ -7,11 +7,21 @@ multipart upload that is completed only after the last part and aborted on any
 failure (S3 shows the object only on completion, so a failed copy leaves nothing);
 downloads are one streamed GET read in bounded pieces. Everything still goes through
 s3fs's client (``call_s3``), so its session, credentials and per-request retries apply.
+
+Create-only writes use S3's conditional writes: ``If-None-Match: *`` on the PUT, or on
+CompleteMultipartUpload (the parts are invisible until then), so the object store
+itself decides which of concurrent writers wins; the loser gets 412 PreconditionFailed
+(:class:`~proseo.storage.noreplace.KeyTaken` here) and its multipart upload is aborted.
+A 409 ConditionalRequestConflict (a concurrent write still in progress) is transient
+and the whole upload is retried. AWS S3 has honoured the header since August 2024 and
+moto 5 does (sequentially: see :mod:`proseo.devtools.s3server`); an S3-compatible server
+that ignores it gives no such guarantee, so check it before relying on one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 from collections.abc import Mapping
@@ -23,6 +33,7 @@ import fsspec.asyn
 from proseo.errors import StorageError
 from proseo.storage.backends import Backend
 from proseo.storage.hashing import CHUNK, Readable, read_exactly
+from proseo.storage.noreplace import KeyTaken
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +66,33 @@ class S3Backend(Backend):
         size_hint: int | None = None,
         chunk: int = CHUNK,
         durable: bool = True,  # a completed PUT or multipart upload is durable already
+        exclusive: bool = False,
     ) -> None:
         bucket, key, _ = self.fs.split_path(path)
         part_size = s3_part_size(self.block_size, size_hint)
+        condition = {"IfNoneMatch": "*"} if exclusive else {}
         first = [read_exactly(source, part_size)]  # a list, so _multipart can drop the only reference
         try:
             if len(first[0]) < part_size:  # fits in one part: a single PUT is atomic on its own
-                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=first.pop())
+                self.fs.call_s3("put_object", Bucket=bucket, Key=key, Body=first.pop(), **condition)
                 return
-            self._multipart(source, bucket, key, first, part_size)
+            self._multipart(source, bucket, key, first, part_size, condition)
+        except OSError as exc:
+            if exclusive and precondition_failed(exc):
+                raise KeyTaken(errno.EEXIST, "an object is already stored here", path) from exc
+            raise
         finally:
             self.fs.invalidate_cache(path)
 
-    def _multipart(self, source: Readable, bucket: str, key: str, first: list[bytes], part_size: int) -> None:
+    def _multipart(
+        self,
+        source: Readable,
+        bucket: str,
+        key: str,
+        first: list[bytes],
+        part_size: int,
+        condition: dict[str, str],
+    ) -> None:
         upload = self.fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key)["UploadId"]
         try:
             parts: list[dict[str, Any]] = []
@@ -91,6 +116,7 @@ class S3Backend(Backend):
                 Key=key,
                 UploadId=upload,
                 MultipartUpload={"Parts": parts},
+                **condition,
             )
         except BaseException:
             try:
@@ -103,6 +129,19 @@ class S3Backend(Backend):
         # One streamed GET rather than s3fs's file object, whose ranged GETs cost a
         # request per chunk and hold each chunk about three times over (aiohttp, botocore).
         return S3Stream(self.fs, path)  # type: ignore[return-value]  # read/close/context suffice
+
+
+def precondition_failed(exc: BaseException) -> bool:
+    """True if S3 answered 412 PreconditionFailed (s3fs raises FileExistsError or EINVAL for it)."""
+    current: BaseException | None = exc
+    while current is not None:
+        response = getattr(current, "response", None)  # botocore's ClientError, s3fs keeps it as cause
+        if isinstance(response, dict):
+            code = (response.get("Error") or {}).get("Code")
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            return code == "PreconditionFailed" or status == 412
+        current = current.__cause__
+    return False
 
 
 class S3Stream:

@@ -1,7 +1,8 @@
 """The storage facade: a root URL addressed by relative keys, the same on every backend.
 
 Ingestion, stage-in and stage-out call only this. Every transfer streams in chunks
-and checksums the bytes as they pass; every write is atomic; every operation is
+and checksums the bytes as they pass; every write is atomic and, unless asked to
+replace, create-only (a stored object is never replaced by other bytes); every operation is
 retried on transient errors (the whole transfer, with exponential backoff and jitter)
 and ends either in a result or in a :class:`~proseo.errors.StorageError` that names the
 URL. Progress callbacks receive byte counts; when an attempt fails, the bytes it had
@@ -11,6 +12,7 @@ reported are taken back with one negative call, so a progress bar never overshoo
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import json
 import os
@@ -19,8 +21,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import IO, Any, TypeVar
 
 from proseo.errors import ProseoError, StorageError, StorageNotFound
+from proseo.storage import createonly
 from proseo.storage.backends import Backend, LocalBackend, atomic_local_write, make_backend, stream_size
-from proseo.storage.hashing import FileInfo, HashingReader, Progress, copy_stream, hash_local, verify
+from proseo.storage.createonly import MISSING as _MISSING
+from proseo.storage.createonly import Source, SourceOpener, discard
+from proseo.storage.hashing import CHUNK, FileInfo, HashingReader, Progress, copy_stream, hash_local, verify
 from proseo.storage.keys import check_prefix, parse_root
 from proseo.storage.parallel import Expected, expected_facts, in_parallel, serialised
 from proseo.storage.retry import GaveUp, with_retries
@@ -28,8 +33,6 @@ from proseo.storage.s3 import S3_MIN_PART
 
 T = TypeVar("T")
 LocalPath = str | os.PathLike[str]
-#: How filesystems say "no object here" (a "directory" is no object either).
-_MISSING = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
 
 
 class Storage:
@@ -114,39 +117,51 @@ class Storage:
             raise StorageNotFound("no such object", url=url) from exc
 
     # --- writing -------------------------------------------------------------------------
+    #
+    # Writes are create-only unless ``replace=True``: stored products are immutable
+    # (zero-copy staging hard-links them, the catalogue records their checksums), so a
+    # key that already holds the same bytes (size and SHA-256) is left alone and the
+    # result says ``already_stored`` (a retried job step or a repeated ingestion stays
+    # idempotent), and a key that holds other bytes raises ObjectExists. Only files
+    # that belong to one try (processor logs, Job Orders) are written with replace=True.
 
     def put_file(
-        self, local_path: LocalPath, key: str, *, progress: Progress | None = None, durable: bool = True
+        self,
+        local_path: LocalPath,
+        key: str,
+        *,
+        progress: Progress | None = None,
+        durable: bool = True,
+        replace: bool = False,
     ) -> FileInfo:
         """Upload a local file under ``key``; returns its URL, size and checksums.
 
         A local file that cannot be opened raises the plain OSError (it is the caller's
         file, not a storage object); storage failures raise StorageError. With
         ``durable=False`` the write is atomic but its flush to disk waits for :meth:`sync`
-        (one flush for a whole batch instead of one per file).
+        (one flush for a whole batch instead of one per file). Create-only unless
+        ``replace=True`` (see above).
         """
         url, path = self._locate(key)
         with open(local_path, "rb") as src:
             size = os.fstat(src.fileno()).st_size
 
-            def action(report: Progress | None) -> FileInfo:
+            @contextlib.contextmanager
+            def source() -> Iterator[Source]:
                 src.seek(0)
-                reader = HashingReader(src, report)
-                self._backend.write(reader, path, size_hint=size, durable=durable)
-                return reader.info(url)
+                yield Source(src, size, CHUNK)
 
-            return self._run(url, action, progress)
+            return self._write(key, url, path, source, progress, durable=durable, replace=replace)
 
-    def put_bytes(self, data: bytes, key: str) -> FileInfo:
-        """Store a small object (a Job Order, a manifest) from memory."""
+    def put_bytes(self, data: bytes, key: str, *, replace: bool = False) -> FileInfo:
+        """Store a small object (a Job Order, a manifest) from memory; create-only unless ``replace``."""
         url, path = self._locate(key)
 
-        def action(_: Progress | None) -> FileInfo:
-            reader = HashingReader(io.BytesIO(data))
-            self._backend.write(reader, path, size_hint=len(data))
-            return reader.info(url)
+        @contextlib.contextmanager
+        def source() -> Iterator[Source]:
+            yield Source(io.BytesIO(data), len(data), CHUNK)
 
-        return self._run(url, action)
+        return self._write(key, url, path, source, None, durable=True, replace=replace)
 
     def copy_in(
         self,
@@ -155,18 +170,47 @@ class Storage:
         *,
         source_options: Mapping[str, Any] | None = None,
         progress: Progress | None = None,
+        replace: bool = False,
     ) -> FileInfo:
         """Copy an object from any URL (file://, s3://, ...) under ``key``, streaming and hashing it."""
         url, path = self._locate(key)
         source_root = parse_root(source_url)
-        source = make_backend(source_root, source_options, block_size=max(self.block_size, S3_MIN_PART))
-        source_path = source.norm(source_root.path)
+        backend = make_backend(source_root, source_options, block_size=max(self.block_size, S3_MIN_PART))
+        source_path = backend.norm(source_root.path)
+
+        @contextlib.contextmanager
+        def source() -> Iterator[Source]:
+            with self._open(backend, source_path, source_root.url) as src:
+                yield Source(src, stream_size(src), backend.read_chunk)
+
+        return self._write(key, url, path, source, progress, durable=True, replace=replace)
+
+    def _write(
+        self,
+        key: str,
+        url: str,
+        path: str,
+        source: SourceOpener,
+        progress: Progress | None,
+        *,
+        durable: bool,
+        replace: bool,
+    ) -> FileInfo:
+        """One write with retries (:func:`proseo.storage.createonly.write`)."""
 
         def action(report: Progress | None) -> FileInfo:
-            with self._open(source, source_path, source_root.url) as src:
-                reader = HashingReader(src, report)
-                self._backend.write(reader, path, size_hint=stream_size(src), chunk=source.read_chunk)
-            return reader.info(url)
+            return createonly.write(
+                self._backend,
+                source,
+                key=key,
+                url=url,
+                path=path,
+                root=self.root_url,
+                report=report,
+                durable=durable,
+                replace=replace,
+                look_first_from=self.block_size,
+            )
 
         return self._run(url, action, progress)
 
@@ -283,7 +327,7 @@ class Storage:
         def action(_: Progress | None) -> FileInfo:
             with self._open(self._backend, path, url) as src:
                 reader = HashingReader(src)
-                copy_stream(reader, lambda _: None, self._backend.read_chunk)
+                copy_stream(reader, discard, self._backend.read_chunk)
             return reader.info(url)
 
         return self._run(url, action)
@@ -334,15 +378,20 @@ class Storage:
         *,
         workers: int = 8,
         progress: Progress | None = None,
+        replace: bool = False,
     ) -> builtins.list[FileInfo]:  # a bare "list" here would mean Storage.list
         """Upload (local_path, key) pairs in parallel; results in the order of ``items``.
 
-        The first failure is raised once the transfers already running have finished
-        (those not yet started are cancelled); objects that did arrive stay stored.
+        Create-only unless ``replace`` (see :meth:`put_file`). The first failure is
+        raised once the transfers already running have finished (those not yet started
+        are cancelled); objects that did arrive stay stored.
         """
         report = serialised(progress)
         return in_parallel(
-            [lambda local=local, key=key: self.put_file(local, key, progress=report) for local, key in items],
+            [
+                lambda local=local, key=key: self.put_file(local, key, progress=report, replace=replace)
+                for local, key in items
+            ],
             workers,
         )
 

@@ -4,7 +4,13 @@ Only the outputs the plan names are taken, and only as regular files that really
 in the working directory: a processor (or a product someone crafted) could otherwise
 make the wrapper upload ``/etc/passwd`` or a credentials file through a symlink. All
 outputs are checked before the first byte is uploaded, so a job that fails here leaves
-nothing half-stored; the keys come from the plan, so a retry overwrites the same keys.
+nothing half-stored.
+
+Uploads are create-only: the keys come from the plan, and a stored product is never
+replaced (the catalogue and every stage-in that hard-linked it rely on its bytes). A
+retried step that produces the same bytes finds them "already stored" and succeeds;
+an output whose key already holds other bytes fails the step at the upload stage,
+naming the key and both checksums, and leaves the stored object as it was.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -127,16 +134,24 @@ def find_outputs(spec: JobSpec, workdir: Path) -> list[FoundOutput]:
     return found
 
 
-def upload_outputs(spec: JobSpec, found: list[FoundOutput]) -> list[ManifestProduct]:
-    """Upload every file (in parallel), returning the manifest's products with sizes and checksums."""
+def upload_outputs(
+    spec: JobSpec, found: list[FoundOutput], note: Callable[[str], None] | None = None
+) -> list[ManifestProduct]:
+    """Upload every file (in parallel, create-only), returning the manifest's products.
+
+    ``note`` hears about files that were already stored with the same bytes.
+    """
     ref = spec.storages[spec.output_storage]
     items = [(local, key) for f in found for local, _, key in f.files]
     try:
         infos = open_storage(ref.url, ref.options).put_many(items, workers=spec.transfer_workers)
-    except StorageError as exc:
+    except StorageError as exc:  # ObjectExists too: its message names the key and both checksums
         raise WrapperError("upload", f"outputs could not be stored: {exc}") from exc
     except OSError as exc:  # a local file vanished or became unreadable
         raise WrapperError("upload", f"an output could not be read: {exc.strerror}") from exc
+    already = [key for (_, key), info in zip(items, infos, strict=True) if info.already_stored]
+    if already and note is not None:
+        note(f"{len(already)} output file(s) already stored with the same bytes: {', '.join(already)}")
     products = []
     position = 0
     for f in found:

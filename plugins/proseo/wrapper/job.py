@@ -75,8 +75,8 @@ class _Job:
         xml = render_job_order(spec)
         validate_job_order(xml)
         (self.workdir / name).write_bytes(xml)
-        try:
-            info = self.output_storage.put_bytes(xml, spec.job_order_key)
+        try:  # one Job Order per try, replaced by the next try (it is no product)
+            info = self.output_storage.put_bytes(xml, spec.job_order_key, replace=True)
         except StorageError as exc:
             raise WrapperError("upload", f"the Job Order could not be stored: {exc}") from exc
         self.job_order = ManifestFile(
@@ -122,14 +122,17 @@ class _Job:
         self.stage = "collect"
         found = find_outputs(spec, self.workdir)
         self.stage = "upload"
-        products = upload_outputs(spec, found)
+        products = upload_outputs(spec, found, self.note)
         self.note(f"stored {sum(len(f.files) for f in found)} file(s) of {len(found)} output product(s)")
         return status, reason, products
 
     def keep_log(self) -> str:
-        """Upload the log (it matters most when the job failed); returns its URL."""
+        """Upload the log (it matters most when the job failed); returns its URL.
+
+        The log is per try and no product: the next try's log replaces it.
+        """
         try:
-            return self.output_storage.put_file(self.log_path, self.spec.log_key).url
+            return self.output_storage.put_file(self.log_path, self.spec.log_key, replace=True).url
         except (StorageError, OSError) as exc:
             raise WrapperError("upload", f"the processor log could not be stored: {exc}") from exc
 
