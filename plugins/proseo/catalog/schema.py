@@ -6,6 +6,7 @@ Migrations ship inside the package (``proseo/catalog/migrations``) so that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -40,11 +41,46 @@ def current_revision(engine: Engine) -> str | None:
 
 def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:
     """Migrate to ``target``; returns (revision before, revision after)."""
+    return _migrate(engine, command.upgrade, target)
+
+
+def downgrade(engine: Engine, target: str) -> tuple[str | None, str]:
+    """Migrate back to ``target`` (tests of migrations; data of dropped columns is rebuilt)."""
+    return _migrate(engine, command.downgrade, target)
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], target: str) -> tuple[str | None, str]:
+    """Run a migration in one transaction.
+
+    On SQLite, Alembic alters a table by copying it into a new one and dropping the old;
+    with foreign keys enforced, that drop deletes (ON DELETE CASCADE) every row that
+    references the table, in other tables. So, as SQLite's own procedure for altering
+    tables says, enforcement is off during the migration (set before the transaction
+    begins: SQLite ignores the pragma inside one) and ``PRAGMA foreign_key_check`` must
+    find no violation before the transaction commits.
+    """
     before = current_revision(engine)
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, target)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        if sqlite:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()  # ends SQLAlchemy's autobegun (empty) transaction
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                step(cfg, target)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise SchemaError(
+                            f"migrating to {target} would break {len(broken)} reference(s), e.g. "
+                            f"table {broken[0][0]} row {broken[0][1]} -> {broken[0][2]}; nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
     return before, current_revision(engine) or ""
 
 
