@@ -219,6 +219,50 @@ def test_existing_identical_products_are_reused(s5p: Catalog) -> None:
     assert other.reused == [] and Counter(s.product_type for s in other.steps)["L2__CLOUD_"] == 4
 
 
+def test_an_order_whose_products_all_exist_completes_and_can_be_closed(s5p: Catalog) -> None:
+    request = {
+        "requested_classes": ["L2__CLOUD_"],
+        "orbit_from": 37300,
+        "orbit_to": 37301,
+        "output_parameters": COLLECTION,
+    }
+    first = _plan(s5p, "S5P", identifier="first", **request)
+    _register_outputs(s5p, first.steps, first)
+    again = _plan(s5p, "S5P", identifier="again", **request)
+    assert again.steps == [] and len(again.reused) == 2
+    # Nothing to run: no DAG is built for it, and it does not wait for a run that never comes.
+    released = lifecycle.release_order(s5p, "S5P", "again")
+    assert released.state == "COMPLETED" and released.dag_id is None
+    with s5p.session() as s:
+        order = orders.get_order(s, "S5P", "again")
+        assert [(e.operation, e.to_state) for e in order.events][-3:] == [
+            ("release", "RELEASING"),
+            ("released", "RELEASED"),
+            ("complete", "COMPLETED"),
+        ]
+        assert "every product exists already" in (order.state_message or "")
+    assert lifecycle.close_order(s5p, "S5P", "again").state == "CLOSED"
+
+
+def test_a_released_order_without_job_steps_completes_when_its_run_ends(s5p: Catalog) -> None:
+    """An order released with an empty DAG (as releases did before) completes when the
+    run ends (the DAG-run listener's finalize) or at any roll-up, instead of staying RELEASED."""
+    request = {"requested_classes": ["L2__CLOUD_"], "orbit_from": 37300, "orbit_to": 37300}
+    first = _plan(s5p, "S5P", identifier="first", output_parameters=COLLECTION, **request)
+    _register_outputs(s5p, first.steps, first)
+    _plan(s5p, "S5P", identifier="old", output_parameters=COLLECTION, **request)
+    with s5p.session() as s:
+        order = orders.get_order(s, "S5P", "old")
+        order.state = "RELEASED"  # released, its empty DAG built and run
+        order.dag_id = "proseo__S5P__old"
+        order_id = order.id
+    with s5p.session() as s:
+        assert lifecycle.finalize_order(s, order_id, "DAG run manual__1 ended success") == "COMPLETED"
+    with s5p.session() as s:
+        assert lifecycle.rollup_order(s, order_id) == "COMPLETED"
+    assert lifecycle.close_order(s5p, "S5P", "old").state == "CLOSED"
+
+
 def _register_outputs(catalog: Catalog, steps, plan) -> None:
     """Catalogue rows as registration writes them for the planned outputs of ``steps``."""
     with catalog.session() as s:
