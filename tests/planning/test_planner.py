@@ -381,6 +381,59 @@ def test_order_slicing_overrides_requested_class_slicing(s5p: Catalog) -> None:
     assert all(shared[0].index in s.upstream for s in l2)
 
 
+def test_time_slices_follow_the_class_grid_whatever_the_order_start(catalog: Catalog, tmp_path: Path) -> None:
+    """An hourly class whose scans start at :15: orders from 00:30 and from 01:50 plan the
+    same scan-aligned runs, none straddling two scans."""
+    daily = (
+        "    processor: CALIB\n    slicing: {type: CALENDAR_DAY}\n"
+        "    selection_rules:\n      - rule: FOR RAW_EXP/filter:g"
+    )
+    hourly = daily.replace(
+        "{type: CALENDAR_DAY}", '{type: TIME_SLICE, duration: 1h, anchor: "2025-01-01T00:15:00Z"}'
+    )
+    text = (MISSION_DIR / "sky.yaml").read_text()
+    assert text.count(daily) == 1
+    (tmp_path / "sky.yaml").write_text(text.replace(daily, hourly))
+    with catalog.session() as s:
+        sync_mission(s, load_mission(tmp_path / "sky.yaml"))
+
+    def slices(identifier: str, start: timedelta, stop: timedelta) -> list[tuple[timedelta, timedelta]]:
+        plan = _plan(
+            catalog,
+            "SKY",
+            identifier=identifier,
+            requested_classes=["CALEXP_G"],
+            start=DAY + start,
+            stop=DAY + stop,
+        )
+        return sorted((s.slice.start - DAY, s.slice.stop - DAY) for s in plan.steps)
+
+    h, quarter = timedelta(hours=1), timedelta(minutes=15)
+    early = slices("early", timedelta(minutes=30), 3 * h)
+    late = slices("late", timedelta(minutes=110), 4 * h)
+    assert early == [(n * h + quarter, (n + 1) * h + quarter) for n in (0, 1, 2)]
+    assert late == [(n * h + quarter, (n + 1) * h + quarter) for n in (1, 2, 3)]
+    # An order's own TIME_SLICE keeps the class's grid.
+    with catalog.session() as s:
+        orders.create_order(
+            s,
+            "SKY",
+            OrderSpec(
+                identifier="own",
+                requested_classes=["CALEXP_G"],
+                start=DAY + timedelta(minutes=30),
+                stop=DAY + 3 * h,
+                slicing={"type": "TIME_SLICE", "duration": "2h"},
+            ),
+        )
+    lifecycle.approve_order(catalog, "SKY", "own")
+    own = lifecycle.plan_order(catalog, "SKY", "own")
+    assert sorted((s.slice.start - DAY, s.slice.stop - DAY) for s in own.steps) == [
+        (quarter, 2 * h + quarter),
+        (2 * h + quarter, 4 * h + quarter),
+    ]
+
+
 def test_bound_refuses_large_plans_and_records_why(s5p: Catalog) -> None:
     with pytest.raises(PlanTooLarge) as info:
         _plan(
