@@ -15,7 +15,6 @@ so the lookup always sees the registered state.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,14 +28,13 @@ from proseo.catalog.describe import Described, describe_file
 from proseo.catalog.mission_sync import get_mission
 from proseo.catalog.model_mission import Facility, Orbit, Spacecraft
 from proseo.catalog.model_product import Product, ProductFile, ProductionType, ProductStatus
-from proseo.catalog.products import class_ids, product_identity
+from proseo.catalog.products import class_ids, product_identity, product_uuid
 from proseo.errors import IngestError, NotFoundError, ProseoError
 from proseo.missions.loader import LoadedMission
 from proseo.missions.orbits import Orbit as OrbitSpan
 from proseo.storage import FileInfo, Storage, hash_file, open_storage
 
 PARALLEL_MIN_AVG_SIZE = 1 << 20  # bytes; below this, local copies run in one thread
-PRODUCT_NAMESPACE = uuid.UUID("6f0b7c1e-3d55-4c1e-9a53-70726f73656f")
 
 Copied = tuple[Described, str, FileInfo]  # description, identity, stored file
 
@@ -299,7 +297,7 @@ class Ingestor:
         now = utcnow()
         rows = [
             {
-                "uuid": str(uuid.uuid5(PRODUCT_NAMESPACE, ident)),
+                "uuid": product_uuid(ident),
                 "identity": ident,
                 "mission_id": self.mission_id,
                 "product_class_id": self.class_ids[d.product_type],

@@ -1,7 +1,8 @@
 """Product identity and product queries.
 
 ``product_identity`` is the single definition of "the same product" used by
-ingestion now and by registration of processor outputs later. Queries select by
+ingestion and by registration of processor outputs; ``product_uuid`` turns it into
+the product's public UUID for both. Queries select by
 class, overlap with a time window and typed free parameters, with paging.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,6 +52,16 @@ def product_identity(
     ]
     blob = json.dumps(payload, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+#: The UUID namespace of products; a product's UUID is a name-based UUID of its identity.
+PRODUCT_NAMESPACE = uuid.UUID("6f0b7c1e-3d55-4c1e-9a53-70726f73656f")
+
+
+def product_uuid(identity: str) -> str:
+    """The public UUID of the product with ``identity`` (the same whoever registers it:
+    ingestion or a processor run), so a product keeps its UUID across catalogues."""
+    return str(uuid.uuid5(PRODUCT_NAMESPACE, identity))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ names of what is missing.
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +22,11 @@ from proseo.catalog.db import utcnow
 from proseo.catalog.model_mission import ConfiguredProcessor, Mission, ProductClass
 from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep, ProcessingOrder, StepState
 from proseo.catalog.model_product import Product, ProductFile, ProductInput, ProductStatus, Provenance
-from proseo.catalog.products import class_ids, product_identity
+from proseo.catalog.products import class_ids, product_identity, product_uuid
 from proseo.errors import CatalogError, ConflictError, NotFoundError
 from proseo.wrapper.spec import Manifest, Status
 
 #: Product ids carry a namespace so a product's UUID is the same wherever it is registered.
-PRODUCT_NAMESPACE = uuid.UUID("7c0f6a52-52f4-4a43-9a55-6f1a3f0f5b0e")
 
 
 class RegistrationError(CatalogError):
@@ -147,7 +145,7 @@ def register_manifest(
             products[name] = existing
             continue
         product = Product(
-            uuid=str(uuid.uuid5(PRODUCT_NAMESPACE, identity)),
+            uuid=product_uuid(identity),
             identity=identity,
             mission_id=order.mission_id,
             product_class_id=classes[product_type],
