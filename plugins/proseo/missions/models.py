@@ -172,9 +172,15 @@ class ProcessorTask(Model):
     critical: bool = True
 
 
+#: A container image reference: [registry/]repository[:tag][@digest].
+IMAGE_PATTERN = r"^[a-z0-9][a-zA-Z0-9._/:@-]*$"
+
+
 class ProcessorVersion(Model):
     version: VersionText = Field(min_length=1)
-    image: str = Field(min_length=1, pattern=r"^[a-z0-9][a-zA-Z0-9._/:@-]*$")
+    #: The processor's container image; only pods need one, so it is required only
+    #: when the mission has a Kubernetes facility (crossref.py), checked when given.
+    image: str | None = Field(default=None, min_length=1, pattern=IMAGE_PATTERN)
     command: list[str] = Field(min_length=1)
     tasks: list[ProcessorTask] = Field(min_length=1)
     dialect: JobOrderDialect = JobOrderDialect.MMFI_1_8
