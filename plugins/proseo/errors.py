@@ -195,3 +195,19 @@ class PlanningError(OrderError):
 
 class PlanTooLarge(PlanningError):
     """The plan would exceed the job-step bound; the message suggests how to split the order."""
+
+
+# --- installation --------------------------------------------------------------------
+
+
+class MissingExtra(ProseoError):
+    """A feature needs an optional dependency that this installation lacks; names the extra."""
+
+    def __init__(self, feature: str, module: str, extra: str) -> None:
+        self.feature = feature
+        self.module = module
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the Python package {module!r}, which is not installed: "
+            f"install the {extra!r} extra (pip install 'proseo[{extra}]')"
+        )

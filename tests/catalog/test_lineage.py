@@ -30,6 +30,7 @@ from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
 from proseo.catalog.model_mission import Mission, ProductClass
 from proseo.catalog.model_order import JobStep
 from proseo.catalog.model_product import Product, ProductFile, ProductInput
+from proseo.catalog.products import product_uuid
 from proseo.catalog.register import RunIdentity, register_manifest
 from proseo.devtools.generate import write_inputs
 from proseo.errors import CatalogError, NotFoundError, ProseoError
@@ -151,6 +152,19 @@ def rolled_back(catalog: Catalog) -> Iterator[Session]:
 
 
 # --- the walk -------------------------------------------------------------------------------
+
+
+def test_ingested_and_registered_products_take_their_uuid_from_their_identity_alike(chain: Catalog) -> None:
+    """One UUID per identity, whoever wrote the product: ingestion or a processor run's registration."""
+    with chain.session() as s:
+        rows = s.execute(select(Product.uuid, Product.identity, Product.job_step_id.isnot(None))).all()
+    by_kind: dict[bool, list[tuple[str, str]]] = {}
+    for product_uuid_, identity, registered in rows:
+        by_kind.setdefault(bool(registered), []).append((product_uuid_, identity))
+    assert by_kind.get(True) and by_kind.get(False), "the chain has ingested and registered products"
+    for kind in (True, False):
+        assert all(stored == product_uuid(identity) for stored, identity in by_kind[kind]), kind
+    assert product_uuid("same identity") == product_uuid("same identity") != product_uuid("another")
 
 
 def test_backward_lineage_reaches_the_ingested_inputs(chain: Catalog) -> None:

@@ -130,7 +130,9 @@ def test_a_0004_catalogue_upgrades_in_place_and_its_orders_run(
         given_up = {b.query_id for b in bindings if b.given_up_at is not None}
         assert given_up == {q for q, e in explanations.items() if e.get("given_up_upstream")}
         # Rows that reference altered tables survive (SQLite rebuilds a table to alter it).
-        assert s.scalar(select(func.count()).select_from(InputQueryProduct)) == len(old["input_query_product"])
+        assert s.scalar(select(func.count()).select_from(InputQueryProduct)) == len(
+            old["input_query_product"]
+        )
         assert s.scalar(select(func.count()).select_from(ProductInput)) == len(old["product_input"])
         for q in s.scalars(select(InputQuery)):
             assert q.explanation == explanations[q.id]["text"] and q.origin == explanations[q.id]["origin"]

@@ -46,7 +46,9 @@ def _run(catalog: Catalog, step_id: int) -> Manifest:
 
 def _inputs_of(catalog: Catalog, product_id: int) -> set[int]:
     with catalog.session() as s:
-        return set(s.scalars(select(ProductInput.input_product_id).where(ProductInput.product_id == product_id)))
+        return set(
+            s.scalars(select(ProductInput.input_product_id).where(ProductInput.product_id == product_id))
+        )
 
 
 def test_lineage_lists_only_the_products_the_run_staged(sky_cat: Catalog, tmp_path: Path) -> None:
@@ -57,9 +59,9 @@ def test_lineage_lists_only_the_products_the_run_staged(sky_cat: Catalog, tmp_pa
     _run(sky_cat, calexp)
     with sky_cat.session() as s:
         (made,) = s.scalars(
-            select(Product).join(ProductClass).where(
-                Product.job_step_id == calexp, ProductClass.product_type == "CALEXP_G"
-            )
+            select(Product)
+            .join(ProductClass)
+            .where(Product.job_step_id == calexp, ProductClass.product_type == "CALEXP_G")
         ).all()
         # The upstream step also has a second CALEXP_G in the catalogue, not the planned file
         # (registered by hand after the run, say): the stack never reads it.
@@ -77,7 +79,9 @@ def test_lineage_lists_only_the_products_the_run_staged(sky_cat: Catalog, tmp_pa
             configured_processor_id=made.configured_processor_id,
             job_step_id=calexp,
         )
-        facility = s.scalar(select(Facility).where(Facility.mission_id == made.mission_id, Facility.is_default))
+        facility = s.scalar(
+            select(Facility).where(Facility.mission_id == made.mission_id, Facility.is_default)
+        )
         info = open_storage(facility.storage_url).put_bytes(b"not what was planned", "CALEXP_G/stray.fits")
         stray.files.append(
             ProductFile(
@@ -95,7 +99,9 @@ def test_lineage_lists_only_the_products_the_run_staged(sky_cat: Catalog, tmp_pa
         calexp_inputs = {p for i in read_step_inputs(s, [stack])[stack] for p in i.consumed()}
     assert made_id in calexp_inputs and stray_id not in calexp_inputs
     manifest = _run(sky_cat, stack)
-    assert made_id in set(map(int, manifest.inputs or [])) and stray_id not in set(map(int, manifest.inputs or []))
+    assert made_id in set(map(int, manifest.inputs or [])) and stray_id not in set(
+        map(int, manifest.inputs or [])
+    )
     with sky_cat.session() as s:
         (stacked,) = s.scalars(select(Product.id).where(Product.job_step_id == stack)).all()
     lineage = _inputs_of(sky_cat, stacked)
@@ -123,12 +129,15 @@ def _two_orders(catalog: Catalog, tmp_path: Path) -> int:
 
 def _l1b_products(catalog: Catalog) -> int:
     with catalog.session() as s:
-        return s.scalar(
-            select(func.count())
-            .select_from(Product)
-            .join(ProductClass)
-            .where(ProductClass.product_type == "L1B_______")
-        ) or 0
+        return (
+            s.scalar(
+                select(func.count())
+                .select_from(Product)
+                .join(ProductClass)
+                .where(ProductClass.product_type == "L1B_______")
+            )
+            or 0
+        )
 
 
 def _check_storage(catalog: Catalog) -> None:
@@ -139,7 +148,9 @@ def _check_storage(catalog: Catalog) -> None:
             assert open_storage(f"file://{path.parent}").checksum(path.name).sha256 == f.sha256, f.storage_url
 
 
-def test_orders_planned_apart_and_released_together_make_the_l1b_once(s5p_cat: Catalog, tmp_path: Path) -> None:
+def test_orders_planned_apart_and_released_together_make_the_l1b_once(
+    s5p_cat: Catalog, tmp_path: Path
+) -> None:
     _two_orders(s5p_cat, tmp_path)
     # Both plans make the orbit's L1B: neither was released when the other was planned.
     assert len(steps_of(s5p_cat, "cloud")["L1B_______"]) == len(steps_of(s5p_cat, "ozone")["L1B_______"]) == 1
@@ -150,11 +161,15 @@ def test_orders_planned_apart_and_released_together_make_the_l1b_once(s5p_cat: C
     assert "L1B_______" not in ozone and len(ozone["L2__O3____"]) == 1
     with s5p_cat.session() as s:
         order = orders.get_order(s, "S5P", "ozone")
-        assert order.state == "RELEASED" and order.dag_blueprint["levels"][0]["waiting"] == ozone["L2__O3____"]
+        assert (
+            order.state == "RELEASED" and order.dag_blueprint["levels"][0]["waiting"] == ozone["L2__O3____"]
+        )
         replan = s.scalar(select(OrderEvent.message).where(OrderEvent.operation == "replan"))
         assert replan and "S5P/cloud" in replan
         (bound,) = {
-            o.order for i in read_step_inputs(s, ozone["L2__O3____"])[ozone["L2__O3____"][0]] for o in i.outputs
+            o.order
+            for i in read_step_inputs(s, ozone["L2__O3____"])[ozone["L2__O3____"][0]]
+            for o in i.outputs
         }
         assert bound == "S5P/cloud"
     # Run both: the ozone step cannot start before the cloud order made the L1B.
@@ -170,7 +185,10 @@ def test_orders_planned_apart_and_released_together_make_the_l1b_once(s5p_cat: C
         (l1b_run,) = steps_of(s5p_cat, "cloud")["L1B_______"]
         bands = set(s.scalars(select(JobStepOutput.product_id).where(JobStepOutput.job_step_id == l1b_run)))
         assert bands & {int(i) for i in manifest.inputs or []}  # the ozone run read the cloud order's bands
-        assert s.scalar(select(func.count()).select_from(JobStepOutput).where(JobStepOutput.claim.isnot(None))) == 0
+        assert (
+            s.scalar(select(func.count()).select_from(JobStepOutput).where(JobStepOutput.claim.isnot(None)))
+            == 0
+        )
     _check_storage(s5p_cat)
 
 
@@ -194,7 +212,10 @@ def test_an_order_planned_after_a_release_waits_for_its_products(s5p_cat: Catalo
     (o3,) = steps_of(s5p_cat, "ozone")["L2__O3____"]
     (l1b,) = steps_of(s5p_cat, "cloud")["L1B_______"]
     with s5p_cat.session() as s:
-        assert s.scalar(select(func.count()).select_from(JobStepOutput).where(JobStepOutput.claim.isnot(None))) == 0
+        assert (
+            s.scalar(select(func.count()).select_from(JobStepOutput).where(JobStepOutput.claim.isnot(None)))
+            == 0
+        )
         assert steptask.failed_upstream(s, o3) == [l1b]
 
 
@@ -207,6 +228,10 @@ def test_one_claim_per_product_in_the_catalogue(s5p_cat: Catalog, tmp_path: Path
         claimed = s.scalar(select(func.count()).select_from(JobStepOutput).where(JobStepOutput.claim == key))
         assert claimed == 1
     with pytest.raises(IntegrityError), s5p_cat.session() as s:
-        s.execute(update(JobStepOutput).where(JobStepOutput.job_step_id == l1b).values(claim=JobStepOutput.product_key))
+        s.execute(
+            update(JobStepOutput)
+            .where(JobStepOutput.job_step_id == l1b)
+            .values(claim=JobStepOutput.product_key)
+        )
     with s5p_cat.session() as s:
         assert Counter(s.scalars(select(ProcessingOrder.state))) == {"RELEASED": 1, "PLANNED": 1}

@@ -9,6 +9,7 @@ import pytest
 
 from proseo.missions import load_mission, load_missions
 from proseo.missions.filenames import render
+from proseo.missions.models import MissionConfig, dump_config
 from proseo.missions.types import SlicingType
 
 from tests_paths import MISSION_DIR
@@ -173,3 +174,27 @@ def test_digest_ignores_comments_but_not_meaning(tmp_path) -> None:
     base = load_mission(MISSION_DIR / "sky.yaml").digest
     assert load_mission(a).digest == base
     assert load_mission(b).digest != base
+
+
+def test_a_slicing_anchor_is_stored_only_when_given(tmp_path) -> None:
+    """Configurations without an anchor dump as before (same digest, no new revision on
+    load); one with an anchor keeps it through the stored revision's JSON."""
+    plain = load_mission(MISSION_DIR / "sky.yaml")
+    dumped = dump_config(plain.config)
+    assert all("anchor" not in pc["slicing"] for pc in dumped["product_classes"].values())
+    text = (MISSION_DIR / "sky.yaml").read_text()
+    daily = "  CALEXP_G:\n    description: Bias-subtracted, flat-fielded exposures of one night in g\n"
+    daily += "    level: L1\n    processor: CALIB\n    slicing: {type: CALENDAR_DAY}\n"
+    hourly = daily.replace(
+        "{type: CALENDAR_DAY}", '{type: TIME_SLICE, duration: 2h, anchor: "2025-01-01T01:15:00+01:00"}'
+    )
+    assert text.count(daily) == 1
+    (tmp_path / "sky.yaml").write_text(text.replace(daily, hourly))
+    anchored = load_mission(tmp_path / "sky.yaml")
+    assert anchored.digest != plain.digest
+    stored = dump_config(anchored.config)
+    assert stored["product_classes"]["CALEXP_G"]["slicing"]["anchor"] == "2025-01-01T00:15:00Z"
+    assert anchored.config.product_classes["CALEXP_G"].slicing.anchor == datetime(
+        2025, 1, 1, 0, 15, tzinfo=UTC
+    )
+    assert MissionConfig.model_validate(stored) == anchored.config

@@ -21,14 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.lineage import lineage
 from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
 from proseo.catalog.model_mission import ProductClass
-from proseo.catalog.model_order import InputQuery, InputQueryProduct, JobStep, JobStepOutput
+from proseo.catalog.model_order import InputQuery, InputQueryProduct, JobStep, JobStepOutput, ProcessingOrder
 from proseo.catalog.model_product import Product, ProductFile, Provenance
 from proseo.catalog.schema import upgrade
 from proseo.devtools.generate import write_inputs
@@ -296,3 +296,41 @@ def test_inputs_that_never_arrive_fail_the_order_not_leave_it_running(
     assert "inputs try 1 failed" in steps[waited] and "MANDATORY" in steps[waited]
     (other,) = set(steps) - {waited}
     assert steps[other] == f"upstream job step(s) [{waited}] failed"
+
+
+def test_an_order_whose_products_all_exist_completes_without_a_run(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from proseo.orchestration.factory import blueprints
+
+    catalog = Catalog(env["PROSEO_CATALOG_URL"])
+    upgrade(catalog.engine)
+    with catalog.session() as s:
+        sync_mission(s, load_mission(MISSION_DIR / "sky.yaml"))
+    _ingest(catalog, "SKY", DAY, DAY + timedelta(days=1), tmp_path)
+    request = {"requested_classes": ["CALEXP_G"], "start": DAY, "stop": DAY + timedelta(days=1)}
+    first = _release(catalog, "SKY", "first", **request)
+    assert _run_dags(tmp_path, env, first)[first]["state"] == "success"
+
+    # Ordered again: everything is reused, there is nothing to run and no DAG to build.
+    assert _release(catalog, "SKY", "again", **request) == ""
+    with catalog.session() as s:
+        again = orders.get_order(s, "SKY", "again")
+        assert again.state == "COMPLETED" and again.plan_summary["job_steps"] == 0
+        order_id = again.id
+    shards = 4
+    assert not [bp for n in range(shards) for bp in blueprints(catalog, n, shards) if bp["order"] == "again"]
+
+    # An order released with an empty DAG (as releases did before): the DAG factory builds
+    # it, its run succeeds with no task, and the run-end listener completes the order.
+    with catalog.session() as s:
+        s.execute(
+            update(ProcessingOrder)
+            .where(ProcessingOrder.id == order_id)
+            .values(state="RELEASED", dag_id="proseo__SKY__again")
+        )
+    (run,) = _run_dags(tmp_path, env, "proseo__SKY__again").values()
+    assert run["state"] == "success" and run["task_instances"] == {}
+    with catalog.session() as s:
+        assert orders.get_order(s, "SKY", "again").state == "COMPLETED"
+    assert lifecycle.close_order(catalog, "SKY", "again").state == "CLOSED"

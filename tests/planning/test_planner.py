@@ -233,6 +233,50 @@ def test_existing_identical_products_are_reused(s5p: Catalog) -> None:
     assert other.reused == [] and Counter(s.product_type for s in other.steps)["L2__CLOUD_"] == 4
 
 
+def test_an_order_whose_products_all_exist_completes_and_can_be_closed(s5p: Catalog) -> None:
+    request = {
+        "requested_classes": ["L2__CLOUD_"],
+        "orbit_from": 37300,
+        "orbit_to": 37301,
+        "output_parameters": COLLECTION,
+    }
+    first = _plan(s5p, "S5P", identifier="first", **request)
+    _register_outputs(s5p, first.steps, first)
+    again = _plan(s5p, "S5P", identifier="again", **request)
+    assert again.steps == [] and len(again.reused) == 2
+    # Nothing to run: no DAG is built for it, and it does not wait for a run that never comes.
+    released = lifecycle.release_order(s5p, "S5P", "again")
+    assert released.state == "COMPLETED" and released.dag_id is None
+    with s5p.session() as s:
+        order = orders.get_order(s, "S5P", "again")
+        assert [(e.operation, e.to_state) for e in order.events][-3:] == [
+            ("release", "RELEASING"),
+            ("released", "RELEASED"),
+            ("complete", "COMPLETED"),
+        ]
+        assert "every product exists already" in (order.state_message or "")
+    assert lifecycle.close_order(s5p, "S5P", "again").state == "CLOSED"
+
+
+def test_a_released_order_without_job_steps_completes_when_its_run_ends(s5p: Catalog) -> None:
+    """An order released with an empty DAG (as releases did before) completes when the
+    run ends (the DAG-run listener's finalize) or at any roll-up, instead of staying RELEASED."""
+    request = {"requested_classes": ["L2__CLOUD_"], "orbit_from": 37300, "orbit_to": 37300}
+    first = _plan(s5p, "S5P", identifier="first", output_parameters=COLLECTION, **request)
+    _register_outputs(s5p, first.steps, first)
+    _plan(s5p, "S5P", identifier="old", output_parameters=COLLECTION, **request)
+    with s5p.session() as s:
+        order = orders.get_order(s, "S5P", "old")
+        order.state = "RELEASED"  # released, its empty DAG built and run
+        order.dag_id = "proseo__S5P__old"
+        order_id = order.id
+    with s5p.session() as s:
+        assert lifecycle.finalize_order(s, order_id, "DAG run manual__1 ended success") == "COMPLETED"
+    with s5p.session() as s:
+        assert lifecycle.rollup_order(s, order_id) == "COMPLETED"
+    assert lifecycle.close_order(s5p, "S5P", "old").state == "CLOSED"
+
+
 def _register_outputs(catalog: Catalog, steps, plan) -> None:
     """Catalogue rows as registration writes them for the planned outputs of ``steps``."""
     with catalog.session() as s:
@@ -349,6 +393,59 @@ def test_order_slicing_overrides_requested_class_slicing(s5p: Catalog) -> None:
     shared = [s for s in l1b if s.slice.start < DAY + timedelta(hours=6) < s.slice.stop]
     assert len(shared) == 1
     assert all(shared[0].index in s.upstream for s in l2)
+
+
+def test_time_slices_follow_the_class_grid_whatever_the_order_start(catalog: Catalog, tmp_path: Path) -> None:
+    """An hourly class whose scans start at :15: orders from 00:30 and from 01:50 plan the
+    same scan-aligned runs, none straddling two scans."""
+    daily = (
+        "    processor: CALIB\n    slicing: {type: CALENDAR_DAY}\n"
+        "    selection_rules:\n      - rule: FOR RAW_EXP/filter:g"
+    )
+    hourly = daily.replace(
+        "{type: CALENDAR_DAY}", '{type: TIME_SLICE, duration: 1h, anchor: "2025-01-01T00:15:00Z"}'
+    )
+    text = (MISSION_DIR / "sky.yaml").read_text()
+    assert text.count(daily) == 1
+    (tmp_path / "sky.yaml").write_text(text.replace(daily, hourly))
+    with catalog.session() as s:
+        sync_mission(s, load_mission(tmp_path / "sky.yaml"))
+
+    def slices(identifier: str, start: timedelta, stop: timedelta) -> list[tuple[timedelta, timedelta]]:
+        plan = _plan(
+            catalog,
+            "SKY",
+            identifier=identifier,
+            requested_classes=["CALEXP_G"],
+            start=DAY + start,
+            stop=DAY + stop,
+        )
+        return sorted((s.slice.start - DAY, s.slice.stop - DAY) for s in plan.steps)
+
+    h, quarter = timedelta(hours=1), timedelta(minutes=15)
+    early = slices("early", timedelta(minutes=30), 3 * h)
+    late = slices("late", timedelta(minutes=110), 4 * h)
+    assert early == [(n * h + quarter, (n + 1) * h + quarter) for n in (0, 1, 2)]
+    assert late == [(n * h + quarter, (n + 1) * h + quarter) for n in (1, 2, 3)]
+    # An order's own TIME_SLICE keeps the class's grid.
+    with catalog.session() as s:
+        orders.create_order(
+            s,
+            "SKY",
+            OrderSpec(
+                identifier="own",
+                requested_classes=["CALEXP_G"],
+                start=DAY + timedelta(minutes=30),
+                stop=DAY + 3 * h,
+                slicing={"type": "TIME_SLICE", "duration": "2h"},
+            ),
+        )
+    lifecycle.approve_order(catalog, "SKY", "own")
+    own = lifecycle.plan_order(catalog, "SKY", "own")
+    assert sorted((s.slice.start - DAY, s.slice.stop - DAY) for s in own.steps) == [
+        (quarter, 2 * h + quarter),
+        (2 * h + quarter, 4 * h + quarter),
+    ]
 
 
 def test_bound_refuses_large_plans_and_records_why(s5p: Catalog) -> None:

@@ -296,13 +296,46 @@ class TestCalendarYear:
 
 
 class TestTimeSlice:
-    def test_contiguous_slices_from_the_window_start(self) -> None:
+    def test_slices_lie_on_the_grid_from_midnight_not_on_the_window_start(self) -> None:
         start = utc(2025, 3, 1, 10, 17)  # not aligned to any clock boundary
         got = make_slices("TIME_SLICE", start, start + timedelta(hours=6), duration=timedelta(hours=2))
+        assert bounds(got) == [(utc(2025, 3, 1, h), utc(2025, 3, 1, h + 2)) for h in (10, 12, 14, 16)]
+        assert numbers(got) == [None, None, None, None]
+
+    def test_orders_starting_at_different_times_cut_identical_slices(self) -> None:
+        hour = timedelta(hours=1)
+        early = make_slices("TIME_SLICE", utc(2025, 3, 1, 0, 30), utc(2025, 3, 1, 4), duration=hour)
+        late = make_slices("TIME_SLICE", utc(2025, 3, 1, 1, 50), utc(2025, 3, 1, 5, 10), duration=hour)
+        # An hourly mission ordered from 00:30 runs 00:00-01:00, ..., never 00:30-01:30.
+        assert bounds(early) == [(utc(2025, 3, 1, h), utc(2025, 3, 1, h + 1)) for h in range(4)]
+        assert set(early) & set(late) == {s for s in late if s.start < utc(2025, 3, 1, 4)}
+        assert bounds(late)[0] == (utc(2025, 3, 1, 1), utc(2025, 3, 1, 2))
+
+    def test_the_anchor_places_the_grid(self) -> None:
+        anchor = utc(2024, 1, 1, 0, 15)  # scans start a quarter past each hour
+        got = make_slices(
+            "TIME_SLICE",
+            utc(2025, 3, 1, 0, 30),
+            utc(2025, 3, 1, 2, 15),
+            duration=timedelta(hours=1),
+            anchor=anchor,
+        )
         assert bounds(got) == [
-            (start + timedelta(hours=h), start + timedelta(hours=h + 2)) for h in (0, 2, 4)
+            (utc(2025, 3, 1, 0, 15), utc(2025, 3, 1, 1, 15)),
+            (utc(2025, 3, 1, 1, 15), utc(2025, 3, 1, 2, 15)),
         ]
-        assert numbers(got) == [None, None, None]
+        # A window before the anchor lies on the same grid.
+        before = make_slices(
+            "TIME_SLICE", utc(2023, 6, 1, 7), utc(2023, 6, 1, 7), duration=timedelta(hours=1), anchor=anchor
+        )
+        assert bounds(before) == [(utc(2023, 6, 1, 6, 15), utc(2023, 6, 1, 7, 15))]
+
+    def test_a_slice_longer_than_a_day_keeps_its_grid(self) -> None:
+        week = timedelta(days=7)
+        a = make_slices("TIME_SLICE", utc(2025, 3, 3), utc(2025, 3, 4), duration=week)
+        b = make_slices("TIME_SLICE", utc(2025, 3, 5, 12), utc(2025, 3, 6), duration=week)
+        assert a == b and len(a) == 1
+        assert (a[0].start - slicing.DEFAULT_ANCHOR) % week == timedelta(0)
 
     def test_last_slice_may_run_past_the_stop(self) -> None:
         start = utc(2025, 3, 1)

@@ -114,6 +114,8 @@ def mission_images() -> dict[str, set[str]]:
     for config in sorted(MISSION_DIR.glob("*.yaml")):
         for processor in yaml.safe_load(config.read_text())["processors"].values():
             for version in processor["versions"]:
+                if not version.get("image"):  # local facilities need no image
+                    continue
                 reference = version["image"].split("@")[0]
                 repository = reference.rsplit(":", 1)[0] if ":" in reference.rsplit("/", 1)[-1] else reference
                 images.setdefault(repository.rsplit("/", 1)[-1], set()).add(version["command"][0])

@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 from proseo.catalog.mission_sync import latest_revision
 from proseo.catalog.model_mission import ConfiguredProcessor, Mission, ProductClass
 from proseo.catalog.model_order import Job, JobStep, JobStepOutput, ProcessingOrder
-from proseo.catalog.model_product import ProductFile
 from proseo.catalog.products import product_dict
 from proseo.planning import orders as ops
 from proseo.planning.states import allowed_operations

@@ -1,7 +1,8 @@
 """Product identity and product queries.
 
 ``product_identity`` is the single definition of "the same product" used by
-ingestion now and by registration of processor outputs later. Queries select by
+ingestion and by registration of processor outputs; ``product_uuid`` turns it into
+the product's public UUID for both. Queries select by
 class, overlap with a time window and typed free parameters, with paging.
 """
 
@@ -54,13 +55,13 @@ def product_identity(
     return hashlib.sha256(blob).hexdigest()
 
 
-#: The namespace of product UUIDs: a product's UUID follows from its identity, so it is
-#: the same wherever and however (ingested, registered) the product is catalogued.
+#: The UUID namespace of products; a product's UUID is a name-based UUID of its identity.
 PRODUCT_NAMESPACE = uuid.UUID("6f0b7c1e-3d55-4c1e-9a53-70726f73656f")
 
 
 def product_uuid(identity: str) -> str:
-    """The stable UUID of the product with this identity (ingestion and registration alike)."""
+    """The public UUID of the product with ``identity`` (the same whoever registers it:
+    ingestion or a processor run), so a product keeps its UUID across catalogues."""
     return str(uuid.uuid5(PRODUCT_NAMESPACE, identity))
 
 

@@ -16,7 +16,7 @@ from proseo.cli.output import console, print_json, table
 from proseo.missions import describe, load_missions
 from proseo.missions.crossref import rule_sources
 from proseo.missions.models import MissionConfig
-from proseo.missions.types import format_duration
+from proseo.missions.types import format_duration, format_utc
 
 FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 
@@ -149,6 +149,8 @@ def _show_text(cfg: MissionConfig, number: int, revisions: list, counts: dict[st
         sl = pc.slicing.type.value + (
             f" {format_duration(pc.slicing.duration)}" if pc.slicing.duration else ""
         )
+        if pc.slicing.anchor is not None:
+            sl += f" from {format_utc(pc.slicing.anchor)}"
         sources = sorted({src for r in pc.selection_rules for src, _ in rule_sources(r.rule)})
         rows.append(
             [

@@ -10,24 +10,28 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import yaml
 from pydantic import ValidationError
 from rich.markup import escape
 
-from proseo.api.airflow_runs import STEERING, AirflowRuns
 from proseo.api.schemas import order_detail, order_summaries
 from proseo.catalog.db import Catalog
 from proseo.cli.context import open_catalog
 from proseo.cli.output import console, err_console, print_json, table
-from proseo.errors import OrderError
+from proseo.errors import MissingExtra, OrderError
 from proseo.planning import lifecycle
 from proseo.planning import orders as ops
 from proseo.planning.graph import to_dot, to_svg, to_text
 from proseo.planning.spec import OrderSpec
+from proseo.planning.states import STEERING
 from proseo.planning.store import order_graph
+from proseo.settings import load_settings
+
+if TYPE_CHECKING:
+    from proseo.api.airflow_runs import AirflowRuns
 
 
 @click.group()
@@ -209,10 +213,12 @@ def _operation(name: str, run: Callable[..., Any], help_text: str, *, with_force
     def command(ctx: click.Context, mission: str, identifier: str, message: str | None, **kw: Any) -> None:
         catalog = open_catalog(ctx)
         force = bool(kw.get("force"))
+        # Before the catalogue changes: a missing extra must not leave a half-done operation.
+        client = _steering_client() if name in STEERING else None
         result = run(catalog, mission, identifier, message=message, force=force)
         console.print(f"{mission}/{identifier}: {result.state}", markup=False)
         if name in STEERING:
-            _steer(name, result.dag_id, force=force)
+            _steer(client, name, result.dag_id, force=force)
 
     command.__doc__ = help_text
     if with_force:
@@ -220,9 +226,26 @@ def _operation(name: str, run: Callable[..., Any], help_text: str, *, with_force
     order.command(name)(command)
 
 
-def _steer(operation: str, dag_id: str | None, *, force: bool) -> None:
+def _steering_client() -> AirflowRuns | None:
+    """The Airflow client that steers order runs, or None when PROSEO_AIRFLOW_URL is not set.
+
+    Steering talks HTTP (httpx, in the ``client`` and ``airflow`` extras); the core
+    installation lacks it, and says which extra to install only when steering is asked for.
+    """
+    try:
+        from proseo.api.airflow_runs import AirflowRuns
+    except ModuleNotFoundError as exc:
+        if exc.name != "httpx":
+            raise
+        if load_settings().airflow_url:
+            feature = "steering the order's Airflow run (PROSEO_AIRFLOW_URL is set)"
+            raise MissingExtra(feature, "httpx", "client") from exc
+        return None
+    return AirflowRuns.from_env()
+
+
+def _steer(client: AirflowRuns | None, operation: str, dag_id: str | None, *, force: bool) -> None:
     """Make the order's Airflow run follow (PROSEO_AIRFLOW_URL and credentials configure it)."""
-    client = AirflowRuns.from_env()
     if client is None:
         if dag_id:
             err_console.print(

@@ -458,6 +458,10 @@ def standalone(home: str | os.PathLike[str], **kwargs: Any) -> Iterator[Standalo
         instance.stop()
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run airflow standalone in its own home until Ctrl-C.")
     parser.add_argument("--home", type=Path, required=True)
@@ -467,6 +471,11 @@ def main() -> None:
     parser.add_argument("--password", default="admin")
     parser.add_argument("--catalog-url", default=os.environ.get("PROSEO_CATALOG_URL"))
     args = parser.parse_args()
+    # A shell starts a background job with SIGINT ignored, and Python leaves an ignored
+    # SIGINT ignored (it installs its KeyboardInterrupt handler only over the default):
+    # installed here, SIGINT (and SIGTERM) stop the instance however this was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupted)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     instance = Standalone(
         args.home,
@@ -476,17 +485,25 @@ def main() -> None:
         password=args.password,
         catalog_url=args.catalog_url,
     )
-    with instance:
+    try:
+        instance.start()
         print(
             f"Airflow {instance.url} (user {instance.username}, password {instance.password}) "
             f"ready in {instance.ready_seconds:.1f} s; log {instance.log_path}; "
             f"CLI: source {instance.home / 'standalone.env'}; Ctrl-C stops it",
             flush=True,
         )
-        with contextlib.suppress(KeyboardInterrupt):
-            while instance.running:
-                time.sleep(1)
-    print("stopped", flush=True)
+        while instance.running:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # A second Ctrl-C must not cut the stop short: it escalates by itself if needed.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        result = instance.stop()
+    escalated = f" (escalated to {result.escalated})" if result.escalated else ""
+    print(f"stopped in {result.seconds:.1f} s{escalated}", flush=True)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,7 @@ class StepContext:
     facility: str
     backend: str
     scratch_path: str
-    image: str
+    image: str | None  # None for a processor without one (local facilities need none)
     tasks: tuple[TaskResources, ...]
     min_disk: str
     max_run_time_s: float

@@ -145,6 +145,13 @@ def pod_settings(ctx: StepContext) -> dict[str, Any]:
             job_step_id=ctx.job_step_id,
             order=f"{ctx.mission}/{ctx.order_identifier}",
         )
+    if not ctx.image:  # the mission check requires it with a Kubernetes facility; older revisions
+        raise ExecutionError(
+            f"processor {ctx.spec.processor} {ctx.spec.version} has no image to run as a pod "
+            f"on facility {ctx.facility}",
+            job_step_id=ctx.job_step_id,
+            order=f"{ctx.mission}/{ctx.order_identifier}",
+        )
     spec_json = ctx.spec.model_dump_json()
     if len(spec_json.encode()) > MAX_SPEC_ENV_BYTES:
         raise ExecutionError(

@@ -13,7 +13,7 @@ from typing import Any
 from proseo.errors import ConfigIssue, RuleSyntaxError
 from proseo.missions.filenames import KNOWN_FIELDS, TemplateError, template_fields
 from proseo.missions.models import DEFAULT_CONFIGURATION, MissionConfig
-from proseo.missions.types import SlicingType
+from proseo.missions.types import Backend, SlicingType
 from proseo.rules.parser import source_offsets
 
 IssueAt = Callable[[Sequence[Any], str], ConfigIssue]
@@ -180,6 +180,7 @@ def _check_processors(cfg: MissionConfig, at: IssueAt, out: list[ConfigIssue]) -
                 )
         if not proc.versions:
             out.append(at((*loc, "versions"), f"processor {name!r} has no version"))
+        _check_images(cfg, loc, proc.versions, at, out)
         versions = [v.version for v in proc.versions]
         for dup in sorted(_dupes(versions)):
             out.append(at((*loc, "versions"), f"version {dup!r} is defined twice"))
@@ -286,6 +287,28 @@ def _check_rules(cfg: MissionConfig, at: IssueAt, out: list[ConfigIssue]) -> Non
                             f"which does not make {ptype}",
                         )
                     )
+
+
+def _check_images(
+    cfg: MissionConfig, loc: tuple[str, str], versions: Sequence[Any], at: IssueAt, out: list[ConfigIssue]
+) -> None:
+    """Every version needs an image when a job step may run in a pod.
+
+    An order may choose any facility of the mission, so a processor can run on each of
+    them: one Kubernetes facility makes the image of every processor version required.
+    """
+    pods = sorted(n for n, f in cfg.facilities.items() if f.backend is Backend.KUBERNETES)
+    if not pods:
+        return
+    for i, version in enumerate(versions):
+        if version.image is None:
+            out.append(
+                at(
+                    (*loc, "versions", i),
+                    f"version {version.version!r} needs an 'image': facility {pods[0]!r} "
+                    "runs job steps as Kubernetes pods",
+                )
+            )
 
 
 def _check_facilities(cfg: MissionConfig, at: IssueAt, out: list[ConfigIssue]) -> None:

@@ -102,11 +102,20 @@ class Spacecraft(Model):
 
 
 class Slicing(Model):
-    """How orders cut time into jobs for this class (an order may override it)."""
+    """How orders cut time into jobs for this class (an order may override it).
+
+    TIME_SLICE slices lie on one grid, ``anchor + k * duration``, whatever an order's
+    start: every order cuts the same slices, so a slice never straddles two of the
+    data's natural units (scans, granules) and reruns find the same products. The
+    anchor defaults to midnight UTC (:data:`DEFAULT_ANCHOR`); a mission whose scans
+    start at :15 says ``anchor: 2025-01-01T00:15:00Z``. It is left out of the dumped
+    configuration when unset, so configurations without it keep their digest.
+    """
 
     type: SlicingType = SlicingType.NONE
     duration: Duration | None = None
     overlap: Duration = timedelta(0)
+    anchor: UtcDateTime | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Slicing:
@@ -117,6 +126,8 @@ class Slicing(Model):
                 raise ValueError("'overlap' must be shorter than 'duration'")
         elif self.duration is not None:
             raise ValueError(f"'duration' applies only to TIME_SLICE, not {self.type.value}")
+        elif self.anchor is not None:
+            raise ValueError(f"'anchor' applies only to TIME_SLICE, not {self.type.value}")
         return self
 
 
@@ -161,9 +172,15 @@ class ProcessorTask(Model):
     critical: bool = True
 
 
+#: A container image reference: [registry/]repository[:tag][@digest].
+IMAGE_PATTERN = r"^[a-z0-9][a-zA-Z0-9._/:@-]*$"
+
+
 class ProcessorVersion(Model):
     version: VersionText = Field(min_length=1)
-    image: str = Field(min_length=1, pattern=r"^[a-z0-9][a-zA-Z0-9._/:@-]*$")
+    #: The processor's container image; only pods need one, so it is required only
+    #: when the mission has a Kubernetes facility (crossref.py), checked when given.
+    image: str | None = Field(default=None, min_length=1, pattern=IMAGE_PATTERN)
     command: list[str] = Field(min_length=1)
     tasks: list[ProcessorTask] = Field(min_length=1)
     dialect: JobOrderDialect = JobOrderDialect.MMFI_1_8

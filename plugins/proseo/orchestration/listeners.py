@@ -48,6 +48,25 @@ def ensure_pool(dag_run: Any) -> str | None:
 
     A facility's ``max_concurrent_job_steps`` is the pool's size; every processor task
     of the facility's orders runs in it, so the limit holds across orders.
+
+    Nothing here may fail the scheduler's transaction. The scheduler calls this inside
+    its own session, in a section where a commit is refused ("UNEXPECTED COMMIT - THIS
+    WILL BREAK HA LOCKS!") and would detach its DagRuns, and it starts several runs in
+    one session before it commits. ``Pool.create_or_update_pool`` adds an ORM object
+    after a SELECT that does not see other pending objects (the scheduler's session does
+    not autoflush): three first runs of one facility added three pools, and the
+    scheduler's commit, outside any try/except of ours, died on the unique pool name,
+    again after every restart. So no ORM object of ours ever enters that session:
+
+    * one ``INSERT ... ON CONFLICT DO NOTHING`` (``INSERT IGNORE`` on MySQL) runs at
+      once, so a pool created by an earlier call in the same session, another
+      scheduler or a person is never inserted twice, and nothing is left to flush;
+    * then an ``UPDATE`` of the size, only where it differs (no row lock otherwise);
+    * both inside a SAVEPOINT on the session's connection (not ``Session.begin_nested``,
+      which would flush the scheduler's own pending changes): any database error rolls
+      back our statements only and leaves the scheduler's transaction usable.
+
+    Without a session (``dag.test()``, a stand-in run) the same runs in a session of its own.
     """
     if not dag_run.dag_id.startswith("proseo__"):
         return None
@@ -62,27 +81,51 @@ def ensure_pool(dag_run: Any) -> str | None:
         )
     if not blueprint or not blueprint.get("pool"):
         return None
-    from airflow.models.pool import Pool
     from sqlalchemy.orm import object_session
     from sqlalchemy.orm.exc import UnmappedInstanceError
 
-    # In the scheduler the run belongs to the scheduler's session, inside a critical
-    # section where a commit is refused ("UNEXPECTED COMMIT - THIS WILL BREAK HA LOCKS!")
-    # and would detach the run: the pool joins that session and the scheduler commits it.
-    # Without one (dag.test(), a stand-in run) the pool gets a session of its own.
+    name = str(blueprint["pool"])
+    slots = int(blueprint.get("pool_slots") or 1)
+    description = f"proseo facility {blueprint.get('facility')} of mission {blueprint.get('mission')}"
     try:
-        session = object_session(dag_run)
+        scheduler_session = object_session(dag_run)
     except UnmappedInstanceError:
-        session = None
-    extra = {"session": session} if session is not None else {}
-    Pool.create_or_update_pool(
-        name=blueprint["pool"],
-        slots=int(blueprint.get("pool_slots") or 1),
-        description=f"proseo facility {blueprint.get('facility')} of mission {blueprint.get('mission')}",
-        include_deferred=False,
-        **extra,
+        scheduler_session = None
+    if scheduler_session is None:
+        from airflow.utils.session import create_session
+
+        with create_session() as own:
+            _upsert_pool(own.connection(), name, slots, description)
+        return name
+    connection = scheduler_session.connection()
+    with connection.begin_nested():
+        _upsert_pool(connection, name, slots, description)
+    return name
+
+
+def _upsert_pool(connection: Any, name: str, slots: int, description: str) -> None:
+    """The pool exists with ``slots`` afterwards; no statement can violate its unique name."""
+    from airflow.models.pool import Pool
+    from sqlalchemy import exists, insert, literal, select, update
+
+    table = Pool.__table__
+    values = {"pool": name, "slots": slots, "description": description, "include_deferred": False}
+    dialect = connection.dialect.name
+    statement: Any
+    if dialect in ("postgresql", "sqlite"):
+        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+        statement = module.insert(table).values(**values).on_conflict_do_nothing()
+    elif dialect in ("mysql", "mariadb"):
+        statement = insert(table).values(**values).prefix_with("IGNORE")
+    else:  # only where missing; a race is still caught by the savepoint
+        chosen = select(*(literal(v).label(k) for k, v in values.items())).where(
+            ~exists().where(table.c.pool == name)
+        )
+        statement = insert(table).from_select(list(values), chosen)
+    connection.execute(statement)
+    connection.execute(
+        update(table).where(table.c.pool == name, table.c.slots != slots).values(slots=slots)
     )
-    return str(blueprint["pool"])
 
 
 def warm_task_path() -> None:

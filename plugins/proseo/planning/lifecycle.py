@@ -160,8 +160,14 @@ def _simple(
                 # The DAG factory builds the order's DAG from this; computed once, here.
                 blueprint = build_blueprint(session, order)
                 order.dag_blueprint = blueprint
-                order.dag_id = blueprint["dag_id"]
+                order.dag_id = blueprint["dag_id"] if blueprint["job_steps"] else None
             session.flush()
+            if then is Operation.RELEASED and not order.dag_id:
+                # Every requested product exists already: nothing to run, so no DAG is
+                # built (the factory takes RELEASED orders only) and no run would ever
+                # complete the order; it completes now.
+                rollup_order(session, order.id)
+                session.flush()
             session.expunge(order)
             return order
 
@@ -247,8 +253,9 @@ def rollup_order(session: Session, order_id: int) -> str:
     """Bring an order's state in line with its job steps (system transitions, with events).
 
     RELEASED becomes RUNNING once a step has started; RUNNING (or RELEASED) becomes
-    COMPLETED when every step completed, FAILED when a step failed for good and nothing
-    is still running or pending; SUSPENDING becomes PLANNED when nothing runs any more.
+    COMPLETED when every step completed (at once for a plan without steps), FAILED
+    when a step failed for good and nothing is still running or pending; SUSPENDING
+    becomes PLANNED when nothing runs any more.
     """
     order = session.get(ProcessingOrder, order_id, with_for_update=True)
     assert order is not None
@@ -269,7 +276,10 @@ def rollup_order(session: Session, order_id: int) -> str:
     if order.state == OrderState.SUSPENDING.value and not running:
         _move(session, order, mission, Operation.SUSPENDED)
     if order.state in (OrderState.RUNNING.value, OrderState.RELEASED.value):
-        if total and counts.get(StepState.COMPLETED.value, 0) == total:
+        if not total:
+            # A plan without job steps (every requested product reused) has nothing to wait for.
+            _move(session, order, mission, Operation.COMPLETE, "nothing to run: every product exists already")
+        elif counts.get(StepState.COMPLETED.value, 0) == total:
             _move(session, order, mission, Operation.COMPLETE, f"{total} job steps completed")
         elif counts.get(StepState.FAILED.value, 0) and not running and not _pending(counts):
             _move(

@@ -95,6 +95,7 @@ class Planner:
                 duration=slicing.duration,
                 overlap=slicing.overlap,
                 orbits=self.orbits,
+                anchor=slicing.anchor,
             )
         except SlicingError as exc:
             raise self.fail(f"slicing {product_type}: {exc}") from exc
@@ -178,6 +179,9 @@ class Planner:
         kind = spec.slicing.type if spec.slicing else own.type
         duration = spec.slicing.duration if spec.slicing else own.duration
         overlap = spec.slicing.overlap if spec.slicing else own.overlap
+        # An order's own TIME_SLICE keeps the class's grid anchor (orders have none of their
+        # own: the anchor belongs to the data, and every order must cut the same slices).
+        anchor = own.anchor if own.type is SlicingType.TIME_SLICE else None
         try:
             if spec.orbit_from is not None and spec.orbit_to is not None:
                 chosen = orbit_range(self.orbits, spec.orbit_from, spec.orbit_to)
@@ -187,7 +191,9 @@ class Planner:
             else:
                 assert spec.start is not None and spec.stop is not None
                 start, stop = spec.start, spec.stop
-            return make_slices(kind, start, stop, duration=duration, overlap=overlap, orbits=self.orbits)
+            return make_slices(
+                kind, start, stop, duration=duration, overlap=overlap, orbits=self.orbits, anchor=anchor
+            )
         except SlicingError as exc:
             raise self.fail(f"slicing {product_type}: {exc}") from exc
 

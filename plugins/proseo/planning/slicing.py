@@ -1,5 +1,9 @@
 """Cutting time into slices: orbits, UTC calendar days/months/years, fixed time slices.
 
+Fixed time slices lie on a grid (``anchor + k * duration``, the anchor from the
+class's slicing, midnight UTC by default) like calendar days do, so orders starting
+at different times cut the same slices.
+
 A slice is the validity window of the products one job step makes. Requested classes
 are sliced with the order's slicing (default: the class's own); inputs planned
 backwards are sliced with *their* class's slicing, so an orbit L2 feeding a daily L3
@@ -18,6 +22,8 @@ from proseo.missions.types import SlicingType
 
 #: Guard against absurd requests before they are materialised (the planner bound is far lower).
 MAX_SLICES = 1_000_000
+#: Where the TIME_SLICE grid starts when the class names no anchor: midnight UTC.
+DEFAULT_ANCHOR = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, order=True)
@@ -68,12 +74,15 @@ def _calendar(kind: SlicingType, start: datetime, stop: datetime) -> Iterator[Sl
         cursor = end
 
 
-def _time_slices(start: datetime, stop: datetime, duration: timedelta, overlap: timedelta) -> Iterator[Slice]:
-    """Slices of ``duration`` from ``start``; half the overlap is added at each end."""
+def _time_slices(
+    start: datetime, stop: datetime, duration: timedelta, overlap: timedelta, anchor: datetime
+) -> Iterator[Slice]:
+    """The grid slices ``anchor + k * duration`` that intersect ``[start, stop)`` (a zero-length
+    window: the slice holding it); half the overlap is added at each end."""
     if duration <= timedelta(0):
         raise SlicingError("TIME_SLICE needs a positive slice duration")
     half = overlap / 2
-    cursor = start
+    cursor = anchor + ((start - anchor) // duration) * duration  # floor, also before the anchor
     while True:
         yield Slice(cursor - half, cursor + duration + half)
         cursor += duration
@@ -123,8 +132,14 @@ def make_slices(
     duration: timedelta | None = None,
     overlap: timedelta = timedelta(0),
     orbits: Sequence[Orbit] = (),
+    anchor: datetime | None = None,
 ) -> list[Slice]:
-    """The slices of ``kind`` that cover the window ``[start, stop]``."""
+    """The slices of ``kind`` that cover the window ``[start, stop]``.
+
+    TIME_SLICE slices are aligned to ``anchor + k * duration`` (default
+    :data:`DEFAULT_ANCHOR`), not to ``start``: two windows cut the same slices where
+    they overlap.
+    """
     kind = SlicingType(kind)
     start, stop = start.astimezone(UTC), stop.astimezone(UTC)  # calendar units are UTC units
     if stop < start:
@@ -141,7 +156,8 @@ def make_slices(
     if kind is SlicingType.TIME_SLICE:
         if duration is None:
             raise SlicingError("TIME_SLICE needs a slice duration")
-        source: Iterator[Slice] = _time_slices(start, stop, duration, overlap)
+        grid = (anchor or DEFAULT_ANCHOR).astimezone(UTC)
+        source: Iterator[Slice] = _time_slices(start, stop, duration, overlap, grid)
     else:
         source = _calendar(kind, start, stop)
     out: list[Slice] = []

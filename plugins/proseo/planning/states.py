@@ -77,6 +77,9 @@ TRANSITIONS: dict[Operation, Transition] = {
 ACTIVE = frozenset({S.RELEASING, S.RELEASED, S.RUNNING, S.SUSPENDING})
 #: States that never change again.
 TERMINAL = frozenset({S.CLOSED})
+#: Operations whose effect the order's Airflow run must follow (pause, unpause, fail,
+#: clear); the CLI and the REST API steer the run after these.
+STEERING = (Operation.SUSPEND.value, Operation.RESUME.value, Operation.CANCEL.value, Operation.RETRY.value)
 
 
 def next_state(
