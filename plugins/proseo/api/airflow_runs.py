@@ -20,10 +20,10 @@ import, so the CLI runs anywhere Airflow's API answers.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from proseo.api.airflow_client import AirflowApiError, AirflowClient
+from proseo.settings import get_settings
 
 ACTIVE_RUN_STATES = ("queued", "running")
 #: Task-instance states a retry runs again (an order DAG skips nothing by itself).
@@ -38,14 +38,14 @@ class AirflowRuns(AirflowClient):
     @classmethod
     def from_env(cls) -> AirflowRuns | None:
         """The client configured by ``PROSEO_AIRFLOW_URL`` (+ token or user/password), if any."""
-        url = os.environ.get("PROSEO_AIRFLOW_URL")
-        if not url:
+        settings = get_settings()
+        if not settings.airflow_url:
             return None
         return cls(
-            url.rstrip("/"),
-            token=os.environ.get("PROSEO_AIRFLOW_TOKEN") or None,
-            username=os.environ.get("PROSEO_AIRFLOW_USER") or None,
-            password=os.environ.get("PROSEO_AIRFLOW_PASSWORD") or None,
+            settings.airflow_url.rstrip("/"),
+            token=settings.airflow_token,
+            username=settings.airflow_user,
+            password=settings.airflow_password,
         )
 
     def set_paused(self, dag_id: str, paused: bool) -> bool:

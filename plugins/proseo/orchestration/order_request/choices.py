@@ -9,7 +9,6 @@ DAG file that does not parse.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,7 +78,7 @@ def known_missions(url: str | None = None) -> list[MissionChoices]:
     calls this must always parse.
     """
     try:
-        url = normalize_url(url or os.environ.get("PROSEO_CATALOG_URL") or default_url())
+        url = normalize_url(url) if url else default_url()
         parsed = make_url(url)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
