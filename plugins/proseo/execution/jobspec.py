@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proseo.catalog.configs import revision_config_of
 from proseo.catalog.model_mission import ConfiguredProcessor as ConfiguredProcessorRow
 from proseo.catalog.model_mission import Facility as FacilityRow
 from proseo.catalog.model_mission import Mission, MissionRevision
@@ -203,7 +204,7 @@ def build_job_spec(session: Session, job_step_id: int, *, try_number: int = 1) -
     def fail(message: str) -> ExecutionError:
         return ExecutionError(message, job_step_id=step.id, order=where)
 
-    cfg = MissionConfig.model_validate(revision.config)
+    cfg = revision_config_of(revision)  # validated once per revision and process
     cp = session.get(ConfiguredProcessorRow, step.configured_processor_id)
     assert cp is not None
     version, configuration = _processor(cfg, cp, fail)
