@@ -116,6 +116,11 @@ def test_the_final_try_fails_the_step_and_the_order(
     assert (state, reason, order) == ("FAILED", "run: the processor failed with exit code 134", "FAILED")
     with sky_cat.session() as s:
         assert s.get(JobStep, calexp).exit_code == 134
+    # Cleared in Airflow behind the catalogue's back: the step does not start again (an
+    # order retry would move it back to PLANNED first).
+    with pytest.raises(AirflowFailException, match=r"cannot start \(FAILED -> RUNNING\)"):
+        _operator(sky_cat, calexp, stand_in).execute(_context(try_number=4, max_tries=4))
+    assert _states(sky_cat, calexp)[0] == "FAILED"
 
 
 def test_a_refused_spec_is_final_at_once(sky_cat: Catalog, calexp: int, stand_in: list[str]) -> None:

@@ -38,7 +38,7 @@ from proseo.catalog.model_order import InputQuery, Job, JobStep, JobStepEdge, St
 from proseo.catalog.register import Registered, RunIdentity, register_manifest
 from proseo.execution.jobspec import StepContext, build_job_spec
 from proseo.planning.lifecycle import rollup_order
-from proseo.planning.step_states import FINAL_STEP_STATES, StepOp, move_step
+from proseo.planning.step_states import FINAL_STEP_STATES, IllegalStepTransition, StepOp, move_step
 from proseo.wrapper.spec import Manifest, Status
 
 log = logging.getLogger(__name__)
@@ -217,19 +217,25 @@ def is_final_try(ti: Any) -> bool:
 def begin(
     catalog: Catalog, step_id: int, *, task_id: str | None, try_number: int, backend: str
 ) -> StepContext:
-    """Before the run: the upstream checks, then the step RUNNING; its StepContext."""
-    with catalog.session() as s:
-        failed = failed_upstream(s, step_id)
-        if failed:
-            reason = f"upstream job step(s) {failed} failed"
-            fail_step(s, step_id, reason)
-    if failed:
-        raise AirflowFailException(f"job step {step_id}: {reason}")
+    """Before the run: the upstream checks, then the step RUNNING; its StepContext.
+
+    A step the catalogue does not let start (it ended: an order operation moves it
+    again, e.g. a retry of the order) fails the task for good, as a failed upstream does.
+    """
     try:
+        with catalog.session() as s:
+            failed = failed_upstream(s, step_id)
+            if failed:
+                reason = f"upstream job step(s) {failed} failed"
+                fail_step(s, step_id, reason)
+        if failed:
+            raise AirflowFailException(f"job step {step_id}: {reason}")
         with catalog.session() as s:
             return start_step(s, step_id, task_id=task_id, try_number=try_number, backend=backend)
     except UpstreamPending as exc:
         raise AirflowException(str(exc)) from None
+    except IllegalStepTransition as exc:
+        raise AirflowFailException(str(exc)) from None
 
 
 def manifest_failure(catalog: Catalog, step_id: int, manifest: Manifest, ti: Any) -> AirflowException:
