@@ -283,7 +283,8 @@ def finish(
     if context is not None:
         events = context["outlet_events"]
         for product_type, ids in registered.by_class.items():
-            events[asset_for(mission, product_type)].extra = {"job_step_id": step_id, "product_ids": ids}
+            extra: dict[str, Any] = {"job_step_id": step_id, "product_ids": ids}
+            events[asset_for(mission, product_type)].extra = extra
     if manifest.status is Status.WARNING:
         log.warning(
             "job step %s: finished with a warning (exit code %s): %s",

@@ -19,7 +19,7 @@ A future shape gets ``version: 2`` here and an upgrade of version-1 blueprints i
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import select
@@ -30,6 +30,7 @@ from proseo.catalog.model_order import InputQuery, Job, JobStep, JobStepEdge, Pr
 from proseo.errors import ProseoError
 
 BLUEPRINT_VERSION = 1
+OnTimeout = Literal["FAIL", "RUN_WITH_AVAILABLE"]
 
 
 class BlueprintError(ProseoError):
@@ -60,7 +61,7 @@ class Blueprint(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: Literal[1] = BLUEPRINT_VERSION
+    version: Literal[1] = 1
     dag_id: str = Field(pattern=r"^proseo__[A-Za-z0-9_.-]+$")
     mission: str = Field(min_length=1)
     order: str = Field(min_length=1)
@@ -71,7 +72,7 @@ class Blueprint(BaseModel):
     pool: str | None = None
     pool_slots: int | None = Field(None, ge=1)
     input_timeout_s: float | None = Field(None, ge=0)
-    on_input_timeout: Literal["FAIL", "RUN_WITH_AVAILABLE"] | None = None
+    on_input_timeout: OnTimeout | None = None
     levels: list[Level]
     job_steps: int = Field(ge=0)
 
@@ -187,7 +188,7 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> Blueprint:
         pool=f"proseo__{mission}__{facility.name}".lower() if facility else None,
         pool_slots=facility.max_concurrent_job_steps if facility else None,
         input_timeout_s=order.input_timeout_s,
-        on_input_timeout=order.on_input_timeout,
+        on_input_timeout=cast(OnTimeout, order.on_input_timeout),  # checked by the model
         levels=[
             Level(
                 steps=grouped[n],
