@@ -31,12 +31,22 @@ from sqlalchemy import text  # noqa: E402
 from proseo.catalog.db import Base, Catalog, make_engine  # noqa: E402
 from proseo.catalog.schema import upgrade  # noqa: E402
 from proseo.devtools.s3server import MotoServer  # noqa: E402
+from proseo.settings import reset_settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MISSION_DIR = REPO / "mission_configs"
 SAMPLE_MISSIONS = sorted(MISSION_DIR.glob("*.yaml"))
 PG_SERVER = os.environ.get("PROSEO_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 REQUIRE_PG = os.environ.get("PROSEO_REQUIRE_POSTGRES") == "1"
+
+
+@pytest.fixture(autouse=True)
+def fresh_settings() -> Iterator[None]:
+    """Settings are read once per process: each test reads them anew, so a variable it
+    sets with monkeypatch takes effect (and is forgotten again afterwards)."""
+    reset_settings()
+    yield
+    reset_settings()
 
 
 def _pg_admin_url() -> str:

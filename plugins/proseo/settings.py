@@ -143,3 +143,22 @@ def settings_table() -> str:
         default = "" if field.default is None else f"`{field.default}`"
         lines.append(f"| `{PREFIX}{name.upper()}` | {kind} | {default} | {field.description or ''} |")
     return "\n".join(lines) + "\n"
+
+
+def settings_doc() -> str:
+    """The whole of ``docs/settings.md`` (regenerate: ``python -m proseo.settings > docs/settings.md``)."""
+    return (
+        "# Deployment settings\n\n"
+        "Every proseo process (scheduler, DAG processor, workers, triggerer, API server, CLI, the\n"
+        "wrapper in a pod) reads these `PROSEO_*` environment variables once, through\n"
+        "`proseo.settings.get_settings()`; a value that does not fit is refused with the\n"
+        "variable's name. Generated from `proseo.settings.settings_table()`: regenerate with\n"
+        "`python -m proseo.settings > docs/settings.md`.\n\n"
+        "Not listed here: variables a mission file expands itself (`${PROSEO_DATA}`, ...),\n"
+        "`PROSEO_JOB_SPEC` (how a pod receives its job spec) and `PROSEO_IPF_LOG_TIMESTAMPS`\n"
+        "(read by the sample processors, which import nothing of proseo).\n\n" + settings_table()
+    )
+
+
+if __name__ == "__main__":
+    print(settings_doc(), end="")

@@ -35,7 +35,7 @@ from proseo.catalog.model_product import Product, ProductFile, ProductInput
 from proseo.catalog.register import RunIdentity
 from proseo.catalog.schema import current_revision, downgrade, head_revision, upgrade
 from proseo.devtools.generate import content
-from proseo.execution import stepstate
+from proseo.execution import steptask
 from proseo.execution.local import run_wrapper
 from proseo.planning import orders
 from proseo.storage import open_storage
@@ -138,7 +138,7 @@ def test_a_0004_catalogue_upgrades_in_place_and_its_orders_run(
             assert q.explanation == explanations[q.id]["text"] and q.origin == explanations[q.id]["origin"]
         # The given-up catalogue step no longer waits for the steps it gave up on.
         (gave_up,) = {s.get(InputQuery, q).job_step_id for q in given_up}
-        assert stepstate.upstream(s, gave_up) == []
+        assert steptask.upstream(s, gave_up) == []
 
     # The delivered exposures back on storage (their bytes follow from their names).
     with catalog.session() as s:
@@ -153,11 +153,11 @@ def test_a_0004_catalogue_upgrades_in_place_and_its_orders_run(
     # The released order runs to completion with the upgraded rows.
     for step_id in _steps(catalog, "night-released"):
         with catalog.session() as s:
-            ctx = stepstate.start_step(s, step_id, task_id="process", try_number=1)
+            ctx = steptask.start_step(s, step_id, task_id="process", try_number=1)
         manifest = run_wrapper(ctx, 1, log=LOG)
         assert manifest.status.value == "SUCCESS", (step_id, manifest.stage, manifest.reason)
         with catalog.session() as s:
-            stepstate.complete_step(s, step_id, manifest, RunIdentity(dag_id="upgrade", run_id="r1"))
+            steptask.complete_step(s, step_id, manifest, RunIdentity(dag_id="upgrade", run_id="r1"))
     with catalog.session() as s:
         order = orders.get_order(s, "SKY", "night-released")
         assert order.state == "COMPLETED"

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from proseo.execution.errors import ExecutionError
 from proseo.execution.forked import EXIT_CRASHED, ForkedProcess
 from proseo.execution.local import launch_mode, terminate_group
+from proseo.settings import SettingsError, get_settings, reset_settings
 
 
 def _run(entry, argv: Sequence[str] = (), tmp: Path | None = None, env: dict[str, str] | None = None):
@@ -40,6 +40,21 @@ def test_exit_code_stdout_stderr_cwd_env_and_argv(tmp_path: Path) -> None:
     assert code == 3
     assert out == f"manifest {tmp_path} here None run x\n"
     assert err == "a log line\n"
+
+
+def test_the_child_reads_its_settings_from_its_own_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As an exec'd wrapper would: the parent's cached settings do not leak into the child."""
+    monkeypatch.setenv("PROSEO_SCRATCH", str(tmp_path / "parent"))
+    assert get_settings().scratch == tmp_path / "parent"
+
+    def entry(argv: Sequence[str]) -> int:
+        print(get_settings().scratch)
+        return 0
+
+    code, out, _ = _run(entry, tmp=tmp_path, env={"PROSEO_SCRATCH": str(tmp_path / "child")})
+    assert (code, out) == (0, f"{tmp_path / 'child'}\n")
 
 
 def test_system_exit_and_a_crash_become_exit_codes(tmp_path: Path) -> None:
@@ -140,13 +155,15 @@ def test_the_parents_log_handlers_and_signal_handlers_are_not_used(tmp_path: Pat
     assert seen == []
 
 
-def test_launch_mode_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_launch_mode_comes_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PROSEO_WRAPPER_LAUNCH", raising=False)
     assert launch_mode() == "fork"
     monkeypatch.setenv("PROSEO_WRAPPER_LAUNCH", "EXEC")
+    reset_settings()
     assert launch_mode() == "exec"
     monkeypatch.setenv("PROSEO_WRAPPER_LAUNCH", "spawn")
-    with pytest.raises(ExecutionError, match="PROSEO_WRAPPER_LAUNCH='spawn': expected one of fork, exec"):
+    reset_settings()
+    with pytest.raises(SettingsError, match="PROSEO_WRAPPER_LAUNCH: Input should be 'fork' or 'exec'"):
         launch_mode()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -26,15 +25,8 @@ from proseo.catalog.model_mission import Facility, ProductClass
 from proseo.catalog.model_order import InputQuery, InputQueryProduct, JobStep
 from proseo.catalog.model_product import Product, ProductFile
 from proseo.errors import NotFoundError
-from proseo.execution import (
-    BACKENDS,
-    ExecutionError,
-    InputsNotReady,
-    StepContext,
-    UnknownBackend,
-    backend_for,
-    build_job_spec,
-)
+from proseo.execution import InputsNotReady, UnknownBackend, build_job_spec
+from proseo.execution.backends import OPERATORS, operator_class
 from proseo.execution.jobspec import sum_cpu, sum_memory
 from proseo.storage import open_storage
 from proseo.wrapper.spec import StorageRef
@@ -256,20 +248,6 @@ def test_a_step_waiting_for_deliveries_is_not_ready(s5p_cat: Catalog, data_dirs,
         build_job_spec(s, 999999)
 
 
-def test_step_context_round_trips_through_json(s5p_cat: Catalog, data_dirs, tmp_path: Path) -> None:
-    _l1b_order(s5p_cat, tmp_path, facility="cloud")
-    (step_id,) = steps_of(s5p_cat)["L1B_______"]
-    with s5p_cat.session() as s:
-        ctx = build_job_spec(s, step_id)
-    data = json.loads(json.dumps(ctx.to_dict()))
-    assert StepContext.from_dict(data) == ctx
-    assert StepContext.from_json(ctx.to_json()) == ctx
-    with pytest.raises(ExecutionError, match="step context version 9"):
-        StepContext.from_dict({**data, "context_version": 9})
-    with pytest.raises(ExecutionError, match="invalid step context"):
-        StepContext.from_dict({k: v for k, v in data.items() if k != "image"})
-
-
 def test_quantities_add_up() -> None:
     assert sum_cpu(["2", "4"]) == "6"
     assert sum_cpu(["500m", "1"]) == "1500m"
@@ -280,22 +258,23 @@ def test_quantities_add_up() -> None:
     assert sum_memory(["4Gi"]) == "4Gi"
 
 
-def test_backends_are_a_plain_mapping() -> None:
-    assert BACKENDS == {
-        "local": "proseo.execution.local:LocalBackend",
-        "kubernetes": "proseo.execution.kubernetes:KubernetesBackend",
+def test_backends_are_one_plain_mapping() -> None:
+    assert OPERATORS == {
+        "local": "proseo.execution.local:JobStepOperator",
+        "kubernetes": "proseo.execution.kubernetes:JobStepPodOperator",
     }
-    assert backend_for("local").name == "local"
     with pytest.raises(
-        UnknownBackend, match=r"unknown execution backend 'slurm' \(known: kubernetes, local\)"
+        UnknownBackend,
+        match=r"order S5P/o1: facility hpc uses execution backend 'slurm', which proseo does not know "
+        r"\(known: kubernetes, local\)",
     ):
-        backend_for("slurm")
+        operator_class("slurm", order="S5P/o1", facility="hpc")
 
 
 def test_the_job_spec_builder_imports_no_airflow() -> None:
     code = (
         "import sys\n"
-        "import proseo.execution, proseo.execution.jobspec, proseo.execution.base\n"
+        "import proseo.execution, proseo.execution.jobspec, proseo.execution.backends\n"
         "bad = sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))\n"
         "assert not bad, bad\n"
     )

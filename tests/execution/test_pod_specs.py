@@ -1,12 +1,14 @@
 """The pods the Kubernetes backend asks for, checked field by field without a cluster.
 
 Both sample missions are onboarded, fed generated inputs and given an order on their
-Kubernetes facility; the job step's KubernetesPodOperator then renders its pod with
-``build_pod_request_obj(context=None, dry_run=True)`` (no kubeconfig needed).
+Kubernetes facility; the factory's JobStepPodOperator, configured for the job step,
+then renders its pod with ``build_pod_request_obj(context=None, dry_run=True)`` (no
+kubeconfig needed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from datetime import timedelta
@@ -28,8 +30,8 @@ from tests_execution_helpers import (
 )
 
 from proseo.catalog.db import Catalog
-from proseo.execution import ExecutionError, StepContext, backend_for, build_job_spec
-from proseo.execution.kubernetes import KubernetesBackend
+from proseo.execution import ExecutionError, StepContext, build_job_spec
+from proseo.execution.kubernetes import JobStepPodOperator
 from proseo.wrapper.spec import JobSpec
 
 from tests_paths import REPO
@@ -72,7 +74,10 @@ def _sky_calexp(catalog: Catalog, tmp: Path) -> StepContext:
 
 
 def _pod(ctx: StepContext, **task_kwargs: Any) -> tuple[KubernetesPodOperator, dict[str, Any]]:
-    op = backend_for("kubernetes").make_task(ctx, task_id=f"step_{ctx.job_step_id}", **task_kwargs)
+    op = JobStepPodOperator(
+        task_id=f"step_{ctx.job_step_id}", job_step_id=ctx.job_step_id, mission=ctx.mission, **task_kwargs
+    )
+    op.configure(ctx)
     pod = op.build_pod_request_obj(context=None, dry_run=True)
     return op, ApiClient().sanitize_for_serialization(pod)
 
@@ -199,9 +204,9 @@ def test_two_task_processor_requests_the_sum(sky_cat: Catalog, tmp_path: Path) -
 
 def test_kubernetes_backend_refuses_a_local_facility(s5p_cat: Catalog, tmp_path: Path) -> None:
     ctx = _s5p_l1b(s5p_cat, tmp_path)
-    local = StepContext.from_dict({**ctx.to_dict(), "backend": "local", "namespace": None})
-    with pytest.raises(Exception, match="has no Kubernetes namespace"):
-        KubernetesBackend().make_task(local, task_id="x")
+    local = dataclasses.replace(ctx, backend="local", namespace=None)
+    with pytest.raises(ExecutionError, match="has no Kubernetes namespace"):
+        _pod(local)
 
 
 def test_a_spec_too_large_for_the_environment_is_refused() -> None:
@@ -211,14 +216,12 @@ def test_a_spec_too_large_for_the_environment_is_refused() -> None:
         for i in range(1000)
         for f in ctx.spec.inputs
     ]
-    big = StepContext.from_dict(
-        {**ctx.to_dict(), "spec": ctx.spec.model_copy(update={"inputs": many}).model_dump(mode="json")}
-    )
+    big = dataclasses.replace(ctx, spec=ctx.spec.model_copy(update={"inputs": many}))
     with pytest.raises(
         ExecutionError, match=r"more than an environment variable can carry .*; 1000 input files"
     ):
-        KubernetesBackend().make_task(big, task_id="big")
-    assert KubernetesBackend().make_task(ctx, task_id="small").task_id == "small"
+        _pod(big)
+    assert _pod(ctx)[0].image == ctx.image
 
 
 def _provider_modules(code: str) -> set[str]:
@@ -234,16 +237,17 @@ def _provider_modules(code: str) -> set[str]:
     return set(eval(result.stdout.strip().splitlines()[-1]))
 
 
-def test_local_backend_does_not_load_the_kubernetes_provider(tmp_path: Path) -> None:
-    """Importing proseo.execution and building a local task leaves the provider's operator,
-    the Kubernetes client and proseo.execution.kubernetes unloaded (they cost seconds)."""
-    (tmp_path / "ctx.json").write_text(sample_context(backend="local").to_json())
+def test_local_backend_does_not_load_the_kubernetes_provider() -> None:
+    """Importing proseo.execution and the local operator, through the backend mapping, leaves
+    the provider's operator, the Kubernetes client and proseo.execution.kubernetes unloaded
+    (they cost seconds)."""
     ours = _provider_modules(
-        "from proseo.execution import StepContext, backend_for\n"
+        "import proseo.execution\n"
         "assert not any(m.startswith('airflow') for m in sys.modules), 'proseo.execution imported Airflow'\n"
-        f"ctx = StepContext.from_json(open({str(tmp_path / 'ctx.json')!r}).read())\n"
-        "op = backend_for('local').make_task(ctx, task_id='t')\n"
-        "assert type(op).__name__ == 'LocalWrapperOperator'"
+        "from proseo.execution.backends import operator_class\n"
+        "op = operator_class('local', order='S5P/o1', facility='local')(\n"
+        "    task_id='t', job_step_id=1, mission='S5P')\n"
+        "assert type(op).__name__ == 'JobStepOperator'"
     )
     # Airflow's provider discovery loads the provider's package metadata on its own.
     airflow_itself = _provider_modules("from airflow.sdk import BaseOperator\nBaseOperator(task_id='t')")

@@ -15,8 +15,9 @@ from tests_execution_helpers import DAY, ingest, plan, steps_of
 from proseo.catalog.db import Catalog
 from proseo.catalog.model_order import JobStep, ProcessingOrder
 from proseo.execution import ExecutionError
-from proseo.execution.stepstate import start_step
-from proseo.orchestration.operators import JobStepOperator, step_failed_for_good, step_try_failed
+from proseo.execution.local import JobStepOperator
+from proseo.execution.steptask import start_step, step_failed_for_good, step_try_failed
+from proseo.planning.blueprint import Blueprint
 from proseo.planning.lifecycle import release_order
 
 
@@ -52,7 +53,7 @@ def test_a_try_without_a_manifest_is_noted_then_fails_the_step(sky_cat: Catalog,
     assert (state, order) == ("RUNNING", "RUNNING")
     assert reason == (
         f"task level_0_run try 1 failed: ExecutionError: job step {step_id}: try 1: the wrapper "
-        "exited 70 without a valid manifest (Airflow retries it)"
+        "exited 70 without a valid manifest; Airflow retries it"
     )
 
     step_failed_for_good(_context(sky_cat, step_id, 3, TimeoutError("killed after 600 s")))
@@ -68,19 +69,21 @@ def test_a_try_without_a_manifest_is_noted_then_fails_the_step(sky_cat: Catalog,
 def test_every_factory_task_carries_both_callbacks() -> None:
     from proseo.orchestration.factory import build_dag
 
-    blueprint = {
-        "dag_id": "proseo__SKY__cb",
-        "mission": "SKY",
-        "order": "cb",
-        "job_steps": 3,
-        "pool": "proseo_SKY_local",
-        "priority": 50,
-        "backend": "local",
-        "levels": [
-            {"classes": ["CALEXP_G"], "steps": [1, 2], "waiting": [2]},
-            {"classes": ["COADD_G"], "steps": [3], "waiting": []},
-        ],
-    }
+    blueprint = Blueprint.model_validate(
+        {
+            "dag_id": "proseo__SKY__cb",
+            "mission": "SKY",
+            "order": "cb",
+            "job_steps": 3,
+            "pool": "proseo_SKY_local",
+            "priority": 50,
+            "backend": "local",
+            "levels": [
+                {"classes": ["CALEXP_G"], "steps": [1, 2], "waiting": [2]},
+                {"classes": ["COADD_G"], "steps": [3], "waiting": []},
+            ],
+        }
+    )
     dag = build_dag(blueprint)
     assert len(dag.tasks) == 4  # level 0: a run task, a wait+run group; level 1: a run task
     for task in dag.tasks:

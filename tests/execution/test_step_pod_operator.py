@@ -1,9 +1,10 @@
 """JobStepPodOperator: the factory's processor task on a Kubernetes facility, without a cluster.
 
 One S5P order on the ``cloud`` facility is planned; the operator, made with the
-job step id only, configures itself from the catalogue and must ask for the very
-pod :meth:`KubernetesBackend.make_task` builds; a manifest fed to its completion path
-registers the products (COMPLETED), a FAILED one marks the step FAILED.
+job step id only, starts the step in the catalogue (the step task's ``begin``) and
+configures its pod from the step's context; a manifest fed to its completion path
+registers the products (COMPLETED); a FAILED one fails the task and marks the step
+FAILED on the final try only.
 """
 
 from __future__ import annotations
@@ -11,22 +12,32 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from kubernetes.client import ApiClient
 from sqlalchemy import select
-from tests_execution_helpers import plan_cloud_l1b
+from tests_execution_helpers import (
+    COLLECTION,
+    ingest,
+    l1b_window,
+    orbit_inside,
+    plan,
+    plan_cloud_l1b,
+    steps_of,
+)
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.model_order import JobStep, StepState
 from proseo.catalog.model_product import Product
 from proseo.catalog.register import RunIdentity
-from proseo.execution import build_job_spec, stepstate
-from proseo.execution.kubernetes import JobStepPodOperator, KubernetesBackend
+from proseo.execution import build_job_spec, steptask
+from proseo.execution.kubernetes import JobStepPodOperator
+from proseo.execution.local import JobStepOperator
 from proseo.orchestration.factory import build_dag
-from proseo.orchestration.operators import JobStepOperator
+from proseo.planning.blueprint import Blueprint
 from proseo.wrapper.spec import Manifest, ManifestFile, ManifestProduct, Status
 
 from tests_paths import REPO
@@ -87,17 +98,29 @@ def _manifest(catalog: Catalog, step: int, status: Status = Status.SUCCESS) -> d
     return Manifest(job_step_id=step, status=status, exit_code=0, products=products).model_dump(mode="json")
 
 
-def test_the_operator_asks_for_the_backends_pod(s5p_cat: Catalog, cloud_step: int) -> None:
+def _begin(catalog: Catalog, op: JobStepPodOperator, try_number: int = 1) -> None:
+    """What execute() does before the pod starts."""
+    ctx = steptask.begin(
+        catalog, int(op.job_step_id), task_id=TASK_ID, try_number=try_number, backend=op.backend
+    )
+    op.configure(ctx)
+
+
+def _ti(try_number: int, max_tries: int) -> SimpleNamespace:
+    return SimpleNamespace(task_id=TASK_ID, try_number=try_number, max_tries=max_tries)
+
+
+def test_the_operator_asks_for_the_steps_pod(s5p_cat: Catalog, cloud_step: int) -> None:
     with s5p_cat.session() as s:
         ctx = build_job_spec(s, cloud_step, try_number=1)
-    want = _rendered(KubernetesBackend().make_task(ctx, task_id=TASK_ID))
+    direct = _operator(s5p_cat, cloud_step)
+    direct.configure(ctx)
+    want = _rendered(direct)
 
     op = _operator(s5p_cat, cloud_step)
     assert op.image is None and op.env_vars == []  # nothing of the step before it runs
     assert op.deferrable is True and op.durable is True and op.do_xcom_push is True
-    with s5p_cat.session() as s:
-        got_ctx = op.configure(s, 1, task_id=TASK_ID)
-    assert got_ctx.spec == ctx.spec
+    _begin(s5p_cat, op)
     got = _rendered(op)
     assert got == want
     assert got["name_prefix"] == f"proseo-s5p-{cloud_step}"
@@ -108,7 +131,7 @@ def test_the_operator_asks_for_the_backends_pod(s5p_cat: Catalog, cloud_step: in
     assert got["spec"]["activeDeadlineSeconds"] == 2 * 3600 + 600
     assert got["metadata"]["namespace"] == "s5p-processing"
     assert got["spec"]["securityContext"]["runAsUser"] == 10001
-    # configure started the step
+    # begin started the step
     assert _state(s5p_cat, cloud_step) == (StepState.RUNNING.value, None)
     with s5p_cat.session() as s:
         js = s.get(JobStep, cloud_step)
@@ -119,26 +142,41 @@ def test_a_caller_setting_wins_over_the_defaults(s5p_cat: Catalog, cloud_step: i
     op = JobStepPodOperator(
         task_id=TASK_ID, job_step_id=cloud_step, mission="S5P", deferrable=False, get_logs=False
     )
-    with s5p_cat.session() as s:
-        op.configure(s, 1)
+    _begin(s5p_cat, op)
     assert op.deferrable is False and op.get_logs is False
     assert op.image == "proseo/s5p-l01b:2.10.0"
 
 
 def test_pending_upstream_changes_nothing(s5p_cat: Catalog, cloud_step: int, monkeypatch) -> None:
-    monkeypatch.setattr(stepstate, "upstream", lambda session, step_id: [(999, StepState.READY.value)])
+    monkeypatch.setattr(steptask, "upstream", lambda session, step_id: [(999, StepState.READY.value)])
     op = _operator(s5p_cat, cloud_step)
-    pending = pytest.raises(stepstate.UpstreamPending, match=r"upstream job step\(s\) \[999\]")
-    with pending, s5p_cat.session() as s:
-        op.configure(s, 1)
+    with pytest.raises(AirflowException, match=r"upstream job step\(s\) \[999\] have not completed") as info:
+        _begin(s5p_cat, op)
+    assert not isinstance(info.value, AirflowFailException)  # retried: the upstream step may finish
     assert _state(s5p_cat, cloud_step)[0] != StepState.RUNNING.value
     assert op.image is None
 
 
+def test_a_local_facility_is_refused(s5p_cat: Catalog, tmp_path: Path) -> None:
+    ingest(s5p_cat, "S5P", *l1b_window(), tmp_path)
+    orbit = orbit_inside(s5p_cat, *l1b_window())
+    plan(
+        s5p_cat,
+        "S5P",
+        requested_classes=["L1B_______"],
+        orbit_from=orbit,
+        orbit_to=orbit,
+        output_parameters=COLLECTION,
+    )
+    (step,) = steps_of(s5p_cat)["L1B_______"]
+    with pytest.raises(AirflowFailException, match=r"facility local uses backend 'local', this task runs"):
+        _begin(s5p_cat, _operator(s5p_cat, step))
+    assert _state(s5p_cat, step) == (StepState.PLANNED.value, None)
+
+
 def test_a_manifest_registers_the_products(s5p_cat: Catalog, cloud_step: int) -> None:
     op = _operator(s5p_cat, cloud_step)
-    with s5p_cat.session() as s:
-        op.configure(s, 1, task_id=TASK_ID)
+    _begin(s5p_cat, op)
     manifest = _manifest(s5p_cat, cloud_step)
     result = op.complete(manifest, run=RUN)
     assert result["job_step_id"] == cloud_step and result["status"] == "SUCCESS"
@@ -153,23 +191,31 @@ def test_a_manifest_registers_the_products(s5p_cat: Catalog, cloud_step: int) ->
 
 def test_a_failed_manifest_fails_the_step(s5p_cat: Catalog, cloud_step: int) -> None:
     op = _operator(s5p_cat, cloud_step)
-    with s5p_cat.session() as s:
-        op.configure(s, 1, task_id=TASK_ID)
+    _begin(s5p_cat, op)
     with pytest.raises(AirflowException, match="failed at run: processor crashed"):
-        op.complete(_manifest(s5p_cat, cloud_step, Status.FAILED), run=RUN)
+        op.complete(_manifest(s5p_cat, cloud_step, Status.FAILED), run=RUN)  # no task instance: final
     assert _state(s5p_cat, cloud_step) == (StepState.FAILED.value, "run: processor crashed")
     with s5p_cat.session() as s:
         assert s.get(JobStep, cloud_step).exit_code == 3
 
 
 def test_a_failed_pod_records_its_manifest(s5p_cat: Catalog, cloud_step: int) -> None:
-    """The wrapper exits non-zero on a FAILED run, so the provider raises; the manifest it
-    hands to post_complete_action is recorded on the step first."""
+    """The wrapper exits non-zero on a FAILED run, so the provider raises in
+    post_complete_action; the manifest it hands over is recorded on the step first: a
+    note while Airflow retries, FAILED on the last try."""
     op = _operator(s5p_cat, cloud_step)
-    with s5p_cat.session() as s:
-        op.configure(s, 1, task_id=TASK_ID)
-    op._record_failure(_manifest(s5p_cat, cloud_step, Status.FAILED))
+    _begin(s5p_cat, op)
+    failed = _manifest(s5p_cat, cloud_step, Status.FAILED)
+    error = op.manifest_failure(failed, {"ti": _ti(1, max_tries=2)})
+    assert isinstance(error, AirflowException) and not isinstance(error, AirflowFailException)
+    assert _state(s5p_cat, cloud_step) == (
+        StepState.RUNNING.value,
+        "try 1 failed: run: processor crashed; Airflow retries it",
+    )
+    _begin(s5p_cat, op, try_number=3)
+    op.manifest_failure(failed, {"ti": _ti(3, max_tries=2)})
     assert _state(s5p_cat, cloud_step) == (StepState.FAILED.value, "run: processor crashed")
+    assert op.manifest_failure(_manifest(s5p_cat, cloud_step), {"ti": _ti(3, max_tries=2)}) is None
 
 
 def test_no_manifest_is_an_error(s5p_cat: Catalog, cloud_step: int) -> None:
@@ -180,22 +226,24 @@ def test_no_manifest_is_an_error(s5p_cat: Catalog, cloud_step: int) -> None:
         op.complete({"what": "ever"}, run=RUN)
 
 
-def _blueprint(backend: str) -> dict[str, Any]:
-    return {
-        "dag_id": f"proseo__s5p__o-{backend}",
-        "mission": "S5P",
-        "order": f"o-{backend}",
-        "priority": 50,
-        "backend": backend,
-        "pool": None,
-        "input_timeout_s": None,
-        "on_input_timeout": None,
-        "levels": [
-            {"steps": [1, 2], "classes": ["L1B_______"], "waiting": []},
-            {"steps": [3, 4], "classes": ["L2__O3____"], "waiting": [4]},
-        ],
-        "job_steps": 4,
-    }
+def _blueprint(backend: str) -> Blueprint:
+    return Blueprint.model_validate(
+        {
+            "dag_id": f"proseo__s5p__o-{backend}",
+            "mission": "S5P",
+            "order": f"o-{backend}",
+            "priority": 50,
+            "backend": backend,
+            "pool": None,
+            "input_timeout_s": None,
+            "on_input_timeout": None,
+            "levels": [
+                {"steps": [1, 2], "classes": ["L1B_______"], "waiting": []},
+                {"steps": [3, 4], "classes": ["L2__O3____"], "waiting": [4]},
+            ],
+            "job_steps": 4,
+        }
+    )
 
 
 def test_factory_maps_pod_operators_for_kubernetes() -> None:
@@ -214,7 +262,8 @@ def test_factory_does_not_load_the_provider_for_local_orders() -> None:
     probe = (
         "import sys\n"
         "from proseo.orchestration.factory import build_dag\n"
-        f"bp = {_blueprint('local')!r}\n"
+        "from proseo.planning.blueprint import Blueprint\n"
+        f"bp = Blueprint.model_validate({_blueprint('local').as_json()!r})\n"
         "build_dag(bp)\n"
         "print(sorted(m for m in sys.modules if m.startswith("
         "('airflow.providers.cncf.kubernetes.operators', 'kubernetes.', 'proseo.execution.kubernetes'))))\n"

@@ -8,7 +8,7 @@ from tests_execution_helpers import COLLECTION, plan, steps_of
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.model_order import InputQuery, InputQueryOutput, JobStep
-from proseo.execution.stepstate import UpstreamPending, check_upstream, failed_upstream
+from proseo.execution.steptask import UpstreamPending, check_upstream, failed_upstream
 from proseo.planning import readiness
 
 

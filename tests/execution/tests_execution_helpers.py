@@ -29,6 +29,62 @@ DAY = datetime(2025, 3, 1, tzinfo=UTC)
 COLLECTION = {"*": {"collection": 3}}
 
 
+#: A stand-in for ``proseo-wrapper`` (tests of the local backend): it reads the spec and
+#: prints a manifest of the planned outputs, fails, babbles or hangs on request (``--mode``).
+STAND_IN = r"""
+import json, sys, time
+args = sys.argv[1:]
+mode = "ok"
+if args[:1] == ["--mode"]:
+    mode, args = args[1], args[2:]
+assert args[0] == "run" and args[2] == "--workdir", args
+spec = json.load(open(args[1]))
+print("stand-in: argv " + json.dumps(args), file=sys.stderr, flush=True)
+print(f"stand-in: {len(spec['inputs'])} input(s), {len(spec['outputs'])} output(s)", file=sys.stderr)
+if mode == "sleep":
+    print("stand-in: sleeping", file=sys.stderr, flush=True)
+    time.sleep(120)
+if mode == "garbage":
+    print("this is not a manifest")
+    sys.exit(0)
+if mode == "badspec":
+    print("stand-in: spec.outputs: field required", file=sys.stderr)
+    sys.exit(2)
+root = spec["storages"][spec["output_storage"]]["url"]
+status = {"ok": "SUCCESS", "warning": "WARNING", "fail": "FAILED", "failspec": "FAILED"}[mode]
+manifest = {
+    "job_step_id": spec["job_step_id"],
+    "status": status,
+    "exit_code": {"ok": 0, "warning": 3, "fail": 134, "failspec": None}[mode],
+    "reason": {"warning": "exit code 3", "fail": "the processor failed with exit code 134",
+               "failspec": "spec.outputs: field required"}.get(mode),
+    "stage": {"fail": "run", "failspec": "spec"}.get(mode, "done"),
+    "products": [] if status == "FAILED" else [
+        {"product_type": o["product_type"], "file_name": o["file_name"], "start": o["start"],
+         "stop": o["stop"], "parameters": o["parameters"],
+         "files": [{"file_name": o["file_name"], "key": o["key"], "url": root + "/" + o["key"],
+                    "size": 1, "md5": "0" * 32, "sha256": "0" * 64}]}
+        for o in spec["outputs"]
+    ],
+    "log_url": root + "/" + spec["log_key"],
+}
+print(json.dumps(manifest))
+sys.exit(1 if status == "FAILED" else 0)
+"""
+
+
+class Lines:
+    """A logger stand-in that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def _keep(self, msg: str, *args: object) -> None:
+        self.lines.append(msg % args if args else msg)
+
+    info = warning = error = debug = _keep
+
+
 def onboard(catalog: Catalog, code: str) -> None:
     with catalog.session() as s:
         sync_mission(s, load_mission(MISSION_DIR / f"{code.lower()}.yaml"))

@@ -37,7 +37,7 @@ from proseo.catalog.db import Catalog
 from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_order import Job, JobStep, ProcessingOrder
 from proseo.catalog.register import RunIdentity
-from proseo.execution import stepstate
+from proseo.execution import steptask
 from proseo.execution.local import run_wrapper
 from proseo.planning import lifecycle, orders
 from proseo.planning.spec import OrderSpec
@@ -98,11 +98,11 @@ def _steps(catalog: Catalog, mission_order: str) -> dict[str, int]:
 def _run(catalog: Catalog, step_id: int) -> None:
     """One job step as JobStepOperator runs it: start, wrapper, register, roll up."""
     with catalog.session() as s:
-        ctx = stepstate.start_step(s, step_id, task_id="process", try_number=1)
+        ctx = steptask.start_step(s, step_id, task_id="process", try_number=1)
     manifest = run_wrapper(ctx, 1, log=LOG)
     assert manifest.status.value == "SUCCESS", (step_id, manifest.stage, manifest.reason)
     with catalog.session() as s:
-        stepstate.complete_step(s, step_id, manifest, RunIdentity(dag_id="ui-test", run_id="r1"))
+        steptask.complete_step(s, step_id, manifest, RunIdentity(dag_id="ui-test", run_id="r1"))
 
 
 @pytest.fixture
@@ -131,9 +131,9 @@ def ui_world(world: Catalog) -> dict[str, Any]:
     for ptype in ("CALEXP_G", "CALEXP_R", "STACK_G"):
         _run(world, steps[ptype])
     with world.session() as s:
-        stepstate.start_step(s, steps["STACK_R"], task_id="process", try_number=1)
+        steptask.start_step(s, steps["STACK_R"], task_id="process", try_number=1)
     with world.session() as s:
-        stepstate.fail_step(
+        steptask.fail_step(
             s, steps["STACK_R"], "processing: exit code 130 <coadd aborted & retried>", exit_code=130
         )
     with world.session() as s:

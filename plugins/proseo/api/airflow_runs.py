@@ -24,7 +24,7 @@ from typing import Any
 
 from proseo.api.airflow_client import AirflowApiError, AirflowClient
 from proseo.planning.states import STEERING
-from proseo.settings import load_settings
+from proseo.settings import get_settings
 
 ACTIVE_RUN_STATES = ("queued", "running")
 #: Task-instance states a retry runs again (an order DAG skips nothing by itself).
@@ -39,7 +39,7 @@ class AirflowRuns(AirflowClient):
     @classmethod
     def from_env(cls) -> AirflowRuns | None:
         """The client configured by ``PROSEO_AIRFLOW_URL`` (+ token or user/password), if any."""
-        settings = load_settings()  # read now: a CLI run in-process may have changed them
+        settings = get_settings()
         if not settings.airflow_url:
             return None
         return cls(

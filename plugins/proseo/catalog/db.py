@@ -1,13 +1,13 @@
 """Catalogue database: URL resolution, engines, sessions, portable column types.
 
 SQLite (a file under the Airflow home) is the embedded default; PostgreSQL is the
-production backend. ``PROSEO_CATALOG_URL`` picks one. Both store instants as naive
-UTC so that ordering and range queries behave identically on the two.
+production backend. ``PROSEO_CATALOG_URL`` (read through :mod:`proseo.settings`) picks
+one. Both store instants as naive UTC so that ordering and range queries behave
+identically on the two.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,15 +21,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
-ENV_URL = "PROSEO_CATALOG_URL"
+from proseo.settings import get_settings
 
 
 def default_url() -> str:
     """``PROSEO_CATALOG_URL``, else a SQLite file next to Airflow's own database."""
-    if os.environ.get(ENV_URL):
-        return normalize_url(os.environ[ENV_URL])
-    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
-    return f"sqlite:///{home / 'proseo_catalog.db'}"
+    return get_settings().resolved_catalog_url()
 
 
 def normalize_url(url: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
+from proseo.catalog.configs import revision_config_of
 from proseo.catalog.db import utcnow
 from proseo.catalog.model_mission import (
     ConfiguredProcessor,
@@ -103,7 +104,7 @@ def revision_config(session: Session, code: str, number: int | None = None) -> t
         rev = latest_revision(session, mission.id)
     if rev is None:
         raise NotFoundError(f"mission {code!r} has no revision {number}")
-    return rev.number, MissionConfig.model_validate(rev.config)
+    return rev.number, revision_config_of(rev)
 
 
 def loaded_from_catalog(session: Session, code: str, number: int | None = None) -> LoadedMission:

@@ -55,6 +55,7 @@ from typing import Any
 
 from proseo.api.airflow_client import AirflowApiError, AirflowClient
 from proseo.devtools.s3server import free_port, venv_executable
+from proseo.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -469,7 +470,7 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--parallelism", type=int, default=4)
     parser.add_argument("--password", default="admin")
-    parser.add_argument("--catalog-url", default=os.environ.get("PROSEO_CATALOG_URL"))
+    parser.add_argument("--catalog-url", default=get_settings().catalog_url)
     args = parser.parse_args()
     # A shell starts a background job with SIGINT ignored, and Python leaves an ignored
     # SIGINT ignored (it installs its KeyboardInterrupt handler only over the default):

@@ -1,52 +1,28 @@
-"""Running job steps: one interface, one module per backend (local, kubernetes).
+"""Running job steps: the step task around the run, one operator module per backend.
 
-``BACKENDS`` maps a facility's ``backend`` to the class that implements it;
-:func:`backend_for` imports that module only when asked, so a local facility never
-pays for (or needs) the Kubernetes provider. Importing this package imports no Airflow.
+Importing this package imports no Airflow (the job spec is built in the core too).
 
 * :mod:`proseo.execution.jobspec` (no Airflow): job step in the catalogue -> StepContext
-* :mod:`proseo.execution.base`: the ``ExecutionBackend`` protocol
-* :mod:`proseo.execution.local`: ``LocalWrapperOperator`` runs ``proseo-wrapper`` as a child process
-  (forked from the task process by :mod:`proseo.execution.forked`, or exec'd)
-* :mod:`proseo.execution.kubernetes`: a ``KubernetesPodOperator`` running the processor image
+* :mod:`proseo.execution.backends` (no Airflow): ``OPERATORS``, facility backend ->
+  operator class, imported lazily; says what a new backend's operator must do
+* :mod:`proseo.execution.steptask`: everything around the run, for every backend:
+  upstream checks, RUNNING, registration, Asset events, roll-up, retry/failure callbacks
+* :mod:`proseo.execution.local`: ``JobStepOperator`` runs ``proseo-wrapper`` as a child
+  process of the worker (forked from the task process by :mod:`proseo.execution.forked`,
+  or exec'd)
+* :mod:`proseo.execution.kubernetes`: ``JobStepPodOperator``, a KubernetesPodOperator
+  running the processor image
 """
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-
-from proseo.execution.base import ExecutionBackend
 from proseo.execution.errors import ExecutionError, InputsNotReady, UnknownBackend
 from proseo.execution.jobspec import StepContext, build_job_spec
 
-BACKENDS: dict[str, str] = {
-    "local": "proseo.execution.local:LocalBackend",
-    "kubernetes": "proseo.execution.kubernetes:KubernetesBackend",
-}
-
-
-@cache
-def backend_for(name: str) -> ExecutionBackend:
-    """The backend for a facility's ``backend`` value (its module is imported on first use)."""
-    try:
-        path = BACKENDS[name]
-    except KeyError:
-        raise UnknownBackend(
-            f"unknown execution backend {name!r} (known: {', '.join(sorted(BACKENDS))})"
-        ) from None
-    module_name, _, class_name = path.partition(":")
-    backend = getattr(importlib.import_module(module_name), class_name)()
-    return backend
-
-
 __all__ = [
-    "BACKENDS",
-    "ExecutionBackend",
     "ExecutionError",
     "InputsNotReady",
     "StepContext",
     "UnknownBackend",
-    "backend_for",
     "build_job_spec",
 ]

@@ -19,8 +19,8 @@ difference and the parent treats it like a ``subprocess.Popen``:
   the parent's connections, and the supervisor sees the task's socket close when the
   task process ends, not when the wrapper does;
 * default signal handlers, fresh logging to the new stderr, the given directory,
-  environment and ``argv``; it leaves through ``os._exit`` so no exit handler of the
-  parent (Airflow's) runs twice.
+  environment (deployment settings are read from it anew) and ``argv``; it leaves
+  through ``os._exit`` so no exit handler of the parent (Airflow's) runs twice.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO
+
+from proseo.settings import reset_settings
 
 EXIT_CRASHED = 70  # EX_SOFTWARE: the wrapper raised instead of returning an exit code
 _POLL_S = 0.02
@@ -133,6 +135,7 @@ def _child(
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
+        reset_settings()  # as an exec'd process would: settings from the child's environment
         sys.argv = list(argv)
         code = int(entry(argv))
     except SystemExit as exc:

@@ -24,7 +24,6 @@ Keys:
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -35,6 +34,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from proseo.catalog.configs import revision_config_of
 from proseo.catalog.model_mission import ConfiguredProcessor as ConfiguredProcessorRow
 from proseo.catalog.model_mission import Facility as FacilityRow
 from proseo.catalog.model_mission import Mission, MissionRevision
@@ -66,7 +66,6 @@ from proseo.wrapper.spec import (
 #: Job Order, checksums and upload. The wrapper enforces ``max_run_time`` on the
 #: processor itself; this allowance bounds the whole run (pod deadline, local safety net).
 STAGING_ALLOWANCE_S = 600.0
-CONTEXT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class TaskResources:
 
 @dataclass(frozen=True)
 class StepContext:
-    """Everything a backend needs to run one job step; JSON-serialisable."""
+    """Everything a backend needs to run one job step."""
 
     spec: JobSpec
     mission: str
@@ -140,56 +139,6 @@ class StepContext:
         """Suggested operator arguments: the facility's pool and the order's priority."""
         return {"pool": self.pool, "priority_weight": self.priority}
 
-    # --- JSON --------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "context_version": CONTEXT_VERSION,
-            "spec": self.spec.model_dump(mode="json"),
-            "mission": self.mission,
-            "order_identifier": self.order_identifier,
-            "order_id": self.order_id,
-            "priority": self.priority,
-            "facility": self.facility,
-            "backend": self.backend,
-            "scratch_path": self.scratch_path,
-            "image": self.image,
-            "tasks": [{"name": t.name, "cpu": t.cpu, "memory": t.memory} for t in self.tasks],
-            "min_disk": self.min_disk,
-            "max_run_time_s": self.max_run_time_s,
-            "pool": self.pool,
-            "pool_size": self.pool_size,
-            "namespace": self.namespace,
-            "node_selector": dict(self.node_selector),
-            "service_account": self.service_account,
-            "image_pull_secrets": list(self.image_pull_secrets),
-            "try_number": self.try_number,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StepContext:
-        values = dict(data)
-        version = values.pop("context_version", CONTEXT_VERSION)
-        if version != CONTEXT_VERSION:
-            raise ExecutionError(f"step context version {version} is not {CONTEXT_VERSION}")
-        try:
-            return cls(
-                spec=JobSpec.model_validate(values.pop("spec")),
-                tasks=tuple(TaskResources(**t) for t in values.pop("tasks")),
-                node_selector=dict(values.pop("node_selector", {}) or {}),
-                image_pull_secrets=tuple(values.pop("image_pull_secrets", ()) or ()),
-                **values,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ExecutionError(f"invalid step context: {exc}") from exc
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> StepContext:
-        return cls.from_dict(json.loads(text))
-
 
 # --- quantities ------------------------------------------------------------------------
 
@@ -245,7 +194,7 @@ def build_job_spec(session: Session, job_step_id: int, *, try_number: int = 1) -
     def fail(message: str) -> ExecutionError:
         return ExecutionError(message, job_step_id=step.id, order=where)
 
-    cfg = MissionConfig.model_validate(revision.config)
+    cfg = revision_config_of(revision)  # validated once per revision and process
     cp = session.get(ConfiguredProcessorRow, step.configured_processor_id)
     assert cp is not None
     version, configuration = _processor(cfg, cp, fail)

@@ -1,8 +1,8 @@
 """The Kubernetes backend: one pod per job step, running the processor image.
 
 The only module of proseo that imports the Kubernetes provider (ruff TID251 enforces
-it; importing it costs seconds, so :func:`proseo.execution.backend_for` loads this
-module only for Kubernetes facilities).
+it; importing it costs seconds, so :data:`proseo.execution.backends.OPERATORS` loads
+this module only for Kubernetes facilities).
 
 The pod runs ``proseo-wrapper run --spec-env PROSEO_JOB_SPEC --xcom /airflow/xcom/return.json``
 inside the processor image: the job spec travels in the environment variable
@@ -51,7 +51,7 @@ from airflow.sdk.exceptions import AirflowException
 from kubernetes.client import models as k8s
 
 from proseo.catalog.register import RunIdentity
-from proseo.execution import stepstate
+from proseo.execution import steptask
 from proseo.execution.errors import ExecutionError
 from proseo.execution.jobspec import StepContext
 from proseo.wrapper.spec import Manifest, Status
@@ -136,10 +136,9 @@ def static_pod_settings() -> dict[str, Any]:
 def pod_settings(ctx: StepContext) -> dict[str, Any]:
     """The KubernetesPodOperator arguments of a job step (all but ``task_id``).
 
-    Used by :meth:`KubernetesBackend.make_task` and :meth:`JobStepPodOperator.configure`,
-    so both ask for the same pod.
+    :meth:`JobStepPodOperator.configure` applies them when the task runs.
     """
-    if ctx.backend != KubernetesBackend.name or not ctx.namespace:
+    if ctx.backend != JobStepPodOperator.backend or not ctx.namespace:
         raise ExecutionError(
             f"facility {ctx.facility} (backend {ctx.backend}) has no Kubernetes namespace",
             job_step_id=ctx.job_step_id,
@@ -179,34 +178,24 @@ def pod_settings(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-class KubernetesBackend:
-    """Backend ``kubernetes``: a KubernetesPodOperator per job step."""
-
-    name = "kubernetes"
-
-    def make_task(self, ctx: StepContext, *, task_id: str, **task_kwargs: Any) -> KubernetesPodOperator:
-        options: dict[str, Any] = {"task_id": task_id, **pod_settings(ctx)}
-        options.update(task_kwargs)
-        return KubernetesPodOperator(**options)
-
-
 class JobStepPodOperator(KubernetesPodOperator):
     """The processor task of a job step on a Kubernetes facility (the factory maps it).
 
     Made with serialisable arguments only (``job_step_id`` is templated, so it can come
     from ``expand``); everything that depends on the step is read from the catalogue
-    when the task runs: :meth:`configure` checks the upstream steps, marks the step
-    RUNNING and sets the pod up from :func:`pod_settings` (the very pod
-    :meth:`KubernetesBackend.make_task` would ask for). When the pod has finished,
-    its XCom (the wrapper's manifest) is registered like :class:`JobStepOperator`
-    does: products, provenance, Asset events, order rollup; a FAILED manifest marks
-    the step FAILED and fails the task.
+    when the task runs: :func:`proseo.execution.steptask.begin` checks the upstream
+    steps and marks the step RUNNING, :meth:`configure` sets the pod up from
+    :func:`pod_settings`. When the pod has finished, its XCom (the wrapper's manifest)
+    goes to :func:`proseo.execution.steptask.finish`: products, provenance, Asset
+    events, order roll-up. A FAILED manifest is recorded before the provider fails the
+    task (the wrapper exits non-zero), and its reason is what the task fails with.
 
     The result arrives in :meth:`execute` (``deferrable=False``) or in
     :meth:`trigger_reentry` (deferrable: after the trigger, or directly when a durable
     retry finds the pod already finished).
     """
 
+    backend = "kubernetes"
     template_fields = ("job_step_id", *KubernetesPodOperator.template_fields)
     ui_color = "#9ecae1"
 
@@ -222,13 +211,8 @@ class JobStepPodOperator(KubernetesPodOperator):
         self.catalog_url = catalog_url
         self._result: dict[str, Any] | None = None
 
-    def configure(self, session: Any, try_number: int, *, task_id: str | None = None) -> StepContext:
-        """Start the step in the catalogue and set the pod up for it; its StepContext.
-
-        Raises :class:`proseo.execution.stepstate.UpstreamPending` when an upstream
-        step has not completed (nothing is changed then).
-        """
-        ctx = stepstate.start_step(session, int(self.job_step_id), task_id=task_id, try_number=try_number)
+    def configure(self, ctx: StepContext) -> None:
+        """Set the pod up for the step: :func:`pod_settings`, except what the caller set."""
         for key, value in pod_settings(ctx).items():
             if key in self._own_settings:
                 continue
@@ -240,20 +224,14 @@ class JobStepPodOperator(KubernetesPodOperator):
                 self.reattach_on_restart = value
             setattr(self, key, value)
         self.pod_request_obj = None
-        return ctx
 
     def execute(self, context: Context) -> Any:
-        from proseo.orchestration.operators import catalog_for, fail_on_failed_upstream
-
-        step_id = int(self.job_step_id)
-        ti = context["ti"]
-        catalog = catalog_for(self.catalog_url)
-        fail_on_failed_upstream(catalog, step_id)
-        try:
-            with catalog.session() as s:
-                self.configure(s, ti.try_number, task_id=ti.task_id)
-        except stepstate.UpstreamPending as exc:
-            raise AirflowException(str(exc)) from None
+        step_id, ti = int(self.job_step_id), context["ti"]
+        catalog = steptask.catalog_for(self.catalog_url)
+        ctx = steptask.begin(
+            catalog, step_id, task_id=ti.task_id, try_number=ti.try_number, backend=self.backend
+        )
+        self.configure(ctx)
         result = super().execute(context)
         if not self.deferrable:
             return self.complete(result, context=context)
@@ -268,22 +246,32 @@ class JobStepPodOperator(KubernetesPodOperator):
     def post_complete_action(
         self, *, pod: k8s.V1Pod, remote_pod: k8s.V1Pod, context: Context, result: dict | None, **kwargs: Any
     ) -> None:
-        # A failed run exits non-zero, so the provider fails the task after this; record
-        # the FAILED manifest first, so the step says why.
-        self._record_failure(result)
-        super().post_complete_action(pod=pod, remote_pod=remote_pod, context=context, result=result, **kwargs)
+        # A failed run exits non-zero, so the provider fails the task in here; the FAILED
+        # manifest is recorded first and its reason is what the task fails with.
+        failure = self.manifest_failure(result, context)
+        try:
+            super().post_complete_action(
+                pod=pod, remote_pod=remote_pod, context=context, result=result, **kwargs
+            )
+        except AirflowException:
+            if failure is None:
+                raise
+            raise failure from None
+        if failure is not None:
+            raise failure
 
-    def _record_failure(self, result: Any) -> None:
-        from proseo.orchestration.operators import catalog_for
-
+    def manifest_failure(self, result: Any, context: Context | None) -> AirflowException | None:
+        """Record the pod's manifest on the step if it is FAILED; the exception to fail with."""
         try:
             manifest = Manifest.model_validate(result) if result is not None else None
         except ValueError:
             self.log.warning("job step %s: the pod's XCom is no manifest", self.job_step_id)
-            return
-        if manifest is not None and manifest.status is Status.FAILED:
-            with catalog_for(self.catalog_url).session() as s:
-                stepstate.fail_with_manifest(s, int(self.job_step_id), manifest)
+            return None
+        if manifest is None or manifest.status is not Status.FAILED:
+            return None
+        ti = context["ti"] if context is not None else None
+        catalog = steptask.catalog_for(self.catalog_url)
+        return steptask.manifest_failure(catalog, int(self.job_step_id), manifest, ti)
 
     def complete(
         self, result: Any, *, context: Context | None = None, run: RunIdentity | None = None
@@ -291,10 +279,8 @@ class JobStepPodOperator(KubernetesPodOperator):
         """Register the pod's manifest (``result``, the XCom of the wrapper).
 
         Needs the Airflow ``context`` (run identity, Asset events) or, outside Airflow,
-        ``run``. A FAILED manifest marks the step FAILED and raises AirflowException.
+        ``run``. A FAILED manifest is recorded on the step and fails the task.
         """
-        from proseo.orchestration.operators import catalog_for, finish
-
         step_id = int(self.job_step_id)
         if result is None:
             raise AirflowException(f"job step {step_id}: the pod finished without a manifest")
@@ -302,8 +288,8 @@ class JobStepPodOperator(KubernetesPodOperator):
             manifest = Manifest.model_validate(result)
         except ValueError as exc:
             raise AirflowException(f"job step {step_id}: the pod's XCom is no manifest: {exc}") from None
-        self._result = finish(
-            catalog_for(self.catalog_url),
+        self._result = steptask.finish(
+            steptask.catalog_for(self.catalog_url),
             step_id,
             manifest,
             mission=self.mission,

@@ -6,10 +6,11 @@ runs ``proseo-wrapper run spec.json --workdir <that dir>/work`` in its own proce
 group, streams the wrapper's stderr into the log line by line and reads the manifest
 from its stdout. The wrapper is a fork of the task process (no interpreter start-up or
 imports per step, see :mod:`proseo.execution.forked`) unless ``PROSEO_WRAPPER_LAUNCH=exec``
-or an explicit wrapper command asks for a fresh process. :class:`LocalWrapperOperator`
-wraps it for Airflow: the manifest (as a dict) is the task's XCom return value; a
-FAILED manifest fails the task, naming the stage, the reason and where the processor
-log is.
+or an explicit wrapper command asks for a fresh process.
+
+:class:`JobStepOperator` is the processor task of local facilities: the step task of
+:mod:`proseo.execution.steptask` around :func:`run_wrapper`; ``on_kill`` ends the
+wrapper's whole process group.
 """
 
 from __future__ import annotations
@@ -28,20 +29,19 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from airflow.sdk import BaseOperator, Context
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from pydantic import ValidationError
 
+from proseo.execution import steptask
 from proseo.execution.errors import ExecutionError
 from proseo.execution.forked import ForkedProcess
 from proseo.execution.jobspec import STAGING_ALLOWANCE_S, StepContext
-from proseo.wrapper.spec import Manifest, Status
+from proseo.settings import get_settings
+from proseo.wrapper.spec import Manifest
 
 WRAPPER = "proseo-wrapper"
 EXIT_INVALID_SPEC = 2
 KILL_GRACE_S = 10.0
 _TAIL = 20  # stderr lines kept for error messages
-LAUNCH_ENV = "PROSEO_WRAPPER_LAUNCH"
-LAUNCHES = ("fork", "exec")
 
 
 class WrapperProcess(Protocol):
@@ -57,11 +57,8 @@ class WrapperProcess(Protocol):
 
 
 def launch_mode() -> str:
-    """``fork`` (the default where the OS can) or ``exec``, from ``$PROSEO_WRAPPER_LAUNCH``."""
-    mode = os.environ.get(LAUNCH_ENV, "").strip().lower() or ("fork" if hasattr(os, "fork") else "exec")
-    if mode not in LAUNCHES:
-        raise ExecutionError(f"{LAUNCH_ENV}={mode!r}: expected one of {', '.join(LAUNCHES)}")
-    return mode
+    """``fork`` (the default where the OS can) or ``exec`` (``PROSEO_WRAPPER_LAUNCH``)."""
+    return get_settings().wrapper_launch or ("fork" if hasattr(os, "fork") else "exec")
 
 
 def find_wrapper() -> list[str]:
@@ -206,49 +203,44 @@ def terminate_group(process: WrapperProcess, grace_s: float = KILL_GRACE_S) -> N
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def failure_message(ctx: StepContext, manifest: Manifest) -> str:
-    return (
-        f"{ctx.mission}/{ctx.order_identifier} job step {ctx.job_step_id} FAILED at stage "
-        f"{manifest.stage}: {manifest.reason or 'no reason given'} "
-        f"(exit code {manifest.exit_code}); processor log: {manifest.log_url or ctx.log_url}"
-    )
+class JobStepOperator(BaseOperator):
+    """The processor task of a job step on a local facility (the factory maps it).
 
-
-class LocalWrapperOperator(BaseOperator):
-    """Runs one job step through ``proseo-wrapper`` on the worker; returns the manifest.
-
-    The constructor takes only JSON-serialisable arguments: the step context as a dict
-    (``StepContext.to_dict()``) and, optionally, the wrapper command.
+    Made with serialisable arguments only (``job_step_id`` is templated, so it can come
+    from ``expand``); the step's context is read from the catalogue when the task runs.
+    ``wrapper`` replaces the wrapper command (tests); by default the wrapper is forked.
     """
 
-    template_fields: Sequence[str] = ()
-    ui_color = "#d9ead3"
+    backend = "local"
+    template_fields: Sequence[str] = ("job_step_id",)
+    ui_color = "#c7e9c0"
 
-    def __init__(self, *, step: Mapping[str, Any], wrapper: Sequence[str] | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        job_step_id: Any,
+        mission: str,
+        catalog_url: str | None = None,
+        wrapper: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        StepContext.from_dict(step)  # a broken context fails when the DAG is parsed, not at run time
-        self.step = dict(step)
+        self.job_step_id = job_step_id
+        self.mission = mission
+        self.catalog_url = catalog_url
         self.wrapper = list(wrapper) if wrapper else None
         self._process: WrapperProcess | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        ctx = StepContext.from_dict(self.step)
-        ti = context.get("ti") if context else None
-        try_number = int(getattr(ti, "try_number", None) or ctx.try_number)
-        manifest = run_wrapper(ctx, try_number, log=self.log, wrapper=self.wrapper, on_start=self._started)
-        if manifest.status is Status.FAILED:
-            message = failure_message(ctx, manifest)
-            if manifest.stage == "spec":  # the same spec fails the same way: no retry
-                raise AirflowFailException(message)
-            raise AirflowException(message)
-        if manifest.status is Status.WARNING:
-            self.log.warning(
-                "job step %s finished with a warning (exit code %s): %s",
-                ctx.job_step_id,
-                manifest.exit_code,
-                manifest.reason,
-            )
-        return manifest.model_dump(mode="json")
+        step_id, ti = int(self.job_step_id), context["ti"]
+        catalog = steptask.catalog_for(self.catalog_url)
+        ctx = steptask.begin(
+            catalog, step_id, task_id=ti.task_id, try_number=ti.try_number, backend=self.backend
+        )
+        manifest = run_wrapper(ctx, ti.try_number, log=self.log, wrapper=self.wrapper, on_start=self._started)
+        return steptask.finish(
+            catalog, step_id, manifest, mission=self.mission, context=context, log=self.log
+        )
 
     def _started(self, process: WrapperProcess) -> None:
         self._process = process
@@ -256,12 +248,3 @@ class LocalWrapperOperator(BaseOperator):
     def on_kill(self) -> None:
         if self._process is not None:
             terminate_group(self._process)
-
-
-class LocalBackend:
-    """Backend ``local``: the wrapper as a subprocess of the Airflow worker."""
-
-    name = "local"
-
-    def make_task(self, ctx: StepContext, *, task_id: str, **task_kwargs: Any) -> LocalWrapperOperator:
-        return LocalWrapperOperator(task_id=task_id, step=ctx.to_dict(), **task_kwargs)

@@ -1,6 +1,6 @@
 """Airflow listeners that keep the catalogue's orders in step with their DAG runs.
 
-Job steps update their own state as they run (operators.py); what the steps cannot
+Job steps update their own state as they run (execution/steptask.py); what the steps cannot
 see is the end of the DAG run itself: a sensor that failed leaves its processor task
 upstream-failed and its step waiting, a run that was marked failed by hand leaves
 steps planned. When a proseo DAG run ends, every job step that did not finish is
@@ -11,9 +11,12 @@ RUNNING after its run ended. Listeners must never break Airflow: errors are logg
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.listeners import hookimpl
+
+if TYPE_CHECKING:
+    from proseo.planning.blueprint import Blueprint
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,30 @@ def _safely(dag_run: Any, state: str) -> None:
         log.exception("proseo: could not finalise the order of DAG run %s/%s", dag_run.dag_id, dag_run.run_id)
 
 
+def blueprint_of(dag_id: str) -> Blueprint | None:
+    """The validated blueprint of the order behind ``dag_id`` (None: no such order).
+
+    Raises :class:`~proseo.planning.blueprint.BlueprintError` naming the order when the
+    stored blueprint does not validate.
+    """
+    from sqlalchemy import select
+
+    from proseo.catalog.db import Catalog
+    from proseo.catalog.model_mission import Mission
+    from proseo.catalog.model_order import ProcessingOrder
+    from proseo.planning.blueprint import read_blueprint
+
+    with Catalog().session() as session:
+        row = session.execute(
+            select(Mission.code, ProcessingOrder.identifier, ProcessingOrder.dag_blueprint)
+            .join(Mission, Mission.id == ProcessingOrder.mission_id)
+            .where(ProcessingOrder.dag_id == dag_id)
+        ).first()
+    if row is None or row.dag_blueprint is None:
+        return None
+    return read_blueprint(row.dag_blueprint, order=f"{row.code}/{row.identifier}")
+
+
 def ensure_pool(dag_run: Any) -> str | None:
     """Create or resize the order's facility pool (the scheduler has the metadata DB).
 
@@ -70,23 +97,15 @@ def ensure_pool(dag_run: Any) -> str | None:
     """
     if not dag_run.dag_id.startswith("proseo__"):
         return None
-    from sqlalchemy import select
-
-    from proseo.catalog.db import Catalog
-    from proseo.catalog.model_order import ProcessingOrder
-
-    with Catalog().session() as session:
-        blueprint = session.scalar(
-            select(ProcessingOrder.dag_blueprint).where(ProcessingOrder.dag_id == dag_run.dag_id)
-        )
-    if not blueprint or not blueprint.get("pool"):
+    blueprint = blueprint_of(dag_run.dag_id)
+    if blueprint is None or not blueprint.pool:
         return None
     from sqlalchemy.orm import object_session
     from sqlalchemy.orm.exc import UnmappedInstanceError
 
-    name = str(blueprint["pool"])
-    slots = int(blueprint.get("pool_slots") or 1)
-    description = f"proseo facility {blueprint.get('facility')} of mission {blueprint.get('mission')}"
+    name = blueprint.pool
+    slots = blueprint.pool_slots or 1
+    description = f"proseo facility {blueprint.facility} of mission {blueprint.mission}"
     try:
         scheduler_session = object_session(dag_run)
     except UnmappedInstanceError:

@@ -7,21 +7,105 @@ into *levels* (a step's level is one more than the highest level of its upstream
 steps), which become one mapped task group each. Airflow orders the levels; the
 exact edges inside the plan are checked by each step against the catalogue before
 it runs. Parsing a shard is then one query for the blueprints of its orders.
+
+The blueprint is a typed, versioned model (:class:`Blueprint`, ``extra="forbid"``):
+:func:`build_blueprint` makes it, the order stores ``Blueprint.as_json()``, and every
+reader (the DAG factory, the listeners) goes through :func:`read_blueprint`, which
+refuses a stored blueprint that does not validate with one error naming the order.
+A future shape gets ``version: 2`` here and an upgrade of version-1 blueprints in
+:func:`read_blueprint`, so stored catalogues stay readable.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Literal, cast
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from proseo.catalog.model_mission import Facility, Mission, ProductClass
 from proseo.catalog.model_order import InputQuery, Job, JobStep, JobStepEdge, JobStepOutput, ProcessingOrder
+from proseo.errors import ProseoError
 from proseo.planning.stepinputs import read_step_inputs
 
 BLUEPRINT_VERSION = 1
+OnTimeout = Literal["FAIL", "RUN_WITH_AVAILABLE"]
+
+
+class BlueprintError(ProseoError):
+    """A stored DAG blueprint does not validate; names the order and every problem."""
+
+
+class Level(BaseModel):
+    """One level of the plan: one mapped task group (or task) per kind of step in it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    steps: list[int] = Field(min_length=1)
+    #: Product classes the level's steps make (the Asset outlets of its tasks).
+    classes: list[str]
+    #: Steps that wait for external inputs (an input sensor before the processor task).
+    waiting: list[int] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _waiting_are_steps(self) -> Level:
+        stray = sorted(set(self.waiting) - set(self.steps))
+        if stray:
+            raise ValueError(f"waiting steps {stray} are not steps of the level")
+        return self
+
+
+class Blueprint(BaseModel):
+    """The shape of one order's DAG (version 1), stored as JSON on ``processing_order``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: Literal[1] = 1
+    dag_id: str = Field(pattern=r"^proseo__[A-Za-z0-9_.-]+$")
+    mission: str = Field(min_length=1)
+    order: str = Field(min_length=1)
+    order_id: int | None = None
+    priority: int = 50
+    facility: str | None = None
+    backend: str = "local"
+    pool: str | None = None
+    pool_slots: int | None = Field(None, ge=1)
+    input_timeout_s: float | None = Field(None, ge=0)
+    on_input_timeout: OnTimeout | None = None
+    levels: list[Level]
+    job_steps: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _steps_add_up(self) -> Blueprint:
+        steps = [s for level in self.levels for s in level.steps]
+        if len(steps) != self.job_steps:
+            raise ValueError(f"job_steps is {self.job_steps} but the levels hold {len(steps)} steps")
+        if len(set(steps)) != len(steps):
+            raise ValueError("a job step appears in more than one place of the levels")
+        return self
+
+    @property
+    def where(self) -> str:
+        return f"{self.mission}/{self.order}"
+
+    def as_json(self) -> dict[str, Any]:
+        """What the order stores (``processing_order.dag_blueprint``)."""
+        return self.model_dump(mode="json")
+
+
+def read_blueprint(data: Any, *, order: str) -> Blueprint:
+    """A stored blueprint, validated; ``order`` (``MISSION/ORDER``) names it in the error."""
+    try:
+        return Blueprint.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(blueprint)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise BlueprintError(
+            f"order {order}: its stored DAG blueprint is invalid ({exc.error_count()} problem(s)): {problems}"
+        ) from None
 
 
 def dag_id_for(mission: str, identifier: str) -> str:
@@ -54,7 +138,7 @@ def levels_of(steps: list[int], edges: list[tuple[int, int]]) -> dict[int, int]:
     return level
 
 
-def build_blueprint(session: Session, order: ProcessingOrder) -> dict[str, Any]:
+def build_blueprint(session: Session, order: ProcessingOrder) -> Blueprint:
     """The order's DAG blueprint from its stored plan (a few queries, done once at release)."""
     mission = session.scalar(select(Mission.code).where(Mission.id == order.mission_id)) or ""
     rows = session.execute(
@@ -108,26 +192,25 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> dict[str, Any]:
     grouped: dict[int, list[int]] = defaultdict(list)
     for step in step_ids:
         grouped[level[step]].append(step)
-    return {
-        "version": BLUEPRINT_VERSION,
-        "dag_id": dag_id_for(mission, order.identifier),
-        "mission": mission,
-        "order": order.identifier,
-        "order_id": order.id,
-        "priority": order.priority,
-        "facility": facility.name if facility else None,
-        "backend": facility.backend if facility else "local",
-        "pool": f"proseo__{mission}__{facility.name}".lower() if facility else None,
-        "pool_slots": facility.max_concurrent_job_steps if facility else None,
-        "input_timeout_s": order.input_timeout_s,
-        "on_input_timeout": order.on_input_timeout,
-        "levels": [
-            {
-                "steps": grouped[n],
-                "classes": sorted(set().union(*(outputs[s] for s in grouped[n]))),
-                "waiting": sorted(s for s in grouped[n] if s in external),
-            }
+    return Blueprint(
+        dag_id=dag_id_for(mission, order.identifier),
+        mission=mission,
+        order=order.identifier,
+        order_id=order.id,
+        priority=order.priority,
+        facility=facility.name if facility else None,
+        backend=facility.backend if facility else "local",
+        pool=f"proseo__{mission}__{facility.name}".lower() if facility else None,
+        pool_slots=facility.max_concurrent_job_steps if facility else None,
+        input_timeout_s=order.input_timeout_s,
+        on_input_timeout=cast(OnTimeout, order.on_input_timeout),  # checked by the model
+        levels=[
+            Level(
+                steps=grouped[n],
+                classes=sorted(set().union(*(outputs[s] for s in grouped[n]))),
+                waiting=sorted(s for s in grouped[n] if s in external),
+            )
             for n in sorted(grouped)
         ],
-        "job_steps": len(step_ids),
-    }
+        job_steps=len(step_ids),
+    )

@@ -37,6 +37,7 @@ from proseo.planning.model import Plan
 from proseo.planning.orders import get_order, spec_of
 from proseo.planning.planner import DEFAULT_MAX_STEPS, Planner
 from proseo.planning.states import Operation, next_state
+from proseo.planning.step_states import StepOp, sources_of, target_of
 from proseo.planning.store import clear_plan, write_plan
 
 __all__ = [
@@ -79,14 +80,13 @@ def _move(
     order.updated_at = utcnow()
 
 
-def _set_steps(
-    session: Session, order: ProcessingOrder, from_states: set[StepState], to: StepState, reason: str | None
-) -> int:
-    job_ids = select(Job.id).where(Job.order_id == order.id).scalar_subquery()
+def _set_steps(session: Session, order_id: int, op: StepOp, reason: str | None, *where: Any) -> int:
+    """Apply ``op`` to the order's steps in the states it applies to (one bulk UPDATE)."""
+    job_ids = select(Job.id).where(Job.order_id == order_id).scalar_subquery()
     result = session.execute(
         update(JobStep)
-        .where(JobStep.job_id.in_(job_ids), JobStep.state.in_([s.value for s in from_states]))
-        .values(state=to.value, failure_reason=reason)
+        .where(JobStep.job_id.in_(job_ids), JobStep.state.in_(sources_of(op)), *where)
+        .values(state=target_of(op).value, failure_reason=reason)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -159,8 +159,8 @@ def _simple(
             if then is Operation.RELEASED:
                 # The DAG factory builds the order's DAG from this; computed once, here.
                 blueprint = build_blueprint(session, order)
-                order.dag_blueprint = blueprint
-                order.dag_id = blueprint["dag_id"] if blueprint["job_steps"] else None
+                order.dag_blueprint = blueprint.as_json()
+                order.dag_id = blueprint.dag_id if blueprint.job_steps else None
             session.flush()
             if then is Operation.RELEASED and not order.dag_id:
                 # Every requested product exists already: nothing to run, so no DAG is
@@ -186,8 +186,7 @@ def _running(session: Session, order: ProcessingOrder) -> bool:
 
 
 def _cancel_steps(session: Session, order: ProcessingOrder) -> None:
-    pending = {StepState.PLANNED, StepState.WAITING_INPUT, StepState.READY, StepState.RUNNING}
-    _set_steps(session, order, pending, StepState.FAILED, "order cancelled")
+    _set_steps(session, order.id, StepOp.CANCEL, "order cancelled")
     release_claims(session, order.id)
 
 
@@ -198,16 +197,9 @@ def _retry_steps(session: Session, order: ProcessingOrder) -> None:
     other order, if another order makes those products meanwhile).
     """
     claim_outputs(session, order)
-    _set_steps(session, order, {StepState.FAILED}, StepState.PLANNED, None)
-    job_ids = select(Job.id).where(Job.order_id == order.id).scalar_subquery()
+    _set_steps(session, order.id, StepOp.RETRY, None)
     awaiting = select(InputQuery.job_step_id).where(InputQuery.mandatory, ~InputQuery.satisfied)
-    session.execute(
-        update(JobStep)
-        .where(
-            JobStep.job_id.in_(job_ids), JobStep.state == StepState.PLANNED.value, JobStep.id.in_(awaiting)
-        )
-        .values(state=StepState.WAITING_INPUT.value)
-    )
+    _set_steps(session, order.id, StepOp.WAIT, None, JobStep.id.in_(awaiting))
 
 
 def _claim_for_release(session: Session, order: ProcessingOrder) -> None:
@@ -299,11 +291,5 @@ def _pending(counts: dict[str, int]) -> bool:
 
 def finalize_order(session: Session, order_id: int, reason: str) -> str:
     """The order's run ended: steps that did not finish fail with ``reason``; then roll up."""
-    unfinished = {StepState.PLANNED, StepState.WAITING_INPUT, StepState.READY, StepState.RUNNING}
-    job_ids = select(Job.id).where(Job.order_id == order_id).scalar_subquery()
-    session.execute(
-        update(JobStep)
-        .where(JobStep.job_id.in_(job_ids), JobStep.state.in_([s.value for s in unfinished]))
-        .values(state=StepState.FAILED.value, failure_reason=f"not run: {reason}")
-    )
+    _set_steps(session, order_id, StepOp.NOT_RUN, f"not run: {reason}")
     return rollup_order(session, order_id)

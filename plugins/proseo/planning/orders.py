@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from proseo.catalog.configs import revision_config_of
 from proseo.catalog.mission_sync import get_mission, latest_revision
 from proseo.catalog.model_mission import Facility, Mission, MissionRevision
 from proseo.catalog.model_order import (
@@ -22,7 +23,6 @@ from proseo.catalog.model_order import (
     ProcessingOrder,
 )
 from proseo.errors import ConflictError, NotFoundError
-from proseo.missions.models import MissionConfig
 from proseo.planning.spec import (
     OrderSpec,
     SlicingRequest,
@@ -38,7 +38,7 @@ def create_order(session: Session, mission_code: str, spec: OrderSpec) -> Proces
     mission = get_mission(session, mission_code)
     revision = latest_revision(session, mission.id)
     assert revision is not None
-    cfg = MissionConfig.model_validate(revision.config)
+    cfg = revision_config_of(revision)
     check_against(spec, cfg)
     taken = session.scalar(
         select(ProcessingOrder.id).where(

@@ -28,6 +28,7 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from proseo.settings import get_settings
 from proseo.wrapper.job import run_job
 from proseo.wrapper.spec import JobSpec, Manifest, Status
 
@@ -85,11 +86,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _fresh_workdir(job_step_id: int | str) -> Path:
-    scratch = os.environ.get("PROSEO_SCRATCH")
+    scratch = get_settings().scratch
     if scratch:
-        Path(scratch).mkdir(parents=True, exist_ok=True)
+        scratch.mkdir(parents=True, exist_ok=True)
     label = re.sub(r"[^A-Za-z0-9._-]", "_", str(job_step_id))
-    return Path(tempfile.mkdtemp(prefix=f"proseo-job-{label}-", dir=scratch or None))
+    return Path(tempfile.mkdtemp(prefix=f"proseo-job-{label}-", dir=str(scratch) if scratch else None))
 
 
 def _write_xcom(manifest_json: str, target: Path | None) -> None:

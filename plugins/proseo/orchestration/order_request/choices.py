@@ -9,7 +9,6 @@ DAG file that does not parse.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from proseo.catalog.configs import config_for
 from proseo.catalog.db import default_url, make_engine, normalize_url
 from proseo.catalog.model_mission import Mission, MissionRevision
 from proseo.missions.filenames import template_fields
@@ -47,8 +47,7 @@ class MissionChoices:
     name_parameters: dict[str, str] = field(default_factory=dict)
 
 
-def _choices(code: str, name: str, config: dict[str, Any]) -> MissionChoices:
-    cfg = MissionConfig.model_validate(config)
+def _choices(code: str, name: str, cfg: MissionConfig) -> MissionChoices:
     producible = {n: pc.description for n, pc in cfg.product_classes.items() if cfg.producer_of(n)}
     levels = list(ProcessingLevel)
 
@@ -79,7 +78,7 @@ def known_missions(url: str | None = None) -> list[MissionChoices]:
     calls this must always parse.
     """
     try:
-        url = normalize_url(url or os.environ.get("PROSEO_CATALOG_URL") or default_url())
+        url = normalize_url(url) if url else default_url()
         parsed = make_url(url)
         kwargs: dict[str, Any] = {}
         if parsed.get_backend_name() == "sqlite":
@@ -94,7 +93,9 @@ def known_missions(url: str | None = None) -> list[MissionChoices]:
             .subquery()
         )
         query = (
-            select(Mission.code, Mission.name, MissionRevision.config)
+            select(
+                Mission.code, Mission.name, MissionRevision.id, MissionRevision.digest, MissionRevision.config
+            )
             .join(latest, latest.c.mission_id == Mission.id)
             .join(
                 MissionRevision,
@@ -116,9 +117,9 @@ def known_missions(url: str | None = None) -> list[MissionChoices]:
         )
         return []
     out = []
-    for code, name, config in rows:
+    for code, name, revision_id, digest, config in rows:
         try:
-            out.append(_choices(code, name, config))
+            out.append(_choices(code, name, config_for(revision_id, digest, config)))
         except Exception as exc:
             log.warning(
                 "mission %s: its configuration does not validate here (%s); left out of the form", code, exc

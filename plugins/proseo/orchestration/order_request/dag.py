@@ -7,7 +7,6 @@ turns a refused request into a failure that Airflow does not retry.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +25,7 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def _catalog() -> Catalog:
-    catalog = Catalog(os.environ.get("PROSEO_CATALOG_URL"))
+    catalog = Catalog()  # PROSEO_CATALOG_URL of the worker (proseo.settings)
     require_current(catalog.engine)
     return catalog
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from proseo.catalog.configs import revision_config_of
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import latest_revision
 from proseo.catalog.model_order import OrderEvent, OrderState, ProcessingOrder
@@ -60,7 +61,7 @@ def create_step(catalog: Catalog, request: dict[str, Any]) -> dict[str, Any]:
     with catalog.session() as session:
         existing = _find(session, mission, identifier)
         if existing is not None:
-            cfg = MissionConfig.model_validate(latest_revision(session, existing.mission_id).config)  # type: ignore[union-attr]
+            cfg = revision_config_of(latest_revision(session, existing.mission_id))  # type: ignore[arg-type]
             differs = _differences(session, existing, spec, cfg)
             if differs:
                 raise RequestError(

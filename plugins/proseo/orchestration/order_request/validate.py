@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from proseo.catalog.configs import revision_config_of
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import get_mission, latest_revision
 from proseo.errors import NotFoundError, OrderError
-from proseo.missions.models import MissionConfig
 from proseo.orchestration.order_request.form import DAG_ID, request_params
 from proseo.planning import lifecycle
 from proseo.planning.spec import OrderSpec, check_against
@@ -119,7 +119,7 @@ def validate_request(
             raise RequestError(f"invalid order request: mission: {exc}") from exc
         revision = latest_revision(session, row.id)
         assert revision is not None
-        check_against(spec, MissionConfig.model_validate(revision.config))
+        check_against(spec, revision_config_of(revision))
     return {
         "mission": mission,
         "identifier": spec.identifier,

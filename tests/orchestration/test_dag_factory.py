@@ -1,0 +1,168 @@
+"""The DAG factory's inputs: typed blueprints (round trip, stored version-1 ones, broken
+ones left out of their shard with an error naming the order) and the shard-count check."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import update
+
+from proseo.catalog.db import Catalog
+from proseo.catalog.mission_sync import sync_mission
+from proseo.catalog.model_order import ProcessingOrder
+from proseo.errors import ProseoError
+from proseo.missions import load_mission
+from proseo.orchestration.factory import ShardCountWarning, build_shard, check_shard_files
+from proseo.planning import lifecycle, orders
+from proseo.planning.blueprint import BlueprintError, build_blueprint, read_blueprint
+from proseo.planning.spec import OrderSpec
+from proseo.settings import Settings
+
+from tests_paths import MISSION_DIR, REPO
+
+DAY = datetime(2025, 3, 1, tzinfo=UTC)
+
+#: A blueprint as the factory's first version stored it (a catalogue of today holds these).
+STORED_V1: dict[str, Any] = {
+    "version": 1,
+    "dag_id": "proseo__SKY__n1",
+    "mission": "SKY",
+    "order": "n1",
+    "order_id": 7,
+    "priority": 50,
+    "facility": "local",
+    "backend": "local",
+    "pool": "proseo__sky__local",
+    "pool_slots": 2,
+    "input_timeout_s": None,
+    "on_input_timeout": "FAIL",
+    "levels": [
+        {"steps": [11, 12], "classes": ["CALEXP_G", "CALEXP_R"], "waiting": [12]},
+        {"steps": [13], "classes": ["STACK_G"], "waiting": []},
+    ],
+    "job_steps": 3,
+}
+
+
+def _release(catalog: Catalog, identifier: str) -> ProcessingOrder:
+    with catalog.session() as s:
+        orders.create_order(
+            s,
+            "SKY",
+            OrderSpec(
+                identifier=identifier, requested_classes=["STACK_G"], start=DAY, stop=DAY + timedelta(days=1)
+            ),
+        )
+    lifecycle.approve_order(catalog, "SKY", identifier)
+    lifecycle.plan_order(catalog, "SKY", identifier)
+    return lifecycle.release_order(catalog, "SKY", identifier)
+
+
+@pytest.fixture
+def sky(catalog: Catalog, data_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Catalog:
+    """SKY onboarded; the factory's catalogue (PROSEO_CATALOG_URL) is this one."""
+    with catalog.session() as s:
+        sync_mission(s, load_mission(MISSION_DIR / "sky.yaml"))
+    monkeypatch.setenv("PROSEO_CATALOG_URL", catalog.url)
+    return catalog
+
+
+def test_the_stored_blueprint_round_trips(sky: Catalog) -> None:
+    released = _release(sky, "n1")
+    stored = released.dag_blueprint
+    assert stored is not None and stored["version"] == 1
+    blueprint = read_blueprint(stored, order="SKY/n1")
+    with sky.session() as s:
+        order = s.get(ProcessingOrder, released.id)
+        assert build_blueprint(s, order) == blueprint
+    assert read_blueprint(blueprint.as_json(), order="SKY/n1") == blueprint
+    assert blueprint.dag_id == released.dag_id == "proseo__SKY__n1"
+    assert blueprint.job_steps == sum(len(level.steps) for level in blueprint.levels) == 2
+
+
+def test_a_version_1_blueprint_of_an_existing_catalogue_is_read() -> None:
+    blueprint = read_blueprint(STORED_V1, order="SKY/n1")
+    assert blueprint.as_json() == STORED_V1
+    assert blueprint.levels[0].waiting == [12] and blueprint.pool_slots == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (
+            {"levels": [{"steps": [11], "classes": [], "waiting": [], "extra": 1}]},
+            "levels.0.extra: Extra inputs",
+        ),
+        ({"version": 2}, "version: Input should be 1"),
+        ({"job_steps": 5}, "job_steps is 5 but the levels hold 3 steps"),
+        ({"dag_id": "other dag"}, "dag_id: String should match pattern"),
+        ({"levels": [{"steps": [11], "classes": [], "waiting": [12]}], "job_steps": 1}, "waiting steps [12]"),
+    ],
+)
+def test_a_broken_blueprint_is_one_error_naming_the_order(change: dict[str, Any], problem: str) -> None:
+    with pytest.raises(BlueprintError) as info:
+        read_blueprint({**STORED_V1, **change}, order="SKY/n1")
+    message = str(info.value)
+    assert message.startswith("order SKY/n1: its stored DAG blueprint is invalid")
+    assert problem in message
+    assert isinstance(info.value, ProseoError)
+
+
+def test_a_broken_blueprint_leaves_only_its_order_out_of_the_shard(
+    sky: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    good, bad, unknown = (_release(sky, name) for name in ("good", "bad", "unknown"))
+    with sky.session() as s:
+        s.execute(
+            update(ProcessingOrder)
+            .where(ProcessingOrder.id == bad.id)
+            .values(dag_blueprint={**(bad.dag_blueprint or {}), "levels": "none"})
+        )
+        s.execute(
+            update(ProcessingOrder)
+            .where(ProcessingOrder.id == unknown.id)
+            .values(dag_blueprint={**(unknown.dag_blueprint or {}), "backend": "slurm"})
+        )
+    namespace: dict[str, Any] = {}
+    with caplog.at_level(logging.ERROR, logger="proseo.orchestration.factory"):
+        built = build_shard(namespace, 0, shards=1)
+    assert built == [good.dag_id] and set(namespace) == {good.dag_id}
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    assert (
+        "order SKY/bad left out of shard 0: order SKY/bad: its stored DAG blueprint is invalid" in errors[0]
+    )
+    assert "levels: Input should be a valid list" in errors[0]
+    assert (
+        "order SKY/unknown: facility local uses execution backend 'slurm', which proseo does not know"
+        in errors[1]
+    )
+
+
+def test_the_factory_warns_when_shard_files_and_shard_count_disagree(
+    tmp_path: Path, sky: Catalog, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for n in range(4):
+        (tmp_path / f"proseo_orders_{n:02d}.py").write_text("# shard\n")
+    (tmp_path / "other_dag.py").write_text("# not a shard\n")
+    assert check_shard_files(tmp_path / "proseo_orders_00.py", 4) is None
+
+    monkeypatch.setenv("PROSEO_DAG_SHARDS", "8")
+    with caplog.at_level(logging.WARNING), pytest.warns(ShardCountWarning) as warned:
+        build_shard({"__file__": str(tmp_path / "proseo_orders_00.py")}, 0)
+    message = str(warned[0].message)
+    assert message.startswith(f"PROSEO_DAG_SHARDS is 8 but {tmp_path} holds 4 shard file(s)")
+    assert "orders of the shards without a file get no DAG" in message
+    assert message in caplog.text  # and in the DAG processor's log
+
+    with pytest.warns(ShardCountWarning, match="holds 4 shard file.*beyond the count"):
+        check_shard_files(tmp_path / "proseo_orders_00.py", 2)
+
+
+def test_the_repositorys_shard_files_match_the_default_count() -> None:
+    files = sorted((REPO / "dags").glob("proseo_orders_*.py"))
+    assert check_shard_files(files[0], Settings.model_fields["dag_shards"].default) is None
