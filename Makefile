@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed
 
-.PHONY: install browser test lint demo lock clean
+.PHONY: install browser test lint typecheck demo lock clean
 
 install: $(STAMP)
 
@@ -26,11 +26,16 @@ lint: install
 	$(BIN)/ruff check plugins tests bench dags
 	$(BIN)/python -m proseo.cli.main mission validate mission_configs/*.yaml
 
+# The core packages (no Airflow) are type-checked with mypy (settings in pyproject.toml).
+CORE := missions rules planning catalog wrapper storage
+typecheck: install
+	$(BIN)/mypy $(addprefix plugins/proseo/,$(CORE)) plugins/proseo/settings.py plugins/proseo/errors.py
+
 # Debian's Chromium for the browser tests (tests/ui); nothing downloads a browser.
 browser:
 	bash tests/ui/install_chromium.sh
 
-test: lint browser
+test: lint typecheck browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install

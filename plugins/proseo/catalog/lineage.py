@@ -341,7 +341,7 @@ def _acyclic(edges: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 def _node_select(
-    p: AliasedClass[Product], leading: Sequence[Any], joins: Sequence[tuple[Any, Any]]
+    p: AliasedClass[Product] | type[Product], leading: Sequence[Any], joins: Sequence[tuple[Any, Any]]
 ) -> Select[Any]:
     """``leading`` columns plus everything a node shows of product ``p``, one row per file.
 

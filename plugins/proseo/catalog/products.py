@@ -122,7 +122,7 @@ def _parameter_filter(key: str, raw: str, kind: ParameterType) -> ColumnElement[
     return element.as_string() == value
 
 
-def build_query(session: Session, q: ProductQuery) -> Select[tuple[Product]]:
+def build_query(session: Session, q: ProductQuery) -> Select[Any]:
     mission = get_mission(session, q.mission)
     stmt = select(Product).where(Product.mission_id == mission.id)
     types: dict[str, ParameterType] = {}

@@ -121,8 +121,8 @@ def compile_template(
         elif name in ("file_class", "mode"):
             choices = file_classes if name == "file_class" else modes
             body = "|".join(re.escape(c) for c in sorted(choices, key=len, reverse=True)) or ".+?"
-        elif _INT_SPEC.match(spec or ""):
-            zero, width = _INT_SPEC.match(spec).groups()  # type: ignore[union-attr]
+        elif (int_spec := _INT_SPEC.match(spec or "")) is not None:
+            zero, width = int_spec.groups()
             body = rf"\d{{{width}}}" if zero and width else r"\d+"
         else:
             body = ".+?"

@@ -84,7 +84,7 @@ class CandidateCache:
 
     # -- queries ------------------------------------------------------------------
 
-    def _base(self, class_id: int) -> Select[tuple[Product]]:
+    def _base(self, class_id: int) -> Select[Any]:
         return select(Product).where(
             Product.product_class_id == class_id, Product.status == ProductStatus.AVAILABLE.value
         )
@@ -160,11 +160,11 @@ class CandidateCache:
             if len(rows) < PAGE:
                 return
 
-    def _rows(self, query: Select[tuple[Product]]) -> Sequence[Product]:
+    def _rows(self, query: Select[Any]) -> Sequence[Product]:
         self.queries += 1
         return self._session.scalars(query).unique().all()
 
-    def _load(self, bucket: dict[Any, Candidate], query: Select[tuple[Product]]) -> int:
+    def _load(self, bucket: dict[Any, Candidate], query: Select[Any]) -> int:
         before = len(bucket)
         for product in self._rows(query):
             bucket.setdefault(product.id, self._candidate(product))

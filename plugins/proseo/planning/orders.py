@@ -22,8 +22,11 @@ from proseo.catalog.model_order import (
     OrderState,
     ProcessingOrder,
 )
+from proseo.catalog.model_product import ProductionType
 from proseo.errors import ConflictError, NotFoundError
+from proseo.missions.types import SlicingType
 from proseo.planning.spec import (
+    OnInputTimeout,
     OrderSpec,
     SlicingRequest,
     check_against,
@@ -94,7 +97,7 @@ def spec_of(session: Session, order: ProcessingOrder) -> OrderSpec:
     slicing = None
     if order.slicing_type != DEFAULT_SLICING:
         slicing = SlicingRequest(
-            type=order.slicing_type,
+            type=SlicingType(order.slicing_type),
             duration=timedelta(seconds=order.slice_duration_s) if order.slice_duration_s else None,
             overlap=timedelta(seconds=order.slice_overlap_s or 0),
         )
@@ -105,7 +108,7 @@ def spec_of(session: Session, order: ProcessingOrder) -> OrderSpec:
         configured_processors=order.configured_processors,
         output_file_class=order.output_file_class,
         processing_mode=order.processing_mode,
-        production_type=order.production_type,
+        production_type=ProductionType(order.production_type),
         start=order.start_time,
         stop=order.stop_time,
         orbit_from=order.orbit_from,
@@ -117,7 +120,7 @@ def spec_of(session: Session, order: ProcessingOrder) -> OrderSpec:
         priority=order.priority,
         execution_time=order.execution_time,
         input_timeout=timedelta(seconds=order.input_timeout_s) if order.input_timeout_s else None,
-        on_input_timeout=order.on_input_timeout,
+        on_input_timeout=OnInputTimeout(order.on_input_timeout),
         notification_endpoint=order.notification_endpoint,
         facility=facility.name if facility else None,
     )

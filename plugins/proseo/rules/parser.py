@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 from lark import Lark, Token, Tree
 from lark.exceptions import LarkError, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -103,7 +104,10 @@ def _acceptable(exc: UnexpectedInput) -> set[str]:
             return set(interactive.accepts())
         except LarkError:  # pragma: no cover - defensive
             pass
-    return set(getattr(exc, "accepts", None) or getattr(exc, "expected", None) or getattr(exc, "allowed", ()))
+    found: Any = (
+        getattr(exc, "accepts", None) or getattr(exc, "expected", None) or getattr(exc, "allowed", ())
+    )
+    return set(found)
 
 
 def _position(text: str, exc: UnexpectedInput) -> tuple[int, str]:

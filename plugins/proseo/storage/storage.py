@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import io
 import json
 import os
@@ -389,7 +390,7 @@ class Storage:
         report = serialised(progress)
         return in_parallel(
             [
-                lambda local=local, key=key: self.put_file(local, key, progress=report, replace=replace)
+                functools.partial(self.put_file, local, key, progress=report, replace=replace)
                 for local, key in items
             ],
             workers,
@@ -418,7 +419,7 @@ class Storage:
                 link=link,
             )
 
-        return in_parallel([lambda i=item: one(*i) for item in items], workers)
+        return in_parallel([functools.partial(one, *item) for item in items], workers)
 
 
 _CACHE: dict[tuple[str, str], Storage] = {}

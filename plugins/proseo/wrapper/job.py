@@ -155,9 +155,10 @@ def run_job(spec: JobSpec, workdir: Path, *, echo: bool = True) -> Manifest:
         log.error("job step %s refused: %s", spec.job_step_id, exc.reason)
         return Manifest(job_step_id=spec.job_step_id, status=Status.FAILED, stage="spec", reason=exc.reason)
     except OSError as exc:
-        reason = f"the working directory could not be prepared: {exc.strerror}"
-        return Manifest(job_step_id=spec.job_step_id, status=Status.FAILED, stage="spec", reason=reason)
+        refused = f"the working directory could not be prepared: {exc.strerror}"
+        return Manifest(job_step_id=spec.job_step_id, status=Status.FAILED, stage="spec", reason=refused)
 
+    log_url: str | None
     try:
         status, reason, products = job.run()
         job.stage = "upload"

@@ -134,8 +134,8 @@ def render_job_order(
                 intervals = _list(entry, "List_of_Time_Intervals", len(timed))
                 for path, start, stop in timed:
                     interval = _add(intervals, "Time_Interval")
-                    _add(interval, "Start", format_ipf_time(start))  # type: ignore[arg-type]
-                    _add(interval, "Stop", format_ipf_time(stop))  # type: ignore[arg-type]
+                    _add(interval, "Start", format_ipf_time(start))
+                    _add(interval, "Stop", format_ipf_time(stop))
                     _add(interval, "File_Name", path)
         outputs = _list(proc, "List_of_Outputs", len(spec.outputs))
         for o, path in zip(spec.outputs, outs, strict=True):

@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from proseo.missions.types import JobOrderDialect, UtcDateTime
 
 ParamValue = str | int | float | bool
-SCHEMA = 1
+SCHEMA: Literal[1] = 1
 #: 2: the manifest lists the products the wrapper staged (``inputs``), which become the
 #: outputs' lineage; a version-1 manifest (an older wrapper image) has none.
-MANIFEST_SCHEMA = 2
+MANIFEST_SCHEMA: Literal[2] = 2
 
 
 class Model(BaseModel):

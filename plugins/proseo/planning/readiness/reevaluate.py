@@ -106,7 +106,8 @@ def _own_products(session: Session, step_ids: list[int]) -> dict[int, set[int]]:
     for pid, sid in session.execute(
         select(Product.id, Product.job_step_id).where(Product.job_step_id.in_(step_ids))
     ):
-        out[sid].add(pid)
+        if sid is not None:
+            out[sid].add(pid)
     return out
 
 
