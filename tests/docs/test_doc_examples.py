@@ -108,6 +108,33 @@ def one(path: Path, kind: str, *args: str) -> str:
     return matches[0].blocks[0]
 
 
+# --- links ---------------------------------------------------------------------------------
+
+_LINK = re.compile(r"\]\((?P<file>[A-Za-z0-9_./-]*?)(?:#(?P<anchor>[^)\s]+))?\)")
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, blanks to hyphens."""
+    return re.sub(r"[^a-z0-9 _-]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return {_slug(m.group(1)) for m in re.finditer(r"^#+ (.+)$", text, re.M)}
+
+
+@pytest.mark.parametrize("doc", [MISSION_DOC, CONTRACT_DOC, DOCS / "architecture.md", REPO / "README.md"])
+def test_links_between_the_pages_resolve(doc: Path) -> None:
+    for link in _LINK.finditer(doc.read_text(encoding="utf-8")):
+        name, anchor = link.group("file"), link.group("anchor")
+        if name.startswith(("http", "mailto")):
+            continue
+        target = (doc.parent / name) if name else doc
+        assert target.is_file(), f"{doc.name}: link to missing {name}"
+        if anchor and target.suffix == ".md":
+            assert anchor in _anchors(target), f"{doc.name}: no heading #{anchor} in {target.name}"
+
+
 # --- missions ------------------------------------------------------------------------------
 
 
