@@ -377,9 +377,7 @@ def test_the_tutorial_mission_runs_end_to_end(
     catalog: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = tmp_path / "tutorial"
-    _install(root)
-    (root / "bin").mkdir(exist_ok=True)
-    (root / "bin" / "tutorial_processor.py").write_text(one(CONTRACT_DOC, "processor"))
+    _install(root)  # the processor as $TUTORIAL_HOME/bin/tutorial_processor.py
     monkeypatch.setenv("TUTORIAL_HOME", str(root))
     monkeypatch.setenv("PROSEO_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("PROSEO_SCRATCH", str(tmp_path / "scratch"))
