@@ -48,13 +48,16 @@ STORED_V1: dict[str, Any] = {
 }
 
 
-def _release(catalog: Catalog, identifier: str) -> ProcessingOrder:
+def _release(catalog: Catalog, identifier: str, night: int = 0) -> ProcessingOrder:
+    """An order for one night's g stack, released (each order its own night: a product
+    is made by one released order only)."""
+    start = DAY + timedelta(days=night)
     with catalog.session() as s:
         orders.create_order(
             s,
             "SKY",
             OrderSpec(
-                identifier=identifier, requested_classes=["STACK_G"], start=DAY, stop=DAY + timedelta(days=1)
+                identifier=identifier, requested_classes=["STACK_G"], start=start, stop=start + timedelta(days=1)
             ),
         )
     lifecycle.approve_order(catalog, "SKY", identifier)
@@ -115,7 +118,7 @@ def test_a_broken_blueprint_is_one_error_naming_the_order(change: dict[str, Any]
 def test_a_broken_blueprint_leaves_only_its_order_out_of_the_shard(
     sky: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
-    good, bad, unknown = (_release(sky, name) for name in ("good", "bad", "unknown"))
+    good, bad, unknown = (_release(sky, name, n) for n, name in enumerate(("good", "bad", "unknown")))
     with sky.session() as s:
         s.execute(
             update(ProcessingOrder)

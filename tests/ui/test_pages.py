@@ -166,10 +166,16 @@ def test_order_page_shows_graph_steps_and_input_reasons(
     expect(chosen.first).to_contain_text("by ValIntersect")
     expect(raw.locator(".reason")).to_contain_text("chose ")
     expect(raw.locator(".reason")).to_contain_text("by ValIntersect (coverage")
-    # SRC_CAT's inputs are outputs of planned steps of the same order, linked to their rows.
-    stack = page.locator(f'tr.step-inputs[data-step="{steps["SRC_CAT"]}"] tr.input[data-class="STACK_G"]')
-    expect(stack.locator("li.planned a")).to_have_attribute("href", f"#step-{steps['STACK_G']}")
+    # SRC_CAT's inputs are outputs of steps of the same order, linked to their rows: the g
+    # stack is made (its product is listed as chosen, from its step), the r stack failed.
+    inputs = f'tr.step-inputs[data-step="{steps["SRC_CAT"]}"]'
+    stack = page.locator(f'{inputs} tr.input[data-class="STACK_G"]')
+    made = stack.locator("li.chosen").filter(has=page.locator(f'a[href="#step-{steps["STACK_G"]}"]'))
+    expect(made).to_contain_text("SKY_NIGHTLY_STACK_G_")
+    expect(stack.locator("li.planned")).to_have_count(0)
     expect(stack.locator(".reason")).to_contain_text("planned 1 job step(s) of STACK_G")
+    stack_r = page.locator(f'{inputs} tr.input[data-class="STACK_R"]')
+    expect(stack_r.locator("li.planned a")).to_have_attribute("href", f"#step-{steps['STACK_R']}")
 
     # A click on a graph node finds its row.
     graph.locator(f'g.node[data-id="step-{steps["STACK_R"]}"]').click()
