@@ -1,4 +1,8 @@
-"""Our error tree as HTTP answers: every error keeps its message, which names the place."""
+"""Our error tree as HTTP answers: every error keeps its message, which names the place.
+
+Airflow refusing a steering call answers 403 when Airflow said 401/403 (the caller's
+Airflow role), else 502; 503 when Airflow's address is not configured.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from proseo.api.airflow_client import AirflowApiError
+from proseo.api.steering import AirflowNotConfigured
 from proseo.catalog.access import AccessDenied
 from proseo.errors import (
     ConfigError,
@@ -26,6 +31,7 @@ STATUS: tuple[tuple[type[ProseoError], int], ...] = (
     (IllegalTransition, 409),
     (ConflictError, 409),
     (AirflowApiError, 502),
+    (AirflowNotConfigured, 503),
     (ConfigError, 422),
     (RuleSyntaxError, 422),
     (OrderError, 422),
@@ -34,6 +40,10 @@ STATUS: tuple[tuple[type[ProseoError], int], ...] = (
 
 
 def status_of(exc: ProseoError) -> int:
+    """The HTTP status of an error: its own ``http_status`` if it has one, else by class."""
+    own = getattr(exc, "http_status", None)
+    if isinstance(own, int):
+        return own
     return next(code for cls, code in STATUS if isinstance(exc, cls))
 
 
