@@ -1,12 +1,19 @@
 """Our error tree as HTTP answers: every error keeps its message, which names the place.
 
 Airflow refusing a steering call answers 403 when Airflow said 401/403 (the caller's
-Airflow role), else 502; 503 when Airflow's address is not configured.
+Airflow role), else 502; 503 when Airflow's address is not configured. Validation
+errors (422) echo what was refused; NaN and infinity are echoed as text, since JSON
+cannot carry them (FastAPI's own answer would fail with a 500).
 """
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from proseo.api.airflow_client import AirflowApiError
@@ -59,5 +66,22 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=status_of(exc))
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity replaced by its text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ProseoError, _handle)
+    app.add_exception_handler(RequestValidationError, _invalid)
