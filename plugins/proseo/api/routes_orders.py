@@ -66,7 +66,7 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
 
 class OperationResult(BaseModel):
     order: OrderDetail
-    airflow: str | None = Field(None, description="What was done to the order's Airflow DAG run.")
+    airflow: str | None = Field(default=None, description="What was done to the order's Airflow DAG run.")
 
 
 def operator(mission: str, caller: CallerDep) -> Caller:

@@ -161,9 +161,13 @@ class ProductOut(BaseModel):
 class OperationRequest(BaseModel):
     """Body of ``POST .../orders/{identifier}/{operation}``."""
 
-    message: Text | None = Field(None, max_length=10_000, description="Reason, kept in the order's history.")
-    force: bool = Field(False, description="suspend only: stop running job steps at once.")
-    max_steps: int | None = Field(None, ge=1, le=MAX_INT64, description="plan only: refuse larger plans.")
+    message: Text | None = Field(
+        default=None, max_length=10_000, description="Reason, kept in the order's history."
+    )
+    force: bool = Field(default=False, description="suspend only: stop running job steps at once.")
+    max_steps: int | None = Field(
+        default=None, ge=1, le=MAX_INT64, description="plan only: refuse larger plans."
+    )
 
 
 class RoleGrant(BaseModel):
