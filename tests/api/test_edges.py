@@ -96,6 +96,19 @@ def test_offsets_and_ids_beyond_64_bits_are_422_naming_the_parameter(as_user: An
     assert answer.json()["detail"][0]["loc"][-1] in ("offset", "step_id", "depth")
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/missions/SKY/products/{HUGE}",
+        f"/missions/SKY/products/{HUGE}/lineage",
+        f"/missions/SKY/orders/{HUGE}",
+    ],
+)
+def test_product_and_order_references_beyond_64_bits_are_not_found(as_user: Any, path: str) -> None:
+    answer = as_user("root").get(path)
+    assert answer.status_code == 404 and HUGE in answer.json()["detail"]
+
+
 def test_the_largest_offset_is_answered_with_an_empty_page(as_user: Any) -> None:
     page = as_user("root").get(f"/orders?offset={MAX_INT64}").json()
     assert page["items"] == [] and page["total"] == 1
