@@ -11,6 +11,8 @@ It carries:
 
 The FastAPI app is built on first access of ``fastapi_apps`` only, so the scheduler,
 the DAG processor and workers, which load plugins for the listeners, never build it.
+It steers order runs through Airflow's own REST API at :func:`airflow_base_url`, an
+address from the configuration, never from a request.
 """
 
 from __future__ import annotations
@@ -24,6 +26,24 @@ from proseo.orchestration import listeners
 PREFIX = "/proseo"
 
 
+def airflow_base_url() -> str:
+    """Where this Airflow's REST API answers: ``PROSEO_AIRFLOW_URL``, else ``[api] base_url``,
+    else the API server's own port on the loopback interface."""
+    from airflow.configuration import conf
+
+    from proseo.settings import get_settings
+
+    configured = get_settings().airflow_url or conf.get("api", "base_url", fallback=None) or ""
+    if configured.startswith(("http://", "https://")):
+        return configured.rstrip("/")
+    host = conf.get("api", "host", fallback="0.0.0.0")
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{conf.get('api', 'port', fallback='8080')}"
+
+
 class _LazyApps:
     """``fastapi_apps`` built when the API server first reads it."""
 
@@ -34,7 +54,8 @@ class _LazyApps:
         if self._apps is None:
             from proseo.api.app import create_app
 
-            self._apps = [{"app": create_app(), "url_prefix": PREFIX, "name": "proseo"}]
+            app = create_app(airflow_url=airflow_base_url())
+            self._apps = [{"app": app, "url_prefix": PREFIX, "name": "proseo"}]
         return self._apps
 
 

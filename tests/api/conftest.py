@@ -53,8 +53,9 @@ def auth_manager() -> Any:
 def token_for(auth_manager: Any) -> Any:
     from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
 
-    def make(user: str, *, expires_in: int = 3600) -> str:
-        account = SimpleAuthManagerUser(username=user, role="viewer")
+    def make(user: str, *, expires_in: int = 3600, role: str = "viewer") -> str:
+        """A JWT for ``user``; ``role`` is the Airflow role in it (proseo's roles are its own)."""
+        account = SimpleAuthManagerUser(username=user, role=role)
         return str(auth_manager.generate_jwt(account, expiration_time_in_seconds=expires_in))
 
     return make

@@ -32,6 +32,22 @@ def test_validate_samples_and_broken_files_without_a_catalogue() -> None:
     assert "did you mean 'RAW'?" in bad.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "located"),
+    [
+        ("32_unknown_yaml_tag.yaml", ":6: mission.name: cannot read the value (tag tag:yaml.org,2002:python"),
+        ("31_duration_beyond_the_calendar.yaml", ":15: spacecraft[0].orbits.generate.period: duration"),
+        ("30_orbit_period_too_short.yaml", ":15: spacecraft[0].orbits.generate.period: a period of 0.001s"),
+    ],
+)
+def test_validate_prints_one_located_error_never_a_traceback(name: str, located: str) -> None:
+    result = CliRunner().invoke(cli, ["mission", "validate", str(BROKEN / name)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "(1 problem)" in result.stderr and f"{name}{located}" in result.stderr
+
+
 def test_commands_refuse_an_unmigrated_catalogue(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fresh.db'}"
     result = run(url, "mission", "list")

@@ -164,6 +164,14 @@ def test_twelve_h_without_a_blank_is_refused(example_file: Path) -> None:
     assert result.exit_code == 2 and "character 32: unit 'h' must be separated" in result.stderr
 
 
+def test_a_delta_of_thousands_of_digits_is_one_clean_error(example_file: Path) -> None:
+    rule = "FOR AUX_X SELECT ValIntersect(" + "9" * 5000 + " d, 0)"
+    result = run("--rule", rule, "--products", str(example_file), *WINDOW_1)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "Traceback" not in result.stderr
+    assert "character 30: a delta of 5000 digits is too large (at most 30)" in result.stderr
+
+
 def _entry(**changes: Any) -> dict[str, Any]:
     base = {
         "id": 1,

@@ -45,6 +45,23 @@ def test_bad_durations_are_refused(bad: object) -> None:
         parse_duration(bad)
 
 
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("99999999999999 d", r"too long \(at most 999999999 days\)"),
+        ("P99999999999W", "too long"),
+        (10**20, "too long"),
+        (1e300, "too long"),
+        (float("nan"), "finite number"),
+        (float("inf"), "finite number"),
+    ],
+)
+def test_durations_beyond_the_calendar_are_value_errors(bad: object, message: str) -> None:
+    """pydantic turns ValueError into a located error; OverflowError would escape as a crash."""
+    with pytest.raises(ValueError, match=message):
+        parse_duration(bad)
+
+
 @pytest.mark.parametrize("seconds", [6060, 86400, 7200, 0.25, 90, 1209600])
 def test_duration_formatting_round_trips(seconds: float) -> None:
     d = timedelta(seconds=seconds)

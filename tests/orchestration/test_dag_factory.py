@@ -57,7 +57,10 @@ def _release(catalog: Catalog, identifier: str, night: int = 0) -> ProcessingOrd
             s,
             "SKY",
             OrderSpec(
-                identifier=identifier, requested_classes=["STACK_G"], start=start, stop=start + timedelta(days=1)
+                identifier=identifier,
+                requested_classes=["STACK_G"],
+                start=start,
+                stop=start + timedelta(days=1),
             ),
         )
     lifecycle.approve_order(catalog, "SKY", identifier)

@@ -109,6 +109,8 @@ INVALID: list[tuple[str, int, str]] = [
     ("FOR AUX SELECT ValIntersect(h, 0)", 28, "unexpected 'h'"),
     ("FOR AUX SELECT ValIntersect((0, 0)", 28, "unexpected '('"),
     ("FOR AUX SELECT ValIntersect(0, 0)) ", 33, "unexpected ')'"),
+    ("FOR AUX SELECT ValIntersect(0, " + "9" * 5000 + " h)", 31, "a delta of 5000 digits is too large"),
+    ("FOR AUX SELECT ValIntersect(" + "9" * 31 + ", 0)", 28, "a delta of 31 digits is too large"),
     # -- qualifiers
     ("FOR AUX SELECT LastCreated MINCOVER(101)", 36, "MINCOVER(101) is out of range; expected a percentage"),
     ("FOR AUX SELECT LastCreated MINCOVER(0101)", 36, "MINCOVER(0101) is out of range"),

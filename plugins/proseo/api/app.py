@@ -8,6 +8,10 @@ at ``/proseo/docs``); the pages under ``/proseo/ui/`` are added by
 The catalogue is opened lazily, on the first request, from ``PROSEO_CATALOG_URL``
 (or the URL given to :func:`create_app`), so importing the plugin in the scheduler
 or a worker costs no database connection.
+
+Every request passes :mod:`proseo.api.limits` first: bodies beyond
+``PROSEO_MAX_REQUEST_BYTES`` are refused (413) before they are read, path and query
+parameters with NUL characters too (422).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from fastapi.responses import HTMLResponse
 
 from proseo.api import errors, routes_missions, routes_orders, routes_products
 from proseo.api.auth import username
+from proseo.api.limits import BodyLimit, reject_nul
 from proseo.catalog.db import Catalog
+from proseo.settings import get_settings
 
 API_PREFIX = "/api/v1"
 
@@ -41,9 +47,17 @@ def _lazy_catalog(url: str | None) -> Callable[[], Catalog]:
     return get
 
 
-def create_app(*, catalog_url: str | None = None, airflow_url: str | None = None) -> FastAPI:
-    """The app. ``airflow_url``: where to steer DAG runs; None = the server answering the
-    request (we run inside Airflow's API server), "" = never steer (tests without Airflow)."""
+def create_app(
+    *, catalog_url: str | None = None, airflow_url: str | None = None, max_request_bytes: int | None = None
+) -> FastAPI:
+    """The app.
+
+    ``airflow_url``: Airflow's base URL, where order runs are steered with the caller's
+    token (the plugin passes Airflow's own); None = ``PROSEO_AIRFLOW_URL``, read when a
+    run is steered; "" = never steer (tests without Airflow). Never taken from a
+    request: its Host header is the client's to forge.
+    ``max_request_bytes``: largest request body; None = ``PROSEO_MAX_REQUEST_BYTES``.
+    """
     app = FastAPI(
         docs_url=None,
         redoc_url=None,
@@ -58,8 +72,9 @@ def create_app(*, catalog_url: str | None = None, airflow_url: str | None = None
     )
     app.state.catalog = _lazy_catalog(catalog_url)
     app.state.airflow_url = airflow_url
+    app.add_middleware(BodyLimit, max_bytes=max_request_bytes or get_settings().max_request_bytes)
     errors.install(app)
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_nul)])
     for module in (routes_missions, routes_orders, routes_products):
         api.include_router(module.router)
     app.include_router(api)

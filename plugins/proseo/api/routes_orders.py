@@ -2,8 +2,13 @@
 
 Operations go through :mod:`proseo.planning.lifecycle` (one locked transaction
 each, the same code the CLI runs); the steering ones (suspend, resume, cancel,
-retry) then make the order's Airflow DAG run follow, with the caller's own token, so
-Airflow's permissions apply to that part too.
+retry) move the order's Airflow DAG run too, with the caller's own token, so
+Airflow's permissions apply to that part, and both sides move or neither does
+(:mod:`proseo.api.steering`). Airflow's address comes from the app (the plugin
+passes Airflow's own) or ``PROSEO_AIRFLOW_URL``, never from the request.
+
+The caller's role on the mission is checked before the request body is validated,
+so a body from someone without the role costs nothing to refuse.
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from proseo.api.airflow_runs import STEERING, AirflowRuns
 from proseo.api.auth import Caller, CallerDep, CatalogDep
+from proseo.api.limits import Id, Offset
 from proseo.api.schemas import (
     JobStepDetail,
     JobStepOut,
@@ -30,6 +36,7 @@ from proseo.api.schemas import (
     order_detail,
     order_summaries,
 )
+from proseo.api.steering import AirflowNotConfigured, steer
 from proseo.api.stored import stored_object
 from proseo.catalog.access import Role
 from proseo.catalog.db import Catalog
@@ -41,6 +48,7 @@ from proseo.planning import orders as ops
 from proseo.planning.graph import to_dot, to_svg, to_text
 from proseo.planning.spec import OrderSpec
 from proseo.planning.store import order_graph
+from proseo.settings import get_settings
 
 router = APIRouter(tags=["orders"])
 
@@ -58,8 +66,16 @@ OPERATIONS: dict[str, Callable[..., Any]] = {
 
 class OperationResult(BaseModel):
     order: OrderDetail
-    airflow: str | None = None
-    airflow_error: str | None = None
+    airflow: str | None = Field(default=None, description="What was done to the order's Airflow DAG run.")
+
+
+def operator(mission: str, caller: CallerDep) -> Caller:
+    """The caller, if an operator of the mission: checked before the body is read."""
+    caller.require(mission, Role.OPERATOR)
+    return caller
+
+
+OperatorDep = Annotated[Caller, Depends(operator)]
 
 
 def _detail(catalog: Catalog, mission: str, identifier: str) -> OrderDetail:
@@ -74,7 +90,7 @@ def list_orders(
     mission: str | None = None,
     state: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[OrderSummary]:
     if mission:
         caller.require(mission, Role.VIEWER)
@@ -96,13 +112,12 @@ def list_orders(
 def create_order(
     mission: str,
     spec: OrderSpec,
-    caller: CallerDep,
+    caller: OperatorDep,
     catalog: CatalogDep,
     plan: bool = False,
     release: bool = False,
 ) -> OrderDetail:
     """Create an order (INITIAL); ``plan=true`` approves and plans it, ``release=true`` also releases it."""
-    caller.require(mission, Role.OPERATOR)
     with catalog.session() as session:
         ops.create_order(session, mission, spec)
     if plan or release:
@@ -125,12 +140,15 @@ def operate(
     identifier: str,
     operation: str,
     request: Request,
-    caller: CallerDep,
+    caller: OperatorDep,
     catalog: CatalogDep,
     body: OperationRequest | None = None,
 ) -> OperationResult:
-    """approve, plan, release, suspend, resume, cancel, retry, reset or close the order."""
-    caller.require(mission, Role.OPERATOR)
+    """approve, plan, release, suspend, resume, cancel, retry, reset or close the order.
+
+    suspend, resume, cancel and retry also steer the order's Airflow DAG run: both
+    sides change, or neither (403 or 502 naming Airflow's answer, the order unchanged).
+    """
     body = body or OperationRequest()
     message = body.message or f"by {caller.name}"
     if operation == "plan":
@@ -140,6 +158,10 @@ def operate(
         if state == "INITIAL":
             lifecycle.approve_order(catalog, mission, identifier, message=message)
         lifecycle.plan_order(catalog, mission, identifier, max_steps=max_steps)
+    elif operation in STEERING:
+        client = _airflow(request, caller)
+        done = steer(catalog, mission, identifier, operation, client, message=message, force=body.force)
+        return OperationResult(order=_detail(catalog, mission, identifier), airflow=done)
     elif operation in OPERATIONS:
         OPERATIONS[operation](catalog, mission, identifier, message=message, force=body.force)
     else:
@@ -147,24 +169,25 @@ def operate(
         raise OrderError(
             f"unknown operation {operation!r}; operations are {known}", mission=mission, order=identifier
         )
-    result = OperationResult(order=_detail(catalog, mission, identifier))
-    if operation in STEERING:
-        _steer(request, caller, operation, result, force=body.force)
-    return result
+    return OperationResult(order=_detail(catalog, mission, identifier))
 
 
-def _steer(request: Request, caller: Caller, operation: str, result: OperationResult, *, force: bool) -> None:
-    """The catalogue has moved; now the Airflow run. A failure here is reported, not raised."""
+def _airflow(request: Request, caller: Caller) -> AirflowRuns | None:
+    """The client of Airflow's API for this caller: the app's address, else PROSEO_AIRFLOW_URL.
+
+    Never the request's own host: a forged ``Host`` header would receive the caller's token.
+    None when the app was built with steering off (``airflow_url=""``).
+    """
     url = request.app.state.airflow_url
     if url == "":
-        result.airflow = "Airflow steering is off in this deployment"
-        return
-    base = url or f"{request.url.scheme}://{request.url.netloc}"
-    client = AirflowRuns(base, token=caller.token)
-    try:
-        result.airflow = client.follow(operation, result.order.dag_id, force=force)
-    except Exception as exc:
-        result.airflow_error = f"{type(exc).__name__}: {exc}"
+        return None
+    url = url or get_settings().airflow_url
+    if not url:
+        raise AirflowNotConfigured(
+            "Airflow's address is not configured: set PROSEO_AIRFLOW_URL "
+            "(inside Airflow the plugin passes Airflow's [api] base_url); nothing was changed"
+        )
+    return AirflowRuns(url.rstrip("/"), token=caller.token)
 
 
 @router.get("/missions/{mission}/orders/{identifier}/graph", summary="Job-step graph: svg, dot or text")
@@ -191,7 +214,7 @@ def list_job_steps(
     catalog: CatalogDep,
     state: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[JobStepOut]:
     caller.require(mission, Role.VIEWER)
     with catalog.session() as session:
@@ -211,7 +234,7 @@ def _step(catalog: Catalog, mission: str, identifier: str, step_id: int) -> tupl
 
 @router.get("/missions/{mission}/orders/{identifier}/job-steps/{step_id}", response_model=JobStepDetail)
 def show_job_step(
-    mission: str, identifier: str, step_id: int, caller: CallerDep, catalog: CatalogDep
+    mission: str, identifier: str, step_id: Id, caller: CallerDep, catalog: CatalogDep
 ) -> JobStepDetail:
     """One job step with its inputs: the rule, whether it was satisfied, what was chosen and why."""
     caller.require(mission, Role.VIEWER)
@@ -221,7 +244,7 @@ def show_job_step(
 @router.get(
     "/missions/{mission}/orders/{identifier}/job-steps/{step_id}/log", response_class=PlainTextResponse
 )
-def job_step_log(mission: str, identifier: str, step_id: int, caller: CallerDep, catalog: CatalogDep) -> str:
+def job_step_log(mission: str, identifier: str, step_id: Id, caller: CallerDep, catalog: CatalogDep) -> str:
     """The processor's log as kept in storage by the wrapper (also for failed runs)."""
     caller.require(mission, Role.VIEWER)
     detail, facility_id = _step(catalog, mission, identifier, step_id)

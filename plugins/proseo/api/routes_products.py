@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from proseo.api.auth import CallerDep, CatalogDep
+from proseo.api.limits import Offset
 from proseo.api.schemas import Page, ProductOut, product_out
 from proseo.api.stored import stored_object
 from proseo.catalog.access import Role
@@ -21,6 +22,10 @@ from proseo.planning.graph import to_dot, to_svg
 router = APIRouter(tags=["products"])
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: Byte positions are 64-bit; longer digit strings are beyond any file (and int() refuses 4,300+).
+_MAX_DIGITS = 19
+#: Deepest lineage the API walks (far beyond any processing chain).
+MAX_DEPTH = 1000
 
 
 class RangeNotSatisfiable(ProseoError):
@@ -39,7 +44,7 @@ def list_products(
     mode: str | None = None,
     param: Annotated[list[str] | None, Query(description="key:value, repeatable")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[ProductOut]:
     """Products of a class whose validity overlaps [start, stop), filtered by typed parameters."""
     caller.require(mission, Role.VIEWER)
@@ -70,7 +75,7 @@ def product_lineage(
     ref: str,
     caller: CallerDep,
     catalog: CatalogDep,
-    depth: Annotated[int | None, Query(ge=1)] = None,
+    depth: Annotated[int | None, Query(ge=1, le=MAX_DEPTH)] = None,
     forward: bool = False,
     format: Annotated[str, Query(pattern="^(json|svg|dot|text)$")] = "json",
 ) -> Response:
@@ -96,19 +101,26 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     match = _RANGE.match(header.strip())
     if match is None:
         return None  # unsupported forms (several ranges, other units): answer the whole file
-    first, last = match.groups()
-    if not first and not last:
+    first, last = (_position(g, size) for g in match.groups())
+    if first is None and last is None:
         return None
-    if not first:  # the last N bytes
-        n = int(last)
-        if n == 0:
-            raise RangeNotSatisfiable(f"range {header!r} selects no byte of a {size}-byte file")
-        return max(0, size - n), size
-    start = int(first)
-    stop = min(size, int(last) + 1) if last else size
+    if first is None:  # the last N bytes
+        assert last is not None
+        if last == 0:
+            raise RangeNotSatisfiable(f"range {header[:80]!r} selects no byte of a {size}-byte file")
+        return max(0, size - last), size
+    start = first
+    stop = min(size, last + 1) if last is not None else size
     if start >= size or stop <= start:
-        raise RangeNotSatisfiable(f"range {header!r} selects no byte of a {size}-byte file")
+        raise RangeNotSatisfiable(f"range {header[:80]!r} selects no byte of a {size}-byte file")
     return start, stop
+
+
+def _position(digits: str, size: int) -> int | None:
+    """A byte position of a Range header; numbers of more than 19 digits count as "past the end"."""
+    if not digits:
+        return None
+    return int(digits) if len(digits.lstrip("0")) <= _MAX_DIGITS else size + 1
 
 
 @router.get("/missions/{mission}/products/{ref}/files/{file_name}", response_class=StreamingResponse)

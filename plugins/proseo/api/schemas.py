@@ -24,6 +24,7 @@ from proseo.catalog.products import product_dict
 from proseo.planning import orders as ops
 from proseo.planning.states import allowed_operations
 from proseo.planning.stepinputs import StepInput, read_step_inputs
+from proseo.text import MAX_INT64, Text
 
 T = TypeVar("T")
 
@@ -198,13 +199,17 @@ class ProductOut(BaseModel):
 class OperationRequest(BaseModel):
     """Body of ``POST .../orders/{identifier}/{operation}``."""
 
-    message: str | None = Field(None, description="Reason, kept in the order's history.")
-    force: bool = Field(False, description="suspend only: stop running job steps at once.")
-    max_steps: int | None = Field(None, ge=1, description="plan only: refuse larger plans.")
+    message: Text | None = Field(
+        default=None, max_length=10_000, description="Reason, kept in the order's history."
+    )
+    force: bool = Field(default=False, description="suspend only: stop running job steps at once.")
+    max_steps: int | None = Field(
+        default=None, ge=1, le=MAX_INT64, description="plan only: refuse larger plans."
+    )
 
 
 class RoleGrant(BaseModel):
-    role: str = Field(description="viewer, operator or admin")
+    role: str = Field(max_length=16, description="viewer, operator or admin")
 
 
 # --- builders ---------------------------------------------------------------------------------

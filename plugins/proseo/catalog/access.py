@@ -18,6 +18,11 @@ from sqlalchemy.orm import Session
 
 from proseo.catalog.model_access import ALL_MISSIONS, MissionRole
 from proseo.errors import CatalogError, NotFoundError
+from proseo.text import check_text
+
+#: Column sizes of mission_role: checked here so PostgreSQL never sees a value it refuses.
+USER_LENGTH = 256
+MISSION_LENGTH = 16
 
 
 class Role(IntEnum):
@@ -93,6 +98,9 @@ def grant(
         raise CatalogError("a role needs a user name")
     if not mission.strip():
         raise CatalogError("a role needs a mission code (or * for every mission)")
+    _storable(user, mission)
+    if by is not None:
+        _check("granted by", by, USER_LENGTH)
     role = role if isinstance(role, Role) else Role.parse(role)
     row = session.scalar(
         select(MissionRole).where(MissionRole.username == user, MissionRole.mission == mission)
@@ -107,11 +115,25 @@ def grant(
 
 
 def revoke(session: Session, user: str, mission: str) -> None:
+    _storable(user, mission)
     result = session.execute(
         delete(MissionRole).where(MissionRole.username == user, MissionRole.mission == mission)
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFoundError(f"{user} holds no role on mission {mission}")
+
+
+def _check(field: str, value: str, max_length: int) -> None:
+    try:
+        check_text(value, field=field, max_length=max_length)
+    except ValueError as exc:
+        raise CatalogError(str(exc)) from None
+
+
+def _storable(user: str, mission: str) -> None:
+    """A user name and mission code the role table can hold (no NUL, within the columns)."""
+    _check("user", user, USER_LENGTH)
+    _check("mission", mission, MISSION_LENGTH)
 
 
 def list_roles(session: Session, mission: str | None = None) -> list[MissionRole]:

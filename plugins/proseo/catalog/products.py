@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,11 @@ def _parameter_filter(key: str, raw: str, kind: ParameterType) -> ColumnElement[
         value = kind.coerce(raw)
     except ValueError as exc:
         raise ProseoError(f"parameter {key}: {exc}") from exc
+    # Values no column can hold match nothing, but PostgreSQL and SQLite would refuse to compare.
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        raise ProseoError(f"parameter {key}: {raw[:40]!r} is beyond 64 bits")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ProseoError(f"parameter {key}: {raw!r} is not a finite number")
     if kind is ParameterType.INTEGER:
         return element.as_integer() == value
     if kind is ParameterType.FLOAT:

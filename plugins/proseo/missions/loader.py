@@ -94,8 +94,12 @@ class LoadedMission:
         return [t for t, (pattern, _) in self._name_readers.items() if pattern.match(name)]
 
 
-def load_mission(path: str | Path, *, text: str | None = None) -> LoadedMission:
-    """Load and check one mission file; raises ConfigError naming every problem."""
+def load_mission(path: str | Path, *, text: str | None = None, orbit_files: bool = True) -> LoadedMission:
+    """Load and check one mission file; raises ConfigError naming every problem.
+
+    ``orbit_files=False`` refuses ``orbits: {file: ...}``: a file posted over the REST
+    API must not make the server read its own files (or a device that never ends).
+    """
     doc = load_yaml(path, text=text)
     if not isinstance(doc.data, dict):
         raise ConfigError([ConfigIssue(doc.file, "", 1, "the file must be a mapping with a 'mission' key")])
@@ -109,6 +113,15 @@ def load_mission(path: str | Path, *, text: str | None = None) -> LoadedMission:
     base_dir = Path(path).resolve().parent
     for i, sc in enumerate(config.spacecraft):
         if sc.orbits is None:
+            continue
+        if sc.orbits.file is not None and not orbit_files:
+            issues.append(
+                doc.issue(
+                    ("spacecraft", i, "orbits", "file"),
+                    "orbit files are not read for a mission sent to the server; "
+                    "give the orbits as a 'table' or 'generate' them, or load the file with the CLI",
+                )
+            )
             continue
         found, orbit_issues = build_orbits(
             sc.orbits, base_dir=base_dir, issue_at=doc.issue, loc=("spacecraft", i, "orbits")

@@ -29,8 +29,15 @@ from proseo.missions.types import (
 )
 
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)]
+#: Versions of processors and configurations: they become part of configured-processor ids
+#: (``NAME_VERSION_CONFIGURATION``, at most 128 characters in the catalogue).
+Version = Annotated[VersionText, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=30)]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,15}$")]
 ParamValue = str | int | float | bool
+#: Orbits per spacecraft (about 34 years of 90-minute orbits); more is a mistake in the file.
+MAX_ORBITS = 200_000
+#: Orbit numbers are stored as 32-bit integers in the catalogue.
+MAX_ORBIT_NUMBER = 2**31 - 1
 
 
 class Model(BaseModel):
@@ -41,7 +48,7 @@ class Mission(Model):
     """The mission itself: identity, vocabularies and defaults for every product."""
 
     code: Code
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=200)
     description: str = ""
     file_classes: list[Name] = Field(min_length=1)
     processing_modes: list[Name] = Field(min_length=1)
@@ -52,7 +59,7 @@ class Mission(Model):
 
 
 class OrbitRow(Model):
-    number: int = Field(ge=0)
+    number: int = Field(ge=0, le=MAX_ORBIT_NUMBER)
     start: UtcDateTime
     stop: UtcDateTime
 
@@ -62,8 +69,8 @@ class OrbitGenerator(Model):
 
     epoch: UtcDateTime
     period: Duration
-    first_orbit: int = Field(default=1, ge=0)
-    count: int | None = Field(default=None, gt=0, le=1_000_000)
+    first_orbit: int = Field(default=1, ge=0, le=MAX_ORBIT_NUMBER)
+    count: int | None = Field(default=None, gt=0, le=MAX_ORBITS)
     until: UtcDateTime | None = None
 
     @model_validator(mode="after")
@@ -97,7 +104,7 @@ class Orbits(Model):
 
 class Spacecraft(Model):
     code: Code
-    name: str = ""
+    name: str = Field("", max_length=200)
     orbits: Orbits | None = None
 
 
@@ -177,7 +184,7 @@ IMAGE_PATTERN = r"^[a-z0-9][a-zA-Z0-9._/:@-]*$"
 
 
 class ProcessorVersion(Model):
-    version: VersionText = Field(min_length=1)
+    version: Version = Field(min_length=1)
     #: The processor's container image; only pods need one, so it is required only
     #: when the mission has a Kubernetes facility (crossref.py), checked when given.
     image: str | None = Field(default=None, min_length=1, pattern=IMAGE_PATTERN)
@@ -198,7 +205,7 @@ class ConfigFile(Model):
 
 
 class Configuration(Model):
-    version: VersionText = Field(min_length=1)
+    version: Version = Field(min_length=1)
     modes: list[Name] = Field(default_factory=list)
     dynamic_parameters: dict[str, ParamValue] = Field(default_factory=dict)
     config_files: list[ConfigFile] = Field(default_factory=list)
@@ -208,8 +215,8 @@ class ConfiguredProcessorSpec(Model):
     """A processor version run with one configuration: what a job step actually runs."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=128)
-    version: VersionText
-    configuration: VersionText
+    version: Version
+    configuration: Version
     enabled: bool = True
 
 
@@ -245,9 +252,9 @@ class KubernetesSettings(Model):
 class Facility(Model):
     description: str = ""
     backend: Backend
-    storage_url: str = Field(min_length=1)
+    storage_url: str = Field(min_length=1, max_length=1000)
     storage_options: dict[str, Any] = Field(default_factory=dict)
-    scratch_path: str = Field(min_length=1)
+    scratch_path: str = Field(min_length=1, max_length=1000)
     max_concurrent_job_steps: int = Field(default=4, ge=1, le=100_000)
     default: bool = False
     kubernetes: KubernetesSettings | None = None

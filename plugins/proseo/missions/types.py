@@ -7,6 +7,7 @@ many places; parsing them once here keeps error messages uniform ("6060s",
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -32,12 +33,25 @@ _ISO_DURATION = re.compile(
 
 
 def parse_duration(value: Any) -> timedelta:
-    """Accept seconds (number), ``"6060s"``, ``"101 min"``, ``"2h"``, ``"30d"`` or ISO 8601."""
+    """Accept seconds (number), ``"6060s"``, ``"101 min"``, ``"2h"``, ``"30d"`` or ISO 8601.
+
+    Everything wrong is a ValueError (pydantic reports those with the field), including
+    NaN, infinity and durations beyond ``timedelta.max``, which Python reports otherwise.
+    """
+    try:
+        return _duration(value)
+    except OverflowError:
+        raise ValueError(f"duration {value!r} is too long (at most {timedelta.max.days} days)") from None
+
+
+def _duration(value: Any) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, bool):
         raise ValueError("a duration cannot be a boolean")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError(f"a duration must be a finite number of seconds, not {value!r}")
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return timedelta(seconds=value)

@@ -154,7 +154,8 @@ def _simple(
             _move(session, order, mission_code, op, message, force=force)
             if steps is not None:
                 steps(session, order)
-            if then is not None and (op is not Operation.SUSPEND or not _running(session, order)):
+            # A forced suspend is PLANNED already; an unforced one waits in SUSPENDING while steps run.
+            if then is not None and (op is not Operation.SUSPEND or _settles(session, order)):
                 _move(session, order, mission_code, then, message)
             if then is Operation.RELEASED:
                 # The DAG factory builds the order's DAG from this; computed once, here.
@@ -173,6 +174,11 @@ def _simple(
 
     run.__name__ = f"{op.value}_order"
     return run
+
+
+def _settles(session: Session, order: ProcessingOrder) -> bool:
+    """A suspended order goes on to PLANNED now: SUSPENDING with no step running."""
+    return order.state == OrderState.SUSPENDING.value and not _running(session, order)
 
 
 def _running(session: Session, order: ProcessingOrder) -> bool:

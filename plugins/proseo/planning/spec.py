@@ -5,20 +5,53 @@ and the Airflow trigger form. Field-level checks live on the model; checks that 
 the mission (known classes, modes, file classes, configured processors, orbits,
 parameter types) are in :func:`check_against`, which reports every problem at once,
 each with the field it concerns.
+
+Every value fits the catalogue on both backends (:mod:`proseo.text`): no NUL
+character, strings no longer than their columns, integers within their columns,
+no NaN or infinity (JSON cannot carry them back out); lists are bounded so a huge
+request costs little to refuse.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, field_validator, model_validator
 
 from proseo.catalog.model_product import ProductionType
 from proseo.errors import OrderError
-from proseo.missions.models import MissionConfig, ParamValue
+from proseo.missions.models import MAX_ORBIT_NUMBER, MissionConfig
 from proseo.missions.types import Duration, SlicingType, UtcDateTime
+from proseo.text import MAX_INT64, Name32, Name64, Name128, Url, refuse_nul
+
+#: Entries of a list or table in an order (a mission has tens of classes, not thousands).
+MAX_ITEMS = 1000
+
+
+def _order_value(value: Any) -> str | int | float | bool:
+    """A parameter value as an order gives it: storable text, a 64-bit integer, a finite float."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -MAX_INT64 - 1 <= value <= MAX_INT64:
+            raise ValueError("an integer beyond 64 bits cannot be stored")
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        return value
+    if isinstance(value, str):
+        return refuse_nul(value)
+    raise ValueError(f"expected text, a number or true/false, not {type(value).__name__}")
+
+
+OrderValue = Annotated[
+    str | int | float | bool, PlainValidator(_order_value, json_schema_input_type=str | int | float | bool)
+]
 
 
 class OnInputTimeout(StrEnum):
@@ -27,7 +60,7 @@ class OnInputTimeout(StrEnum):
 
 
 class SlicingRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     type: SlicingType
     duration: Duration | None = None
@@ -45,35 +78,37 @@ class SlicingRequest(BaseModel):
 class OrderSpec(BaseModel):
     """An order request as prosEO knows it, validated before anything is written."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     identifier: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-    requested_classes: list[str] = Field(min_length=1)
-    input_only_classes: list[str] = Field(default_factory=list)
-    configured_processors: list[str] = Field(default_factory=list)
-    output_file_class: str | None = None
-    processing_mode: str | None = None
+    requested_classes: list[Name64] = Field(min_length=1, max_length=MAX_ITEMS)
+    input_only_classes: list[Name64] = Field(default_factory=list, max_length=MAX_ITEMS)
+    configured_processors: list[Name128] = Field(default_factory=list, max_length=MAX_ITEMS)
+    output_file_class: Name32 | None = None
+    processing_mode: Name32 | None = None
     production_type: ProductionType = ProductionType.ON_DEMAND_DEFAULT
     start: UtcDateTime | None = None
     stop: UtcDateTime | None = None
-    orbit_from: int | None = Field(default=None, ge=0)
-    orbit_to: int | None = Field(default=None, ge=0)
+    orbit_from: int | None = Field(default=None, ge=0, le=MAX_ORBIT_NUMBER)
+    orbit_to: int | None = Field(default=None, ge=0, le=MAX_ORBIT_NUMBER)
     slicing: SlicingRequest | None = None
-    input_filters: dict[str, dict[str, ParamValue]] = Field(default_factory=dict)
-    dynamic_parameters: dict[str, ParamValue] = Field(default_factory=dict)
+    input_filters: dict[Name64, dict[Name64, OrderValue]] = Field(default_factory=dict, max_length=MAX_ITEMS)
+    dynamic_parameters: dict[Name64, OrderValue] = Field(default_factory=dict, max_length=MAX_ITEMS)
     #: Per product class; the key "*" gives values for every class (e.g. a collection number).
-    output_parameters: dict[str, dict[str, ParamValue]] = Field(default_factory=dict)
+    output_parameters: dict[Name64, dict[Name64, OrderValue]] = Field(
+        default_factory=dict, max_length=MAX_ITEMS
+    )
     priority: int = Field(default=50, ge=1, le=100)
     execution_time: UtcDateTime | None = None
     input_timeout: Duration | None = None
     on_input_timeout: OnInputTimeout = OnInputTimeout.FAIL
-    notification_endpoint: str | None = Field(default=None, pattern=r"^(https?|mailto):")
-    facility: str | None = None
+    notification_endpoint: Url | None = Field(default=None, pattern=r"^(https?|mailto):")
+    facility: Name64 | None = None
 
     @field_validator("requested_classes", "input_only_classes", "configured_processors")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
-        dupes = sorted({v for v in value if value.count(v) > 1})
+        dupes = sorted(v for v, n in Counter(value).items() if n > 1)
         if dupes:
             raise ValueError(f"listed more than once: {', '.join(dupes)}")
         return value

@@ -149,15 +149,26 @@ def _syntax_error(text: str, exc: UnexpectedInput) -> RuleSyntaxError:
     return RuleSyntaxError(text, pos, found, _expected(names))
 
 
+#: Longest delta number: 30 digits is far beyond any calendar (timedelta.max is 17 digits of
+#: milliseconds, and larger deltas are clamped), and keeps int() below Python's digit limit.
+MAX_DELTA_DIGITS = 30
+
+
 def _tree(text: str) -> Tree:
     if not isinstance(text, str):
         raise RuleSyntaxError(str(text), 0, f"a rule must be text, not {type(text).__name__}")
     try:
-        return _lark().parse(text)
+        tree = _lark().parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(text, exc) from None
     except (LarkError, RecursionError) as exc:  # pragma: no cover - defensive
         raise RuleSyntaxError(text, 0, f"cannot parse: {exc}") from exc
+    for token in tree.scan_values(lambda v: isinstance(v, Token) and v.type == "DELTA"):
+        digits = str(token).split()[0]
+        if len(digits.lstrip("0")) > MAX_DELTA_DIGITS:
+            reason = f"a delta of {len(digits)} digits is too large (at most {MAX_DELTA_DIGITS})"
+            raise RuleSyntaxError(text, token.start_pos or 0, reason, [_DESCRIBE["DELTA"]])
+    return tree
 
 
 def parse(text: str) -> Rule:

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from proseo.api import routes_missions, routes_orders, routes_products
 from proseo.api.auth import CallerDep, CatalogDep
+from proseo.api.limits import reject_nul
 from proseo.api.schemas import job_step_details, job_steps, product_out
 from proseo.catalog.access import Role
 from proseo.catalog.lineage import Lineage, find_product, lineage
@@ -37,6 +38,7 @@ from proseo.catalog.model_order import OrderState
 from proseo.errors import ProseoError
 from proseo.planning import orders as ops
 from proseo.planning.graph import STATES, to_svg
+from proseo.text import MAX_INT64
 from proseo.ui.render import (
     DEFAULT_LIMIT,
     PAGE_SIZES,
@@ -49,10 +51,12 @@ from proseo.ui.render import (
     svg_markup,
 )
 
-router = APIRouter(prefix="/ui", route_class=PageRoute, include_in_schema=False)
+router = APIRouter(
+    prefix="/ui", route_class=PageRoute, include_in_schema=False, dependencies=[Depends(reject_nul)]
+)
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_INT64)]
 
 # --- pages -------------------------------------------------------------------------------------
 
