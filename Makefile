@@ -29,7 +29,7 @@ lint: install
 # The core packages (no Airflow) are type-checked with mypy (settings in pyproject.toml).
 CORE := missions rules planning catalog wrapper storage
 typecheck: install
-	$(BIN)/mypy $(addprefix plugins/proseo/,$(CORE)) plugins/proseo/settings.py plugins/proseo/errors.py
+	$(BIN)/mypy $(addprefix plugins/proseo/,$(CORE)) plugins/proseo/settings.py plugins/proseo/errors.py plugins/proseo/text.py
 
 # Debian's Chromium for the browser tests (tests/ui); nothing downloads a browser.
 browser:
