@@ -36,8 +36,8 @@ def test_validate_samples_and_broken_files_without_a_catalogue() -> None:
     ("name", "located"),
     [
         ("32_unknown_yaml_tag.yaml", ":6: mission.name: cannot read the value (tag tag:yaml.org,2002:python"),
-        ("31_duration_beyond_the_calendar.yaml", ":15: spacecraft[0].orbits.generate.period: duration"),
-        ("30_orbit_period_too_short.yaml", ":15: spacecraft[0].orbits.generate.period: a period of 0.001s"),
+        ("37_duration_beyond_the_calendar.yaml", ":15: spacecraft[0].orbits.generate.period: duration"),
+        ("36_orbit_period_too_short.yaml", ":15: spacecraft[0].orbits.generate.period: a period of 0.001s"),
     ],
 )
 def test_validate_prints_one_located_error_never_a_traceback(name: str, located: str) -> None:

@@ -74,6 +74,8 @@ def main() -> int:
         else:
             target.write_bytes(body)
         meta = {"job_order": job_order.path.name if job_order.path else None, "inputs": len(inputs)}
+        if behaviour == "contradict":  # reports another orbit than the one planned
+            meta["orbit"] = 2
         target.with_name(target.name + ".meta.json").write_text(json.dumps(meta))
     if behaviour == "leftover":
         child = subprocess.Popen(SLEEPER, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

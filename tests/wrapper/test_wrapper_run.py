@@ -241,6 +241,16 @@ def test_a_missing_output_fails_the_run(make_spec: Any, store: Any, tmp_path: Pa
     assert stored(store) == INPUT_KEYS | KEPT_KEYS
 
 
+def test_metadata_contradicting_a_planned_parameter_fails_the_collect(
+    make_spec: Any, store: Any, tmp_path: Path
+) -> None:
+    manifest = run_job(make_spec("contradict"), tmp_path / "work")
+
+    assert (manifest.status, manifest.stage) == (Status.FAILED, "collect")
+    assert "reports orbit=2, but the job step planned orbit=1" in (manifest.reason or "")
+    assert stored(store) == INPUT_KEYS | KEPT_KEYS  # nothing uploaded
+
+
 def test_processes_left_behind_are_terminated(make_spec: Any, store: Any, tmp_path: Path) -> None:
     manifest = run_job(make_spec("leftover"), tmp_path / "work")
 

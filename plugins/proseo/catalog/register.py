@@ -164,7 +164,8 @@ def register_manifest(
             generation_time=generation,
             production_type=order.production_type,
             status=ProductStatus.AVAILABLE.value,
-            parameters={**dict(result.parameters), **result.metadata},
+            # Planned parameters win over what the processor reported (its identity).
+            parameters={**result.metadata, **dict(result.parameters)},
             configured_processor_id=processor.id,
             job_step_id=step.id,
         )

@@ -81,6 +81,10 @@ def _check_template(
     else:  # the mission template is shared: any declared parameter of any class may appear
         for pc in cfg.product_classes.values():
             allowed |= set(pc.parameters)
+    if "orbit" in names and not any(sc.orbits is not None for sc in cfg.spacecraft):
+        out.append(
+            at(loc, "template field {orbit} needs orbits, and the mission has no spacecraft with orbits")
+        )
     for name in sorted(names - allowed):
         out.append(
             at(

@@ -62,6 +62,8 @@ def template_fields(template: str) -> list[_Field]:
             raise TemplateError(f"template field {{{name}!{conversion}}}: conversions are not allowed")
         if name in TIME_FIELDS and not spec:
             raise TemplateError(f"time field {{{name}}} needs a format such as {{{name}:%Y%m%dT%H%M%S}}")
+        if name in TIME_FIELDS:
+            _time_regex(spec)  # ingestion reads every name back: refuse what it could not
         fields.append(_Field(name, spec or ""))
     return fields
 

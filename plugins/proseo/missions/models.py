@@ -135,6 +135,8 @@ class Slicing(Model):
             raise ValueError(f"'duration' applies only to TIME_SLICE, not {self.type.value}")
         elif self.anchor is not None:
             raise ValueError(f"'anchor' applies only to TIME_SLICE, not {self.type.value}")
+        elif self.overlap != timedelta(0):
+            raise ValueError(f"'overlap' applies only to TIME_SLICE, not {self.type.value}")
         return self
 
 

@@ -112,6 +112,13 @@ def _metadata(output: OutputSpec, product: Path) -> dict[str, Any]:
         raise _refuse(output, f"{meta.name} is not valid JSON ({exc})") from None
     if not isinstance(data, dict):
         raise _refuse(output, f"{meta.name} must hold a JSON object, not {type(data).__name__}")
+    # The planned parameters are part of the product's identity (what an order asked
+    # for, what reuse compares): the processor may repeat them, never contradict them.
+    for key, planned in output.parameters.items():
+        if key in data and data[key] != planned:
+            raise _refuse(
+                output, f"{meta.name} reports {key}={data[key]!r}, but the job step planned {key}={planned!r}"
+            )
     return data
 
 
