@@ -1,4 +1,4 @@
-"""Test helpers: a job step's planned outputs, and registering them without running a processor.
+"""Test helpers: a job step's planned outputs, running it for real, registering it without a processor.
 
 ``register_planned`` writes bytes for every planned output under its storage key and
 registers them with the real :func:`proseo.catalog.register.register_manifest`, as the
@@ -8,6 +8,7 @@ their products, the step COMPLETED). Only the processor is left out.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +18,13 @@ from proseo.catalog.db import Catalog
 from proseo.catalog.model_mission import Facility, ProductClass
 from proseo.catalog.model_order import Job, JobStep, JobStepOutput, ProcessingOrder
 from proseo.catalog.register import RunIdentity, register_manifest
+from proseo.execution import steptask
+from proseo.execution.local import run_wrapper
 from proseo.planning.stepinputs import read_step_inputs
 from proseo.storage import open_storage
 from proseo.wrapper.spec import Manifest, ManifestFile, ManifestProduct, Status
+
+LOG = logging.getLogger("tests.run")
 
 
 def planned_outputs(session: Any, job_step_id: int) -> list[dict[str, Any]]:
@@ -109,6 +114,17 @@ def manifest_for(
         inputs=list(dict.fromkeys(staged)),
         products=products,
     )
+
+
+def run_step(catalog: Catalog, job_step_id: int, *, dag_id: str = "test") -> Manifest:
+    """One job step as the local operator runs it: start, the real wrapper, register, roll up."""
+    with catalog.session() as s:
+        ctx = steptask.start_step(s, job_step_id, task_id="process", try_number=1)
+    manifest = run_wrapper(ctx, 1, log=LOG)
+    assert manifest.status.value == "SUCCESS", (job_step_id, manifest.stage, manifest.reason)
+    with catalog.session() as s:
+        steptask.complete_step(s, job_step_id, manifest, RunIdentity(dag_id=dag_id, run_id="r1"))
+    return manifest
 
 
 def register_planned(catalog: Catalog, job_step_id: int, *, facility: str | None = None) -> list[int]:

@@ -32,13 +32,13 @@ from proseo.catalog.model_order import (
     ProcessingOrder,
 )
 from proseo.catalog.model_product import Product, ProductFile, ProductInput
-from proseo.catalog.register import RunIdentity
 from proseo.catalog.schema import current_revision, downgrade, head_revision, upgrade
 from proseo.devtools.generate import content
 from proseo.execution import steptask
-from proseo.execution.local import run_wrapper
 from proseo.planning import orders
 from proseo.storage import open_storage
+
+from tests_registration import run_step
 
 FIXTURE = Path(__file__).with_name("fixtures") / "catalogue_0004.json"
 LOG = logging.getLogger("tests.upgrade")
@@ -152,12 +152,7 @@ def test_a_0004_catalogue_upgrades_in_place_and_its_orders_run(
 
     # The released order runs to completion with the upgraded rows.
     for step_id in _steps(catalog, "night-released"):
-        with catalog.session() as s:
-            ctx = steptask.start_step(s, step_id, task_id="process", try_number=1)
-        manifest = run_wrapper(ctx, 1, log=LOG)
-        assert manifest.status.value == "SUCCESS", (step_id, manifest.stage, manifest.reason)
-        with catalog.session() as s:
-            steptask.complete_step(s, step_id, manifest, RunIdentity(dag_id="upgrade", run_id="r1"))
+        run_step(catalog, step_id, dag_id="upgrade")
     with catalog.session() as s:
         order = orders.get_order(s, "SKY", "night-released")
         assert order.state == "COMPLETED"

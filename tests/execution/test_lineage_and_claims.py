@@ -21,27 +21,20 @@ from proseo.catalog.db import Catalog
 from proseo.catalog.model_mission import Facility, ProductClass
 from proseo.catalog.model_order import JobStepOutput, OrderEvent, ProcessingOrder
 from proseo.catalog.model_product import Product, ProductFile, ProductInput
-from proseo.catalog.register import RunIdentity
 from proseo.execution import steptask
-from proseo.execution.local import run_wrapper
 from proseo.planning import lifecycle, orders
 from proseo.planning.claims import ClaimConflict
 from proseo.planning.stepinputs import read_step_inputs
 from proseo.storage import open_storage
 from proseo.wrapper.spec import Manifest
 
+from tests_registration import run_step
+
 LOG = logging.getLogger("test")
 
 
 def _run(catalog: Catalog, step_id: int) -> Manifest:
-    """One job step as the local operator runs it: start, wrapper, register, roll up."""
-    with catalog.session() as s:
-        ctx = steptask.start_step(s, step_id, task_id="process", try_number=1)
-    manifest = run_wrapper(ctx, 1, log=LOG)
-    assert manifest.status.value == "SUCCESS", (step_id, manifest.stage, manifest.reason)
-    with catalog.session() as s:
-        steptask.complete_step(s, step_id, manifest, RunIdentity(dag_id="test", run_id="r1"))
-    return manifest
+    return run_step(catalog, step_id)
 
 
 def _inputs_of(catalog: Catalog, product_id: int) -> set[int]:

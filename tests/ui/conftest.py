@@ -36,13 +36,12 @@ from sqlalchemy import select
 from proseo.catalog.db import Catalog
 from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_order import Job, JobStep, ProcessingOrder
-from proseo.catalog.register import RunIdentity
 from proseo.execution import steptask
-from proseo.execution.local import run_wrapper
 from proseo.planning import lifecycle, orders
 from proseo.planning.spec import OrderSpec
 
 from tests_paths import REPO
+from tests_registration import run_step
 
 
 def _api_conftest() -> Any:
@@ -96,13 +95,7 @@ def _steps(catalog: Catalog, mission_order: str) -> dict[str, int]:
 
 
 def _run(catalog: Catalog, step_id: int) -> None:
-    """One job step as JobStepOperator runs it: start, wrapper, register, roll up."""
-    with catalog.session() as s:
-        ctx = steptask.start_step(s, step_id, task_id="process", try_number=1)
-    manifest = run_wrapper(ctx, 1, log=LOG)
-    assert manifest.status.value == "SUCCESS", (step_id, manifest.stage, manifest.reason)
-    with catalog.session() as s:
-        steptask.complete_step(s, step_id, manifest, RunIdentity(dag_id="ui-test", run_id="r1"))
+    run_step(catalog, step_id, dag_id="ui-test")
 
 
 @pytest.fixture

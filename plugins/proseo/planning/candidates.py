@@ -44,16 +44,16 @@ class ClassNeeds:
         self.hi = stop if self.hi is None else max(self.hi, stop)
 
 
-class CandidateCache:
-    """Products of the mission by class, fetched in bulk and kept for the whole planning run."""
+class ClassBuckets:
+    """Candidates by class, the time span fetched per class, and a version per class.
 
-    def __init__(self, session: Session, class_ids: dict[str, int], processor_names: dict[int, str]) -> None:
-        self._session = session
-        self._class_ids = class_ids
-        self._processor_names = processor_names
+    The planner keeps derived indexes per class and rebuilds one only when its class's
+    version changed; :meth:`_missing` says which parts of a window are not fetched yet.
+    """
+
+    def __init__(self) -> None:
         self._by_class: dict[str, dict[Any, Candidate]] = {}
         self._span: dict[str, tuple[datetime, datetime]] = {}
-        self._scanned: set[tuple[str, str, Filters]] = set()
         self._versions: dict[str, int] = {}
         self.queries = 0
 
@@ -64,6 +64,40 @@ class CandidateCache:
     def candidates(self, product_type: str) -> list[Candidate]:
         return list(self._by_class.get(product_type, {}).values())
 
+    def _add(self, product_type: str, found: Iterable[Candidate]) -> int:
+        """Keep new candidates of a class (bumping its version); how many were new."""
+        bucket = self._by_class.setdefault(product_type, {})
+        before = len(bucket)
+        for cand in found:
+            bucket.setdefault(cand.id, cand)
+        if len(bucket) != before:
+            self._versions[product_type] = self.version(product_type) + 1
+        return len(bucket) - before
+
+    def _missing(self, product_type: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
+        have = self._span.get(product_type)
+        if have is None:
+            self._span[product_type] = (lo, hi)
+            return [(lo, hi)]
+        pieces = []
+        if lo < have[0]:
+            pieces.append((lo, have[0]))
+        if hi > have[1]:
+            pieces.append((have[1], hi))
+        self._span[product_type] = (min(lo, have[0]), max(hi, have[1]))
+        return pieces
+
+
+class CandidateCache(ClassBuckets):
+    """Products of the mission by class, fetched in bulk and kept for the whole planning run."""
+
+    def __init__(self, session: Session, class_ids: dict[str, int], processor_names: dict[int, str]) -> None:
+        super().__init__()
+        self._session = session
+        self._class_ids = class_ids
+        self._processor_names = processor_names
+        self._scanned: set[tuple[str, str, Filters]] = set()
+
     def fetch(self, needs: dict[str, ClassNeeds]) -> None:
         for product_type, need in needs.items():
             class_id = self._class_ids.get(product_type)
@@ -72,8 +106,8 @@ class CandidateCache:
             bucket = self._by_class.setdefault(product_type, {})
             if need.lo is not None and need.hi is not None:
                 for lo, hi in self._missing(product_type, need.lo, need.hi):
-                    if self._load(bucket, self._base(class_id).where(self._overlap(lo, hi))):
-                        self._versions[product_type] = self.version(product_type) + 1
+                    rows = self._rows(self._base(class_id).where(self._overlap(lo, hi)))
+                    self._add(product_type, (self._candidate(p) for p in rows))
                 for filters in need.nearest:
                     self._nearest(product_type, class_id, bucket, filters, need.lo, need.hi)
             for filters in need.extremes:
@@ -94,19 +128,6 @@ class CandidateCache:
         # Inclusive at both ends so zero-length windows find the products holding them;
         # the policies apply the exact (strict) rule afterwards.
         return and_(Product.sensing_start <= hi, Product.sensing_stop >= lo)
-
-    def _missing(self, product_type: str, lo: datetime, hi: datetime) -> list[tuple[datetime, datetime]]:
-        have = self._span.get(product_type)
-        if have is None:
-            self._span[product_type] = (lo, hi)
-            return [(lo, hi)]
-        pieces = []
-        if lo < have[0]:
-            pieces.append((lo, have[0]))
-        if hi > have[1]:
-            pieces.append((have[1], hi))
-        self._span[product_type] = (min(lo, have[0]), max(hi, have[1]))
-        return pieces
 
     def _nearest(
         self,
@@ -163,12 +184,6 @@ class CandidateCache:
     def _rows(self, query: Select[Any]) -> Sequence[Product]:
         self.queries += 1
         return self._session.scalars(query).unique().all()
-
-    def _load(self, bucket: dict[Any, Candidate], query: Select[Any]) -> int:
-        before = len(bucket)
-        for product in self._rows(query):
-            bucket.setdefault(product.id, self._candidate(product))
-        return len(bucket) - before
 
     def _candidate(self, product: Product) -> Candidate:
         attributes: dict[str, Any] = dict(product.parameters or {})

@@ -40,7 +40,7 @@ from proseo.catalog.model_order import (
     StepState,
 )
 from proseo.errors import ConflictError, PlanningError
-from proseo.planning.candidates import ClassNeeds
+from proseo.planning.candidates import ClassBuckets, ClassNeeds
 from proseo.planning.model import claimed_id
 from proseo.rules.policies import Candidate
 
@@ -197,42 +197,22 @@ def untouched(session: Session, order: ProcessingOrder) -> bool:
     return started is None and made is None
 
 
-class ClaimedOutputs:
-    """Outputs other active orders plan, as planning candidates (fetched per level and class)."""
+class ClaimedOutputs(ClassBuckets):
+    """Outputs other released orders make, as planning candidates (fetched per level and class)."""
 
     def __init__(self, session: Session, class_ids: dict[str, int], order_id: int | None) -> None:
+        super().__init__()
         self._session = session
         self._class_ids = class_ids
         self._order_id = order_id
-        self._by_class: dict[str, dict[Any, Candidate]] = {}
-        self._span: dict[str, tuple[datetime, datetime]] = {}
-        self._versions: dict[str, int] = {}
-        self.queries = 0
-
-    def version(self, product_type: str) -> int:
-        return self._versions.get(product_type, 0)
-
-    def candidates(self, product_type: str) -> list[Candidate]:
-        return list(self._by_class.get(product_type, {}).values())
 
     def fetch(self, needs: dict[str, ClassNeeds]) -> None:
         for product_type, need in needs.items():
             class_id = self._class_ids.get(product_type)
             if class_id is None or need.lo is None or need.hi is None:
                 continue
-            lo, hi = need.lo, need.hi
-            have = self._span.get(product_type)
-            if have is not None and have[0] <= lo and hi <= have[1]:
-                continue
-            if have is not None:
-                lo, hi = min(lo, have[0]), max(hi, have[1])
-            self._span[product_type] = (lo, hi)
-            bucket = self._by_class.setdefault(product_type, {})
-            before = len(bucket)
-            for cand in self._load(class_id, lo, hi):
-                bucket.setdefault(cand.id, cand)
-            if len(bucket) != before:
-                self._versions[product_type] = self.version(product_type) + 1
+            for lo, hi in self._missing(product_type, need.lo, need.hi):
+                self._add(product_type, self._load(class_id, lo, hi))
 
     def _load(self, class_id: int, lo: datetime, hi: datetime) -> list[Candidate]:
         self.queries += 1
