@@ -33,7 +33,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from proseo.api.airflow_client import AirflowClient
 from proseo.cli.output import console
 from proseo.devtools.generate import write_inputs
-from proseo.devtools.standalone import Standalone
+from proseo.devtools.standalone import Standalone, ignore_signals, stop_on_signals
 from proseo.missions import load_mission
 
 REPO = Path(__file__).resolve().parents[2]
@@ -259,6 +259,7 @@ class Demo:
 def main() -> None:
     home = Path(os.environ.get("PROSEO_DEMO_HOME", REPO / ".demo")).absolute()
     keep = os.environ.get("KEEP") == "1"
+    stop_on_signals()  # SIGINT or SIGTERM, even when started in the background: Airflow is stopped
     demo = Demo(home)
     t0 = time.perf_counter()
     failed = True
@@ -287,11 +288,14 @@ def main() -> None:
         console.print(f"UI: {af.url}/  (Airflow's navigation: proseo > Orders, Products)")
         console.print(f"REST: {af.url}/proseo/docs   catalogue: {demo.catalog_url}")
         if keep:
-            console.print("KEEP=1: Airflow stays up; Ctrl-C stops it.")
+            console.print(f"KEEP=1: Airflow stays up; Ctrl-C (or kill -INT/-TERM {os.getpid()}) stops it.")
             with contextlib.suppress(KeyboardInterrupt):
                 while True:
                     time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("interrupted: stopping Airflow")
     finally:
+        ignore_signals()
         demo.stop()
     sys.exit(1 if failed else 0)
 

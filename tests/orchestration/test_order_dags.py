@@ -89,8 +89,11 @@ def _run_dags(tmp_path: Path, env: dict[str, str], *dag_ids: str, **extra: str) 
         env={**os.environ, **env, **extra},
         timeout=900,
     )
-    assert result.returncode == 0, result.stderr[-4000:]
-    return _results(result.stdout)
+    results = _results(result.stdout)
+    # The helper's status says whether every run succeeded (3: a run did not).
+    succeeded = all(r["state"] == "success" for r in results.values())
+    assert result.returncode == (0 if succeeded else 3), result.stderr[-4000:]
+    return results
 
 
 def _wait_until_sensing(db: Path, process: subprocess.Popen[str], timeout: float) -> None:

@@ -392,14 +392,24 @@ class TestMissionProblems:
         assert check_against(spec(output_parameters={"*": {"collection": 7}}), mission("s5p")) is None
         found = problems(spec(output_parameters={"*": {"collection": "x", "colour": "red"}}), mission("s5p"))
         assert found[0].startswith("output_parameters.*.collection: ")
-        assert found[1] == "output_parameters.*.colour: the class declares no parameter 'colour'"
+        assert (
+            found[1] == "output_parameters.*.colour: no class an order can make declares parameter 'colour'"
+        )
 
-    def test_star_output_parameters_do_not_see_class_parameters(self) -> None:
-        # exposure_id is a RAW_EXP parameter, not a mission-wide one.
+    def test_star_output_parameters_see_the_parameters_of_classes_an_order_makes(self) -> None:
+        # exposure_id is a parameter of the delivered RAW_EXP only: no made product has it.
         found = problems(
             spec(requested_classes=["SRC_CAT"], output_parameters={"*": {"exposure_id": 3}}), mission("sky")
         )
-        assert found == ["output_parameters.*.exposure_id: the class declares no parameter 'exposure_id'"]
+        assert found == [
+            "output_parameters.*.exposure_id: no class an order can make declares parameter 'exposure_id'"
+        ]
+        # A parameter only the stacks declare: '*' reaches them, and only them.
+        data = mission("sky").model_dump()
+        data["product_classes"]["STACK_G"]["parameters"] = {"depth": "integer"}
+        cfg = MissionConfig.model_validate(data)
+        order = spec(requested_classes=["SRC_CAT"], output_parameters={"*": {"depth": 3}})
+        assert check_against(order, cfg) is None
 
     def test_output_parameters_for_unknown_class(self) -> None:
         assert problems(spec(output_parameters={"L4__NO2___": {"collection": 1}}), mission("s5p")) == [

@@ -47,7 +47,7 @@ def cli(ctx: click.Context, catalog_url: str | None) -> None:
 
 
 def _register() -> None:
-    from proseo.cli import access, db, mission, order, product
+    from proseo.cli import access, db, mission, order, product, steps  # noqa: F401  (steps joins order)
     from proseo.cli import rule as rule_cli
 
     cli.add_command(access.access)

@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 from rich.markup import escape
 
-from proseo.api.schemas import order_detail, order_summaries
+from proseo.api.schemas import job_steps, order_detail, order_summaries
 from proseo.catalog.db import Catalog
 from proseo.cli.context import open_catalog
 from proseo.cli.output import console, err_console, print_json, table
@@ -177,8 +177,10 @@ def _plan(catalog: Catalog, mission: str, identifier: str, max_steps: int) -> No
     classes = ", ".join(f"{n} {c}" for c, n in summary["by_class"].items()) or "none"
     console.print(
         f"planned {mission}/{identifier}: {summary['job_steps']} job steps ({classes}), "
-        f"{summary['edges']} edges, {summary['reused']} products reused, "
-        f"{summary['waiting_for_input']} waiting for input, {summary['catalogue_queries']} catalogue queries",
+        f"{summary['edges']} edges, {summary['reused']} requested products exist already, "
+        f"{summary['waiting_for_input']} steps waiting for input, "
+        f"{summary.get('awaiting_other_orders', 0)} waiting for products other orders make, "
+        f"{summary['catalogue_queries']} catalogue queries",
         markup=False,
         soft_wrap=True,
     )
@@ -293,6 +295,17 @@ def show(ctx: click.Context, mission: str, identifier: str, fmt: str) -> None:
     if detail.progress:
         console.print(
             "job steps: " + ", ".join(f"{k} {v}" for k, v in sorted(detail.progress.items())), markup=False
+        )
+    if detail.progress.get("FAILED"):
+        with catalog.session() as session:
+            failed = job_steps(session, ops.get_order(session, mission, identifier), state="FAILED", limit=10)
+        table(
+            "failed job steps (all: proseo order steps --state FAILED)",
+            ["step", "class", "exit", "reason"],
+            [
+                [s.id, s.product_type, "" if s.exit_code is None else s.exit_code, s.failure_reason]
+                for s in failed.items
+            ],
         )
     table(
         "history",

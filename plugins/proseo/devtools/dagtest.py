@@ -7,6 +7,14 @@ with the run's state and the task-instance states. Airflow reads ``AIRFLOW_HOME`
 first import, so this runs as its own process (``python -m proseo.devtools.dagtest``).
 
     python -m proseo.devtools.dagtest --airflow-home DIR --dags DIR DAG_ID [DAG_ID ...]
+
+Output: one JSON object per DAG on stdout, ``{"dag_id", "state" ("success" or "failed"),
+"seconds", "task_instances" (count per state), "durations" and "ended" (per task
+instance), "asset_events", "pools"}``. Exit status: 0 when every run succeeded,
+:data:`EXIT_RUN_FAILED` (3) when a run ended otherwise (its line is still printed; the
+order's state and its job steps' reasons are in the catalogue: ``proseo order show``),
+1 for an error before any run. The first run in a fresh Airflow home migrates its
+database (about half a minute); later runs reuse it.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+#: Exit status when a DAG run did not succeed.
+EXIT_RUN_FAILED = 3
 
 
 def prepare_home(home: Path, dags: Path) -> dict[str, str]:
@@ -110,11 +121,16 @@ def _pools() -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--airflow-home", type=Path, required=True)
-    parser.add_argument("--dags", type=Path, required=True)
-    parser.add_argument("dag_ids", nargs="+")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="Prints one JSON line per DAG run; exits 0 when every run succeeded, "
+        f"{EXIT_RUN_FAILED} when one did not.",
+    )
+    parser.add_argument("--airflow-home", type=Path, required=True, help="Airflow home to use (created)")
+    parser.add_argument("--dags", type=Path, required=True, help="the DAG folder (the repository's dags/)")
+    parser.add_argument("dag_ids", nargs="+", help="proseo__<MISSION>__<ORDER> of released orders")
     args = parser.parse_args()
+    args.airflow_home, args.dags = args.airflow_home.absolute(), args.dags.absolute()
     if os.environ.get("AIRFLOW_HOME") != str(args.airflow_home):
         env = prepare_home(args.airflow_home, args.dags)
         os.execve(
@@ -122,8 +138,14 @@ def main() -> None:
             [sys.executable, "-m", "proseo.devtools.dagtest", *sys.argv[1:]],
             {**os.environ, **env},
         )
+    failed = []
     for result in run(args.dag_ids, args.dags):
         print(json.dumps(result), flush=True)
+        if result["state"] != "success":
+            failed.append(f"{result['dag_id']}: {result['state']}")
+    if failed:
+        print("DAG run(s) did not succeed: " + "; ".join(failed), file=sys.stderr)
+        sys.exit(EXIT_RUN_FAILED)
 
 
 if __name__ == "__main__":

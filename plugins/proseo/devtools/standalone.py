@@ -463,6 +463,25 @@ def _interrupted(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def stop_on_signals() -> None:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread, however this started.
+
+    A shell starts a background job with SIGINT ignored, and Python leaves an ignored
+    SIGINT ignored (it installs its KeyboardInterrupt handler only over the default), so
+    a launcher run from a script could not be stopped with SIGINT, and SIGTERM would end
+    it without its ``finally`` (leaving Airflow running). Installed here, both stop it
+    through its cleanup.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupted)
+
+
+def ignore_signals() -> None:
+    """While stopping: a second Ctrl-C must not cut the stop short (it escalates by itself)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run airflow standalone in its own home until Ctrl-C.")
     parser.add_argument("--home", type=Path, required=True)
@@ -472,11 +491,7 @@ def main() -> None:
     parser.add_argument("--password", default="admin")
     parser.add_argument("--catalog-url", default=get_settings().catalog_url)
     args = parser.parse_args()
-    # A shell starts a background job with SIGINT ignored, and Python leaves an ignored
-    # SIGINT ignored (it installs its KeyboardInterrupt handler only over the default):
-    # installed here, SIGINT (and SIGTERM) stop the instance however this was started.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupted)
+    stop_on_signals()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     instance = Standalone(
         args.home,
@@ -499,9 +514,7 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        # A second Ctrl-C must not cut the stop short: it escalates by itself if needed.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        ignore_signals()
         result = instance.stop()
     escalated = f" (escalated to {result.escalated})" if result.escalated else ""
     print(f"stopped in {result.seconds:.1f} s{escalated}", flush=True)

@@ -105,7 +105,7 @@ def plan_order(
                 order,
                 mission_code,
                 Operation.PLANNED,
-                f"{len(plan.steps)} job steps, {len(plan.reused)} products reused",
+                f"{len(plan.steps)} job steps, {len(plan.reused)} requested products exist already",
             )
             return plan
     except PlanningError as exc:

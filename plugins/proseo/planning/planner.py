@@ -215,8 +215,12 @@ class Planner:
         return None
 
     def output_parameters(self, product_type: str) -> dict[str, Any]:
+        """The order's output parameters of a class: its own, and those of ``*`` that the
+        class (or the mission) declares (``*`` means every class that has the parameter)."""
         table = self.spec.output_parameters
-        return {**table.get("*", {}), **table.get(product_type, {})}
+        declared = self.cfg.parameter_types(product_type)
+        common = {k: v for k, v in table.get("*", {}).items() if k in declared}
+        return {**common, **table.get(product_type, {})}
 
     def step_for(
         self, product_type: str, piece: Slice, *, depth: int, requested: bool

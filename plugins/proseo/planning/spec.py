@@ -181,7 +181,12 @@ def check_against(spec: OrderSpec, cfg: MissionConfig) -> None:
     ):
         for name, values in table.items():
             if name == "*" and field == "output_parameters":
+                # Every class an order can make that declares the parameter (the mission's
+                # parameters count for all of them).
                 types: dict[str, Any] = dict(cfg.mission.parameters)
+                for ptype in cfg.product_classes:
+                    if cfg.producer_of(ptype) is not None:
+                        types.update(cfg.product_classes[ptype].parameters)
             elif not need_class(field, name):
                 continue
             else:
@@ -200,7 +205,10 @@ def _check_parameter(problems: list[str], field: str, key: str, value: Any, type
         return
     kind = types.get(key)
     if kind is None:
-        problems.append(f"{field}: the class declares no parameter {key!r}")
+        if ".*." in field:
+            problems.append(f"{field}: no class an order can make declares parameter {key!r}")
+        else:
+            problems.append(f"{field}: the class declares no parameter {key!r}")
         return
     try:
         coerced = kind.coerce(value)
