@@ -205,8 +205,28 @@ class ClaimedOutputs(ClassBuckets):
         self._session = session
         self._class_ids = class_ids
         self._order_id = order_id
+        self._any: bool | None = None
+
+    def _anything_claimed(self) -> bool:
+        """One look, on first use: most plans meet no claimed output of the mission at all."""
+        if self._any is None:
+            self.queries += 1
+            self._any = (
+                self._session.scalar(
+                    select(JobStepOutput.id)
+                    .where(
+                        JobStepOutput.claim.isnot(None),
+                        JobStepOutput.product_class_id.in_(sorted(self._class_ids.values())),
+                    )
+                    .limit(1)
+                )
+                is not None
+            )
+        return self._any
 
     def fetch(self, needs: dict[str, ClassNeeds]) -> None:
+        if not self._anything_claimed():
+            return
         for product_type, need in needs.items():
             class_id = self._class_ids.get(product_type)
             if class_id is None or need.lo is None or need.hi is None:

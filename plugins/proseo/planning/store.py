@@ -138,7 +138,19 @@ def write_plan(
                     "claim": None,  # claimed at release (planning/claims.py)
                 }
             )
-    output_keys = _insert_keyed(session, JobStepOutput, output_rows, ("job_step_id", "output_index"))
+    # Many rows of many columns: a plain executemany (one statement prepared once) and one
+    # read of the new ids by their steps costs less than RETURNING on PostgreSQL.
+    if output_rows:
+        session.execute(insert(JobStepOutput), output_rows)
+    order_steps = select(JobStep.id).join(Job, Job.id == JobStep.job_id).where(Job.order_id == order.id)
+    output_keys: dict[tuple[Any, ...], int] = {
+        (sid, n): oid
+        for oid, sid, n in session.execute(
+            select(JobStepOutput.id, JobStepOutput.job_step_id, JobStepOutput.output_index).where(
+                JobStepOutput.job_step_id.in_(order_steps.scalar_subquery())
+            )
+        )
+    }
 
     edges = [
         {"upstream_id": step_ids[u], "downstream_id": step_ids[s.index]}
