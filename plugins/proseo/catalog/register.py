@@ -71,7 +71,7 @@ def _lineage(session: Session, step: JobStep, manifest: Manifest, where: str) ->
     A manifest of an older wrapper (schema 1) names none; then the step's bindings,
     read the way the job spec read them to stage the inputs, stand in for it.
     """
-    inputs = read_step_inputs(session, [step.id])[step.id]
+    inputs = read_step_inputs(session, [step.id], names=False)[step.id]
     bound = {pid for i in inputs for pid in i.consumed()}
     if manifest.inputs is None:
         return sorted(bound)

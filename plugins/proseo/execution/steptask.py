@@ -63,7 +63,7 @@ def upstream(session: Any, step_id: int) -> list[tuple[int, str]]:
     Bindings given up after an input timeout (RUN_WITH_AVAILABLE: the step runs with
     what exists) no longer count.
     """
-    return sorted(upstream_steps(read_step_inputs(session, [step_id])[step_id]).items())
+    return sorted(upstream_steps(read_step_inputs(session, [step_id], names=False)[step_id]).items())
 
 
 def failed_upstream(session: Any, step_id: int) -> list[int]:

@@ -63,7 +63,7 @@ def template_fields(template: str) -> list[_Field]:
         if name in TIME_FIELDS and not spec:
             raise TemplateError(f"time field {{{name}}} needs a format such as {{{name}:%Y%m%dT%H%M%S}}")
         if name in TIME_FIELDS:
-            _time_regex(spec)  # ingestion reads every name back: refuse what it could not
+            _time_regex(spec or "")  # ingestion reads every name back: refuse what it could not
         fields.append(_Field(name, spec or ""))
     return fields
 

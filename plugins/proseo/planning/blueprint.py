@@ -184,7 +184,7 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> Blueprint:
             )
         )
         own = set(step_ids)
-        for sid, inputs in read_step_inputs(session, step_ids).items():
+        for sid, inputs in read_step_inputs(session, step_ids, names=False).items():
             if any(o.job_step_id not in own for i in inputs for o in i.outputs):
                 external.add(sid)
     facility = session.get(Facility, order.facility_id) if order.facility_id else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session, aliased
 
 from proseo.catalog.model_mission import Mission, ProductClass
@@ -115,18 +115,34 @@ class StepInput:
         return list(dict.fromkeys(ids))
 
 
-def read_step_inputs(session: Session, job_step_ids: Sequence[int]) -> dict[int, list[StepInput]]:
-    """Every input of the given steps (in query order), keyed by step id; steps without inputs map to []."""
+def read_step_inputs(
+    session: Session,
+    job_step_ids: Sequence[int],
+    *,
+    names: bool = True,
+    queries: Sequence[tuple[InputQuery, str]] | None = None,
+) -> dict[int, list[StepInput]]:
+    """Every input of the given steps (in query order), keyed by step id; steps without inputs map to [].
+
+    ``names=False`` leaves the products' file names out (readiness needs none, and they
+    cost a lookup per bound product); ``queries`` passes the steps' (input query, source
+    type) rows a caller already holds, so they are not read twice.
+    """
     ids = sorted({int(i) for i in job_step_ids})
     out: dict[int, list[StepInput]] = {i: [] for i in ids}
     if not ids:
         return out
-    queries = session.execute(
-        select(InputQuery, ProductClass.product_type)
-        .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
-        .where(InputQuery.job_step_id.in_(ids))
-        .order_by(InputQuery.job_step_id, InputQuery.id)
-    ).all()
+    if queries is None:
+        queries = (
+            session.execute(
+                select(InputQuery, ProductClass.product_type)
+                .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
+                .where(InputQuery.job_step_id.in_(ids))
+                .order_by(InputQuery.job_step_id, InputQuery.id)
+            )
+            .tuples()
+            .all()
+        )
     qids = [q.id for q, _ in queries]
     products: dict[int, list[BoundProduct]] = defaultdict(list)
     outputs: dict[int, list[BoundOutput]] = defaultdict(list)
@@ -138,9 +154,7 @@ def read_step_inputs(session: Session, job_step_ids: Sequence[int]) -> dict[int,
                 InputQueryProduct.policy,
                 ProductClass.product_type,
                 Product.status,
-                select(func.min(ProductFile.file_name))
-                .where(ProductFile.product_id == InputQueryProduct.product_id)
-                .scalar_subquery(),
+                _file_name(InputQueryProduct.product_id) if names else null(),
             )
             .join(Product, Product.id == InputQueryProduct.product_id)
             .join(ProductClass, ProductClass.id == Product.product_class_id)
@@ -156,15 +170,18 @@ def read_step_inputs(session: Session, job_step_ids: Sequence[int]) -> dict[int,
                 InputQueryOutput.query_id,
                 InputQueryOutput.policy,
                 InputQueryOutput.given_up_at,
-                JobStepOutput,
+                JobStepOutput.id,
+                JobStepOutput.job_step_id,
+                JobStepOutput.output_index,
+                JobStepOutput.file_name,
+                JobStepOutput.storage_key,
+                JobStepOutput.product_id,
                 ProductClass.product_type,
                 up.state,
                 ProcessingOrder.id,
                 ProcessingOrder.identifier,
                 Mission.code,
-                select(func.min(ProductFile.file_name))
-                .where(ProductFile.product_id == JobStepOutput.product_id)
-                .scalar_subquery(),
+                _file_name(JobStepOutput.product_id) if names else null(),
             )
             .join(JobStepOutput, JobStepOutput.id == InputQueryOutput.output_id)
             .join(ProductClass, ProductClass.id == JobStepOutput.product_class_id)
@@ -175,20 +192,21 @@ def read_step_inputs(session: Session, job_step_ids: Sequence[int]) -> dict[int,
             .where(InputQueryOutput.query_id.in_(qids))
             .order_by(JobStepOutput.sensing_start, JobStepOutput.id)
         ):
-            qid, policy, given_up_at, o, ptype, state, order_id, identifier, mission, stored = row
+            (qid, policy, given_up_at, oid, sid, index, file_name, key, product_id) = row[:9]
+            ptype, state, order_id, identifier, mission, stored = row[9:]
             outputs[qid].append(
                 BoundOutput(
-                    output_id=o.id,
-                    job_step_id=o.job_step_id,
+                    output_id=oid,
+                    job_step_id=sid,
                     order_id=order_id,
                     order=f"{mission}/{identifier}",
-                    output_index=o.output_index,
+                    output_index=index,
                     product_type=ptype,
-                    file_name=o.file_name,
-                    storage_key=o.storage_key,
+                    file_name=file_name,
+                    storage_key=key,
                     policy=policy,
                     step_state=state,
-                    product_id=o.product_id,
+                    product_id=product_id,
                     product_file=stored,
                     given_up_at=given_up_at,
                 )
@@ -216,6 +234,13 @@ def read_step_inputs(session: Session, job_step_ids: Sequence[int]) -> dict[int,
             )
         )
     return out
+
+
+def _file_name(product_id: Any) -> Any:
+    """A stored file name of the product (for people: listings and pages)."""
+    return (
+        select(func.min(ProductFile.file_name)).where(ProductFile.product_id == product_id).scalar_subquery()
+    )
 
 
 def upstream_steps(inputs: Sequence[StepInput]) -> dict[int, str]:

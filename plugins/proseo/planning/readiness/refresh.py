@@ -81,11 +81,20 @@ def refresh_many(
     }
     orders = {job_id: by_id[order_id] for job_id, order_id in order_of.items()}
     queries: dict[int, list[InputQuery]] = defaultdict(list)
-    for q in session.scalars(
-        select(InputQuery).where(InputQuery.job_step_id.in_([s.id for s in steps])).order_by(InputQuery.id)
-    ):
+    rows = (
+        session.execute(
+            select(InputQuery, ProductClass.product_type)
+            .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
+            .where(InputQuery.job_step_id.in_([s.id for s in steps]))
+            .order_by(InputQuery.job_step_id, InputQuery.id)
+        )
+        .tuples()
+        .all()
+    )
+    for q, _ in rows:
         queries[q.job_step_id].append(q)
-    read = read_step_inputs(session, [s.id for s in steps])
+    # The bindings, read the one way; the query rows above are handed over, not read again.
+    read = read_step_inputs(session, [s.id for s in steps], names=False, queries=rows)
     work = [
         _StepWork(s, orders[s.job_id], queries[s.id], {i.query_id: i for i in read.get(s.id, [])})
         for s in steps
@@ -143,7 +152,7 @@ def refresh_many(
 
     if give_up is not None:
         _drop_unfinished_upstream(session, work, now, give_up, gave_up)
-        read = read_step_inputs(session, [w.step.id for w in work])
+        read = read_step_inputs(session, [w.step.id for w in work], names=False, queries=rows)
         for w in work:
             w.inputs = {i.query_id: i for i in read.get(w.step.id, [])}
 
