@@ -133,16 +133,12 @@ def read_step_inputs(
     if not ids:
         return out
     if queries is None:
-        queries = (
-            session.execute(
-                select(InputQuery, ProductClass.product_type)
-                .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
-                .where(InputQuery.job_step_id.in_(ids))
-                .order_by(InputQuery.job_step_id, InputQuery.id)
-            )
-            .tuples()
-            .all()
-        )
+        queries = session.execute(
+            select(InputQuery, ProductClass.product_type)
+            .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
+            .where(InputQuery.job_step_id.in_(ids))
+            .order_by(InputQuery.job_step_id, InputQuery.id)
+        ).all()
     qids = [q.id for q, _ in queries]
     products: dict[int, list[BoundProduct]] = defaultdict(list)
     outputs: dict[int, list[BoundOutput]] = defaultdict(list)

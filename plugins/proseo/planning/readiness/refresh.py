@@ -88,7 +88,6 @@ def refresh_many(
             .where(InputQuery.job_step_id.in_([s.id for s in steps]))
             .order_by(InputQuery.job_step_id, InputQuery.id)
         )
-        .tuples()
         .all()
     )
     for q, _ in rows:
