@@ -69,6 +69,20 @@ def _facility(session: Any, job_step_id: int, name: str | None) -> Facility:
     return found
 
 
+def manifest_product(o: dict[str, Any], url: str, size: int, md5: str, sha256: str) -> ManifestProduct:
+    """What the wrapper reports for a planned output (a dict of :func:`planned_outputs`) stored at ``url``."""
+    return ManifestProduct(
+        product_type=o["product_type"],
+        file_name=o["file_name"],
+        start=o["start"],
+        stop=o["stop"],
+        parameters=o["parameters"],
+        files=[
+            ManifestFile(file_name=o["file_name"], key=o["key"], url=url, size=size, md5=md5, sha256=sha256)
+        ],
+    )
+
+
 def manifest_for(
     catalog: Catalog,
     job_step_id: int,
@@ -86,27 +100,8 @@ def manifest_for(
     storage = open_storage(fac.storage_url, fac.storage_options)
     products = []
     for o in outputs:
-        data = content(o) if content else f"output {o['file_name']}".encode()
-        info = storage.put_bytes(data, o["key"])
-        products.append(
-            ManifestProduct(
-                product_type=o["product_type"],
-                file_name=o["file_name"],
-                start=o["start"],
-                stop=o["stop"],
-                parameters=o["parameters"],
-                files=[
-                    ManifestFile(
-                        file_name=o["file_name"],
-                        key=o["key"],
-                        url=info.url,
-                        size=info.size,
-                        md5=info.md5,
-                        sha256=info.sha256,
-                    )
-                ],
-            )
-        )
+        info = storage.put_bytes(content(o) if content else f"output {o['file_name']}".encode(), o["key"])
+        products.append(manifest_product(o, info.url, info.size, info.md5, info.sha256))
     return Manifest(
         job_step_id=job_step_id,
         status=status,

@@ -38,10 +38,10 @@ from proseo.execution.kubernetes import JobStepPodOperator
 from proseo.execution.local import JobStepOperator
 from proseo.orchestration.factory import build_dag
 from proseo.planning.blueprint import Blueprint
-from proseo.wrapper.spec import Manifest, ManifestFile, ManifestProduct, Status
+from proseo.wrapper.spec import Manifest, Status
 
 from tests_paths import REPO
-from tests_registration import planned_outputs
+from tests_registration import manifest_product, planned_outputs
 
 TASK_ID = "level_0_run"
 RUN = RunIdentity(dag_id="proseo__s5p__cloud-l1b", run_id="r1", task_id=TASK_ID, try_number=1, map_index=0)
@@ -72,23 +72,7 @@ def _manifest(catalog: Catalog, step: int, status: Status = Status.SUCCESS) -> d
     with catalog.session() as s:
         planned = planned_outputs(s, step)
     products = [
-        ManifestProduct(
-            product_type=o["product_type"],
-            file_name=o["file_name"],
-            start=o["start"],
-            stop=o["stop"],
-            parameters=o["parameters"],
-            files=[
-                ManifestFile(
-                    file_name=o["file_name"],
-                    key=f"{o['product_type']}/{o['file_name']}",
-                    url=f"s3://s5p-products/{o['product_type']}/{o['file_name']}",
-                    size=3,
-                    md5="0" * 32,
-                    sha256=f"{n:064x}",
-                )
-            ],
-        )
+        manifest_product(o, f"s3://s5p-products/{o['key']}", 3, "0" * 32, f"{n:064x}")
         for n, o in enumerate(planned)
     ]
     if status is Status.FAILED:
