@@ -13,6 +13,7 @@ from typing import Any
 from proseo.errors import ConfigIssue, RuleSyntaxError
 from proseo.missions.filenames import KNOWN_FIELDS, TemplateError, template_fields
 from proseo.missions.models import DEFAULT_CONFIGURATION, MissionConfig
+from proseo.missions.production_check import check_production
 from proseo.missions.types import Backend, SlicingType
 from proseo.rules.parser import source_offsets
 
@@ -40,6 +41,7 @@ def check(config: MissionConfig, issue_at: IssueAt) -> list[ConfigIssue]:
         _check_rules,
         _check_facilities,
         _check_cycles,
+        check_production,
     ):
         fn(config, issue_at, issues)
     return issues

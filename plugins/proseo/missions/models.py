@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
+from proseo.missions.base import Model, Name, ParamValue
+from proseo.missions.production import Timeliness, Trigger
 from proseo.missions.types import (
     Backend,
     Duration,
@@ -28,20 +30,14 @@ from proseo.missions.types import (
     Visibility,
 )
 
-Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=64)]
 #: Versions of processors and configurations: they become part of configured-processor ids
 #: (``NAME_VERSION_CONFIGURATION``, at most 128 characters in the catalogue).
 Version = Annotated[VersionText, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length=30)]
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,15}$")]
-ParamValue = str | int | float | bool
 #: Orbits per spacecraft (about 34 years of 90-minute orbits); more is a mistake in the file.
 MAX_ORBITS = 200_000
 #: Orbit numbers are stored as 32-bit integers in the catalogue.
 MAX_ORBIT_NUMBER = 2**31 - 1
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
 class Mission(Model):
@@ -285,6 +281,10 @@ class MissionConfig(Model):
     product_classes: dict[Name, ProductClass] = Field(min_length=1)
     processors: dict[Name, ProcessorClass] = Field(default_factory=dict)
     facilities: dict[Name, Facility] = Field(min_length=1)
+    # Systematic production (missions/production.py); left out of the dumped
+    # configuration when absent, so files without them keep their digest.
+    timeliness: Timeliness | None = Field(default=None, exclude_if=lambda v: v is None)
+    triggers: dict[Name, Trigger] = Field(default_factory=dict, exclude_if=lambda v: not v)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
