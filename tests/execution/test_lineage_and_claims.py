@@ -100,6 +100,19 @@ def test_lineage_lists_only_the_products_the_run_staged(sky_cat: Catalog, tmp_pa
     lineage = _inputs_of(sky_cat, stacked)
     assert made_id in lineage and stray_id not in lineage
     assert lineage == {int(i) for i in manifest.inputs or []}  # exactly what the run staged
+    # Raw availability follows lineage: an ingested product's catalogue time, a produced
+    # one's latest over what it read (the stack's: the latest of the calibrated exposures').
+    with sky_cat.session() as s:
+        raw = s.get(Product, stacked).raw_available_at
+        calexp = s.get(Product, made_id)
+        exposures = s.scalars(
+            select(Product)
+            .join(ProductInput, ProductInput.input_product_id == Product.id)
+            .where(ProductInput.product_id == made_id)
+        ).all()
+        assert all(e.raw_available_at == e.created_at for e in exposures if e.job_step_id is None)
+        assert calexp.raw_available_at == max(e.raw_available_at for e in exposures)
+        assert raw == calexp.raw_available_at
 
 
 def _two_orders(catalog: Catalog, tmp_path: Path) -> int:

@@ -325,6 +325,7 @@ class Ingestor:
                 "parameters": d.parameters,
                 "orbit_id": self.orbits[d.orbit][0] if d.orbit in self.orbits else None,
                 "created_at": now,
+                "raw_available_at": now,  # delivered: available now
             }
             for d, ident, _ in copied
         ]

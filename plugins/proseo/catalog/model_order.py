@@ -90,6 +90,14 @@ class ProcessingOrder(Base):
     plan_summary: Mapped[dict[str, Any] | None]
     # Set at release: the compact shape the DAG factory builds the order's DAG from.
     dag_blueprint: Mapped[dict[str, Any] | None]
+    # Systematic production: the trigger that made the order, and the key that makes one
+    # order per (mission, requested classes, slice, mode) whatever the number of events.
+    trigger: Mapped[str | None] = mapped_column(String(64))
+    generation_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Timeliness: the category (mission file) and when the order's products are due.
+    timeliness: Mapped[str | None] = mapped_column(String(64))
+    deadline: Mapped[datetime | None]
+    deadline_missed_at: Mapped[datetime | None]
 
     jobs: Mapped[list[Job]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="Job.start_time"
@@ -114,6 +122,26 @@ class OrderEvent(Base):
     message: Mapped[str | None] = mapped_column(Text)
 
     order: Mapped[ProcessingOrder] = relationship(back_populates="events")
+
+
+class TriggerState(Base):
+    """What a trigger of a mission has done so far (kept in the catalogue, so restarts resume).
+
+    ``cursor``: how far it has looked (data triggers: products catalogued up to this
+    instant; calendar and interval triggers: the last firing time handled; orbit
+    triggers: the end of the last orbit ordered).
+    """
+
+    __tablename__ = "trigger_state"
+    __table_args__ = (UniqueConstraint("mission_id", "trigger"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mission_id: Mapped[int] = mapped_column(ForeignKey("mission.id"))
+    trigger: Mapped[str] = mapped_column(String(64))
+    cursor: Mapped[datetime | None]
+    last_fired_at: Mapped[datetime | None]
+    fired: Mapped[int] = mapped_column(default=0)  # firings that created at least one order
+    orders_created: Mapped[int] = mapped_column(default=0)
 
 
 class Job(Base):

@@ -62,6 +62,9 @@ class Product(Base):
     job_step_id: Mapped[int | None] = mapped_column(ForeignKey("job_step.id", ondelete="SET NULL"))
     eviction_time: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the raw data behind the product was available: an ingested product's own
+    # catalogue time, a produced one's latest over its inputs (timeliness KPIs).
+    raw_available_at: Mapped[datetime | None]
 
     product_class: Mapped[ProductClass] = relationship(lazy="joined")
     files: Mapped[list[ProductFile]] = relationship(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from proseo.catalog.db import utcnow
@@ -186,6 +186,11 @@ def register_manifest(
     session.flush()
     inputs = _lineage(session, step, manifest, where)
     _link(session, step, fresh, processor, run, manifest, job_order_text, inputs)
+    if fresh and inputs:
+        # Its raw data was available when the latest raw data behind its inputs was.
+        raw = session.scalar(select(func.max(Product.raw_available_at)).where(Product.id.in_(inputs)))
+        for product in fresh:
+            product.raw_available_at = raw
     for name, out in planned.items():
         out.product_id = products[name].id
         out.claim = None  # a product now, no longer a claim (planning/claims.py)
