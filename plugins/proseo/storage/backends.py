@@ -205,6 +205,7 @@ class LocalBackend(Backend):
                 raise
             except OSError:  # another file system, or hard links not allowed: copy in the kernel
                 shutil.copyfile(path, tmp)
+                os.chmod(tmp, READ_ONLY)  # an input, like the linked ones
             check(tmp)
             os.replace(tmp, target)
         except BaseException:
@@ -232,6 +233,10 @@ class LocalBackend(Backend):
         return found
 
 
+#: Stored products and staged inputs: readable by all, writable by nobody (but root).
+READ_ONLY = 0o444
+
+
 def atomic_local_write(
     source: Readable,
     path: str,
@@ -247,7 +252,10 @@ def atomic_local_write(
     temporary file is removed and ``path`` is left as it was. ``fsync`` makes the data
     and the rename durable before returning (what a stored product needs; a download
     to scratch can be repeated and does without). ``exclusive=True`` never replaces
-    an existing file: :class:`KeyTaken` is raised and the temporary file removed.
+    an existing file: :class:`KeyTaken` is raised and the temporary file removed; such
+    a file (a product's bytes) is also made read-only before it appears, because job
+    steps stage their inputs as hard links to it: a processor that wrote into an input
+    would otherwise change the stored product.
     """
     directory, name = os.path.split(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -255,6 +263,8 @@ def atomic_local_write(
     try:
         with open(tmp, "xb") as out:  # "x": never clobber; mode 0666 & ~umask like any new file
             copy_stream(source, out.write, chunk)
+            if exclusive:
+                os.fchmod(out.fileno(), READ_ONLY)
             if fsync:
                 out.flush()
                 os.fsync(out.fileno())
