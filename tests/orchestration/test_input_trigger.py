@@ -193,6 +193,17 @@ def test_end_from_trigger_leaves_timeouts_to_the_worker(cat: Catalog, tmp_path: 
     assert type(event) is TriggerEvent and event.payload["status"] == "timeout"
 
 
+def test_a_timeout_before_the_first_poll_ended_still_names_what_is_missing(
+    cat: Catalog, tmp_path: Path
+) -> None:
+    """A slow catalogue (CI) can let the timeout come before the first refresh returned."""
+    (step,) = _l1b_steps(cat, FIRST_ORBIT, FIRST_ORBIT, tmp_path)
+    (event,) = _collect(JobStepInputsTrigger(cat.url, step, poll_interval=0.1, timeout_s=0.001))
+    assert event["status"] == "timeout"
+    assert [w.split(":")[0] for w in event["waiting"]] == ["L0__ODB_6_"]
+    assert "L0__ODB_6_" in event["message"]
+
+
 async def _drain(trigger: JobStepInputsTrigger) -> list[dict[str, Any]]:
     return [e.payload async for e in trigger.run()]
 

@@ -401,7 +401,7 @@ class JobStepInputsTrigger(BaseTrigger):
                 raise TimeoutError
             return await asyncio.wait_for(waiter.future, remaining)
         except TimeoutError:
-            latest = poller.latest.get(step)
+            latest = poller.latest.get(step) or await self._last_look(url, step)
             what = latest.summary() if latest is not None else f"job step {step}: inputs not complete"
             return _event(
                 "timeout",
@@ -417,6 +417,18 @@ class JobStepInputsTrigger(BaseTrigger):
             return _event("error", step, f"waiting for inputs failed: {type(exc).__name__}: {exc}")
         finally:
             self._unregister()
+
+    @staticmethod
+    async def _last_look(url: str, step: int) -> StepReadiness | None:
+        """Timed out before the first refresh ended (a slow catalogue): look once more, so
+        the timeout event still names what is missing; bounded, and None if that fails too."""
+        try:
+            catalog = Catalog(url, engine=engine_for(url))
+            found = await asyncio.wait_for(asyncio.to_thread(SharedPoller._refresh, catalog, [step]), 30)
+        except Exception:
+            return None
+        result = found.get(step)
+        return result if isinstance(result, StepReadiness) else None
 
     def _deadline(self) -> datetime | None:
         if self.timeout_s is None:
