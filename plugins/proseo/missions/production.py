@@ -14,7 +14,9 @@ fires it:
 * ``data``: products of the ``on`` classes arrive (ingested or registered): an order
   for each slice (of the requested classes' slicing) they touch; with
   ``when: complete`` only once that slice's inputs satisfy the requested classes' rules
-  with products that exist (the day's L3 once the day's L2 are in);
+  with products that exist (the day's L3 once the day's L2 are in); with ``settle``
+  only once that long passed without a new arrival touching the slice (a night's
+  exposures arrive one by one, and the night is processed once they stopped);
 * ``orbit``: an order per orbit of the mission's orbit table, ``delay`` after it ended;
 * ``calendar``: at the times of a ``cron`` expression (UTC), an order for the
   ``window`` that ends ``lag`` before the firing time (daily at 02:00 the day before);
@@ -82,7 +84,7 @@ class Trigger(Model):
     classes: list[Name] = Field(min_length=1)  # requested by its orders
     mode: Name | None = None  # processing mode (default: the mission's first)
     timeliness: Name | None = None  # a category of the mission's timeliness table
-    priority: int = Field(default=50, ge=0, le=1000)
+    priority: int = Field(default=50, ge=1, le=100)  # as an order's
     facility: Name | None = None
     slicing: OrderSlicing | None = None
     output_parameters: dict[Name, ParamValue] = Field(default_factory=dict)
@@ -90,6 +92,7 @@ class Trigger(Model):
     # data
     on: list[Name] = Field(default_factory=list)
     when: DataWhen = DataWhen.ANY
+    settle: Duration = timedelta(0)
     # orbit
     delay: Duration = timedelta(0)
     # calendar
@@ -104,13 +107,18 @@ class Trigger(Model):
     def _fields_of_kind(self) -> Trigger:
         """Each kind takes its own fields; a field of another kind is a mistake, not ignored."""
         own = {
-            TriggerKind.DATA: {"on", "when"},
+            TriggerKind.DATA: {"on", "when", "settle"},
             TriggerKind.ORBIT: {"delay"},
             TriggerKind.CALENDAR: {"cron", "lag", "window"},
             TriggerKind.INTERVAL: {"every", "window"},
         }
-        kind_fields = ("on", "when", "delay", "cron", "lag", "window", "every")
-        given = {f for f in kind_fields if f in self.model_fields_set}
+        kind_fields = ("on", "when", "settle", "delay", "cron", "lag", "window", "every")
+        # Fields holding other than their default (a stored config repeats every default).
+        given = {
+            f
+            for f in kind_fields
+            if getattr(self, f) != type(self).model_fields[f].get_default(call_default_factory=True)
+        }
         for field in sorted(given - own[self.kind]):
             raise ValueError(f"'{field}' does not apply to a {self.kind.value} trigger")
         if self.kind is TriggerKind.DATA and not self.on:
@@ -127,6 +135,6 @@ class Trigger(Model):
                 raise ValueError(
                     "an interval trigger needs a positive 'window' (the period each order covers)"
                 )
-        if self.delay < timedelta(0) or self.lag < timedelta(0):
-            raise ValueError("'delay' and 'lag' cannot be negative")
+        if self.delay < timedelta(0) or self.lag < timedelta(0) or self.settle < timedelta(0):
+            raise ValueError("'delay', 'lag' and 'settle' cannot be negative")
         return self

@@ -62,6 +62,21 @@ def check_production(cfg: MissionConfig, issue: IssueAt, out: list[ConfigIssue])
                 )
             if t.slicing.type == SlicingType.ORBIT.value and not has_orbits:
                 out.append(issue(here("slicing"), "ORBIT slicing needs a spacecraft with orbits"))
+        if t.slicing is None:
+            cuts = {
+                (c.slicing.type, c.slicing.duration)
+                for ptype in t.classes
+                if (c := cfg.product_classes.get(ptype)) is not None
+            }
+            if len(cuts) > 1:
+                kinds = ", ".join(sorted(str(k.value) for k, _ in cuts))
+                out.append(
+                    issue(
+                        here("classes"),
+                        f"the requested classes are sliced differently ({kinds}): give the trigger "
+                        "a 'slicing', or one trigger per slicing",
+                    )
+                )
         if t.cron is not None:
             try:
                 croniter(t.cron, datetime(2025, 1, 1, tzinfo=UTC)).get_next(datetime)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -37,7 +38,11 @@ from proseo.planning.spec import (
 DEFAULT_SLICING = "DEFAULT"  # stored when the order uses each class's own slicing
 
 
-def create_order(session: Session, mission_code: str, spec: OrderSpec) -> ProcessingOrder:
+def create_order(
+    session: Session, mission_code: str, spec: OrderSpec, *, generated: dict[str, Any] | None = None
+) -> ProcessingOrder:
+    """A new INITIAL order; ``generated`` carries a trigger's columns (trigger, generation_key,
+    timeliness, deadline), set before the insert so the unique key decides a race."""
     mission = get_mission(session, mission_code)
     revision = latest_revision(session, mission.id)
     assert revision is not None
@@ -84,6 +89,7 @@ def create_order(session: Session, mission_code: str, spec: OrderSpec) -> Proces
         input_timeout_s=spec.input_timeout.total_seconds() if spec.input_timeout else None,
         on_input_timeout=spec.on_input_timeout.value,
         notification_endpoint=spec.notification_endpoint,
+        **(generated or {}),
     )
     session.add(order)
     session.flush()
