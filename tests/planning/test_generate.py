@@ -215,7 +215,9 @@ def test_a_calendar_trigger_fires_once_per_period_across_restarts(s5p: Catalog) 
         first -= timedelta(days=1)
 
     def catchup(catalog: Catalog, now: datetime) -> list[str]:
-        return [i for i in generate.fire_due(catalog, "S5P", now=now).created if i.startswith("l3_day_catchup")]
+        return [
+            i for i in generate.fire_due(catalog, "S5P", now=now).created if i.startswith("l3_day_catchup")
+        ]
 
     assert catchup(s5p, first - timedelta(seconds=1)) == []
     day_before = (first - timedelta(days=1)).strftime("%Y%m%dT000000")

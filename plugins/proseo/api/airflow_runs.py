@@ -125,4 +125,3 @@ class AirflowRuns(AirflowClient):
             cleared = self.rerun_unfinished(dag_id)
             return f"{dag_id}: {cleared} failed or skipped task instance(s) cleared to run again"
         return f"{dag_id}: nothing to do in Airflow for {operation}"
-
