@@ -12,7 +12,7 @@ from proseo.missions.filenames import render
 from proseo.missions.models import MissionConfig, dump_config
 from proseo.missions.types import SlicingType
 
-from tests_paths import MISSION_DIR
+from tests_paths import MISSION_DIR, without_triggers
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_configured_processors_cover_every_version_and_configuration(s5p) -> Non
 
 
 def test_digest_ignores_comments_but_not_meaning(tmp_path) -> None:
-    text = (MISSION_DIR / "sky.yaml").read_text()
+    text = without_triggers((MISSION_DIR / "sky.yaml").read_text())
     a = tmp_path / "a.yaml"
     a.write_text("# a new comment\n" + text)
     b = tmp_path / "b.yaml"
@@ -182,7 +182,7 @@ def test_a_slicing_anchor_is_stored_only_when_given(tmp_path) -> None:
     plain = load_mission(MISSION_DIR / "sky.yaml")
     dumped = dump_config(plain.config)
     assert all("anchor" not in pc["slicing"] for pc in dumped["product_classes"].values())
-    text = (MISSION_DIR / "sky.yaml").read_text()
+    text = without_triggers((MISSION_DIR / "sky.yaml").read_text())
     daily = "  CALEXP_G:\n    description: Bias-subtracted, flat-fielded exposures of one night in g\n"
     daily += "    level: L1\n    processor: CALIB\n    slicing: {type: CALENDAR_DAY}\n"
     hourly = daily.replace(
