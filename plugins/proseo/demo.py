@@ -103,6 +103,8 @@ class Demo:
             "PROSEO_INPUT_POLL_S": "5",
             "PROSEO_TASK_RETRIES": "1",
             "PROSEO_TASK_RETRY_DELAY_S": "5",
+            # The demo's story is on demand: the missions' triggers would order its data too.
+            "PROSEO_SYSTEMATIC": "false",
         }
 
     # -- set-up ----------------------------------------------------------------------------------

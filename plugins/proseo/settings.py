@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     input_poll_s: float = Field(
         30.0, gt=0, description="Seconds between two catalogue polls of the input trigger."
     )
+    systematic: bool = Field(
+        True,
+        description="Run the missions' triggers (systematic production: the trigger DAGs exist); "
+        "off for a deployment that makes only what is ordered (the on-demand demo).",
+    )
+    trigger_scan_s: float = Field(
+        300.0,
+        ge=10,
+        description="Seconds between two scans of each mission's data triggers for arrivals no Asset "
+        "event announced (CLI ingestion) and for settled slices; also how often orbit triggers look.",
+    )
     wrapper_launch: Literal["fork", "exec"] | None = Field(
         None,
         description="How the local backend starts the wrapper: `fork` (default where the OS can) "

@@ -19,7 +19,7 @@ triggered order and a hand-made one for the same slice plan the same job steps.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -200,8 +200,10 @@ def fire_missed(catalog: Catalog, mission: str, *, now: datetime | None = None) 
     return result
 
 
-def fire_due(catalog: Catalog, mission: str, *, now: datetime | None = None) -> Pass:
-    """Orbit, calendar and interval triggers: every firing time in (cursor, now]."""
+def fire_due(
+    catalog: Catalog, mission: str, *, now: datetime | None = None, names: Collection[str] | None = None
+) -> Pass:
+    """Orbit, calendar and interval triggers (``names``: only these): every firing time in (cursor, now]."""
     now = now or utcnow()
     result = Pass()
     clock = {TriggerKind.ORBIT, TriggerKind.CALENDAR, TriggerKind.INTERVAL}
@@ -210,6 +212,8 @@ def fire_due(catalog: Catalog, mission: str, *, now: datetime | None = None) -> 
         mission_id = get_mission(session, mission).id
         cfg, orbits = loaded.config, next(iter(loaded.orbits.values()), [])
         for name, trigger in _triggers(loaded, clock):
+            if names is not None and name not in names:
+                continue
             state = locked_state(session, mission_id, name, now)
             after = state.cursor or now
             fired = Fired(name)
