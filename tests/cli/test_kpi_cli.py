@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from proseo.catalog.db import Catalog
-from proseo.cli.kpi import duration
+from proseo.catalog.kpi import human_duration
 from proseo.cli.main import cli
 from tests_kpi import DELAYS, KpiWorld, kpi_world
 
@@ -68,7 +68,7 @@ def test_bad_input_is_one_clear_line(world: KpiWorld, args: tuple[str, ...], cod
 
 
 def test_durations_read_like_durations() -> None:
-    assert [duration(v) for v in (None, 0.4, 59, 61, 3600, 5400.6, 90000, -30)] == [
+    assert [human_duration(v) for v in (None, 0.4, 59, 61, 3600, 5400.6, 90000, -30)] == [
         "",
         "0s",
         "59s",

@@ -140,6 +140,21 @@ def bucket_start(instant: datetime, by: Bucket) -> datetime:
     return instant.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+def human_duration(seconds: float | None) -> str:
+    """``1h02m03s`` (sign kept, sub-second rounded), for people; JSON keeps seconds."""
+    if seconds is None:
+        return ""
+    sign, total = ("-" if seconds < 0 else ""), round(abs(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours:02d}h{minutes:02d}m"
+    if hours:
+        return f"{sign}{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{sign}{minutes}m{secs:02d}s" if minutes else f"{sign}{secs}s"
+
+
 def _seconds(later: datetime, earlier: datetime | None) -> float | None:
     return None if earlier is None else (later - earlier).total_seconds()
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from proseo.api.schemas_kpi import timeliness_out
 from proseo.catalog import kpi
-from proseo.catalog.kpi import Bucket, KpiFilter, ProductDelay
+from proseo.catalog.kpi import Bucket, KpiFilter, ProductDelay, human_duration
 from proseo.cli.context import open_catalog
 from proseo.cli.output import console, print_json, table
 from proseo.errors import ProseoError
@@ -33,21 +33,6 @@ def _time(value: str | None, option: str) -> datetime | None:
         return parse_utc(value)
     except ValueError as exc:
         raise ProseoError(f"{option}: {exc}") from exc
-
-
-def duration(seconds: float | None) -> str:
-    """``1h02m03s`` (sign kept, sub-second rounded), for people; JSON keeps seconds."""
-    if seconds is None:
-        return ""
-    sign, total = ("-" if seconds < 0 else ""), round(abs(seconds))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d{hours:02d}h{minutes:02d}m"
-    if hours:
-        return f"{sign}{hours}h{minutes:02d}m{secs:02d}s"
-    return f"{sign}{minutes}m{secs:02d}s" if minutes else f"{sign}{secs}s"
 
 
 AGGREGATE_COLUMNS = ("count", "sensing min", "p50", "p95", "max", "raw p50", "p95", "max", "on time")
@@ -114,7 +99,7 @@ def _all_products(session: Session, f: KpiFilter, limit: int | None, offset: int
 
 def _print(report: kpi.TimelinessReport, with_products: bool) -> None:
     if report.categories:
-        due = ", ".join(f"{k} {duration(v)}" for k, v in report.categories.items())
+        due = ", ".join(f"{k} {human_duration(v)}" for k, v in report.categories.items())
         console.print(f"{report.mission} timeliness (after {report.deadline_from}): {due}")
     table(
         f"{report.mission} timeliness per {report.by.value}: {report.total} products",
@@ -125,10 +110,10 @@ def _print(report: kpi.TimelinessReport, with_products: bool) -> None:
                 a.mode or "",
                 _bucket(a.bucket, report.by),
                 a.count,
-                *(duration(v) for v in (a.sensing_to_publication.min, a.sensing_to_publication.p50)),
-                *(duration(v) for v in (a.sensing_to_publication.p95, a.sensing_to_publication.max)),
-                *(duration(v) for v in (a.raw_to_publication.p50, a.raw_to_publication.p95)),
-                duration(a.raw_to_publication.max),
+                *(human_duration(v) for v in (a.sensing_to_publication.min, a.sensing_to_publication.p50)),
+                *(human_duration(v) for v in (a.sensing_to_publication.p95, a.sensing_to_publication.max)),
+                *(human_duration(v) for v in (a.raw_to_publication.p50, a.raw_to_publication.p95)),
+                human_duration(a.raw_to_publication.max),
                 f"{a.on_time}/{a.with_deadline} {_ratio(a.on_time_ratio)}" if a.with_deadline else "",
             ]
             for a in report.aggregates
@@ -147,8 +132,8 @@ def _print(report: kpi.TimelinessReport, with_products: bool) -> None:
                     format_utc(d.sensing_stop),
                     format_utc(d.raw_available_at) if d.raw_available_at else "",
                     format_utc(d.published),
-                    duration(d.sensing_to_publication_s),
-                    duration(d.raw_to_publication_s),
+                    human_duration(d.sensing_to_publication_s),
+                    human_duration(d.raw_to_publication_s),
                     d.order,
                     d.timeliness,
                     format_utc(d.deadline) if d.deadline else "",
