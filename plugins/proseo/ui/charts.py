@@ -3,11 +3,15 @@
 ``latency_chart``: one point per product (publication time -> delay), green when
 published by its order's deadline, red when late, grey without a deadline, with a dashed
 line per timeliness category. ``histogram``: how many products took how long, with the
-same lines. Every text is escaped here; the result is passed to the page as markup.
+same lines. The delay axis covers the delays and the strictest deadline; later deadlines
+beyond it are named at its edge rather than squeezing the products into a corner.
+Every text is escaped here; the result is passed to the page as markup.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from html import escape
@@ -19,7 +23,7 @@ from proseo.catalog.kpi import human_duration
 WIDTH, HEIGHT = 900, 300
 LEFT, RIGHT, TOP, BOTTOM = 80, 110, 16, 44
 ON_TIME, LATE, NO_DEADLINE, BAR, LINE = "#17803d", "#b42318", "#7b8794", "#0b63c5", "#c2410c"
-BINS = 24
+BINS_PER_STEP = 4  # bins between two ticks of the delay axis
 
 
 def _frame(kind: str, label: str) -> list[str]:
@@ -45,8 +49,41 @@ def _scale(low: float, high: float, out_low: float, out_high: float) -> tuple[fl
     return out_low - low * factor, factor
 
 
-def _delay_top(delays: Sequence[float], deadlines: Mapping[str, float]) -> float:
-    return max([*delays, *deadlines.values(), 1.0]) * 1.08
+#: Tick steps that read well as durations (seconds).
+NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200)
+DAY_S = 86400
+
+
+def nice_step(top: float, ticks: int = 5) -> float:
+    """The smallest readable step that covers [0, top] in at most ``ticks`` steps."""
+    for step in NICE_STEPS:
+        if step * ticks >= top:
+            return float(step)
+    days = math.ceil(top / ticks / DAY_S)
+    return (
+        float(DAY_S * next(n for n in (1, 2, 5, 10, 20, 50, 100, 200, 500) if n >= days))
+        if days <= 500
+        else (float(DAY_S * days))
+    )
+
+
+def short_duration(seconds: float) -> str:
+    """``2h``, ``1h30m``, ``1d``: the human duration without its zero parts (for axes and labels)."""
+    text = human_duration(seconds)
+    return re.sub(r"(?<=[dhm])0+[hms](?=\d|$)", "", re.sub(r"(?<=[dhm])00[hms]", "", text)) or "0s"
+
+
+def _axis(delays: Sequence[float], deadlines: Mapping[str, float]) -> tuple[float, float]:
+    """(top, step) of the delay axis: the delays and the strictest deadline (later ones may lie
+    beyond it; they are named at the edge), rounded up to a whole step."""
+    strictest = min(deadlines.values(), default=0.0)
+    step = nice_step(max([*delays, strictest, 1.0]) * 1.05)
+    top = step * max(1, math.ceil(max([*delays, strictest, 1.0]) * 1.05 / step))
+    return top, step
+
+
+def _beyond(deadlines: Mapping[str, float], top: float) -> str:
+    return ", ".join(f"{name} {short_duration(s)}" for name, s in deadlines.items() if s > top)
 
 
 def latency_chart(
@@ -59,25 +96,31 @@ def latency_chart(
     if t1 - t0 < 60:
         t0, t1 = t0 - 1800, t1 + 1800
     x0, xf = _scale(t0, t1, LEFT + 8, WIDTH - RIGHT - 8)
-    top = _delay_top([p[1] for p in points], deadlines)
+    top, step = _axis([p[1] for p in points], deadlines)
     y0, yf = _scale(0.0, top, HEIGHT - BOTTOM, TOP)
-    for i in range(5):
-        value = top * i / 4
-        y = y0 + yf * value
+    for i in range(round(top / step) + 1):
+        y = y0 + yf * step * i
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eef2f6"/>')
-        out.append(_text(LEFT - 6, y + 4, human_duration(value), "end"))
+        out.append(_text(LEFT - 6, y + 4, short_duration(step * i), "end"))
+    for i in range(5):
         t = t0 + (t1 - t0) * i / 4
         label = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M")
         out.append(_text(x0 + xf * t, HEIGHT - BOTTOM + 16, label))
     out.append(_text((LEFT + WIDTH - RIGHT) / 2, HEIGHT - 6, "published (UTC)", cls="axis"))
     for name, seconds in deadlines.items():
+        if seconds > top:
+            continue
         y = y0 + yf * seconds
         out.append(
             f'<line class="deadline" data-category="{escape(name)}" x1="{LEFT}" x2="{WIDTH - RIGHT}" '
             f'y1="{y:.1f}" y2="{y:.1f}" stroke="{LINE}" stroke-dasharray="6 4" stroke-width="1.5"/>'
         )
         out.append(
-            _text(WIDTH - RIGHT + 6, y + 4, f"{name} {human_duration(seconds)}", "start", "deadline-label")
+            _text(WIDTH - RIGHT + 6, y + 4, f"{name} {short_duration(seconds)}", "start", "deadline-label")
+        )
+    if _beyond(deadlines, top):
+        out.append(
+            _text(WIDTH - RIGHT + 6, TOP + 10, f"↑ {_beyond(deadlines, top)}", "start", "deadline-beyond")
         )
     for (when, delay, on_time), t in zip(points, times, strict=True):
         colour = NO_DEADLINE if on_time is None else ON_TIME if on_time else LATE
@@ -92,13 +135,14 @@ def latency_chart(
 
 
 def histogram(delays: Sequence[float], deadlines: Mapping[str, float], what: str) -> Markup:
-    """How many products took how long (``BINS`` equal bins from zero), with the deadline lines."""
+    """How many products took how long (equal bins from zero, four per tick), with the deadline lines."""
     out = _frame("histogram", f"histogram of {what} delays")
-    top = _delay_top(delays, deadlines)
-    width = top / BINS
-    counts = [0] * BINS
+    top, step = _axis(delays, deadlines)
+    width = step / BINS_PER_STEP
+    bins = round(top / width)
+    counts = [0] * bins
     for d in delays:
-        counts[min(BINS - 1, max(0, int(d // width)))] += 1
+        counts[min(bins - 1, max(0, int(d // width)))] += 1
     highest = max([*counts, 1])
     x0, xf = _scale(0.0, top, LEFT, WIDTH - RIGHT)
     y0, yf = _scale(0.0, highest * 1.1, HEIGHT - BOTTOM, TOP)
@@ -111,20 +155,23 @@ def histogram(delays: Sequence[float], deadlines: Mapping[str, float], what: str
                 f'fill-opacity=".75"><title>{escape(human_duration(i * width))}–'
                 f"{escape(human_duration((i + 1) * width))}: {n}</title></rect>"
             )
-    for i in range(5):
-        value = top * i / 4
-        out.append(_text(x0 + xf * value, HEIGHT - BOTTOM + 16, human_duration(value)))
-        count = highest * 1.1 * i / 4
-        out.append(
-            _text(LEFT - 6, y0 + yf * count + 4, f"{count:.0f}" if highest > 4 else f"{count:.1f}", "end")
-        )
+    for i in range(round(top / step) + 1):
+        out.append(_text(x0 + xf * step * i, HEIGHT - BOTTOM + 16, short_duration(step * i)))
+    for n in range(0, highest + 1, max(1, math.ceil(highest / 4))):
+        out.append(_text(LEFT - 6, y0 + yf * n + 4, str(n), "end"))
     out.append(_text((LEFT + WIDTH - RIGHT) / 2, HEIGHT - 6, f"{what} delay", cls="axis"))
     for name, seconds in deadlines.items():
+        if seconds > top:
+            continue
         x = x0 + xf * seconds
         out.append(
             f'<line class="deadline" data-category="{escape(name)}" x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" '
             f'y2="{HEIGHT - BOTTOM}" stroke="{LINE}" stroke-dasharray="6 4" stroke-width="1.5"/>'
         )
-        out.append(_text(x + 4, TOP + 12, name, "start", "deadline-label"))
+        out.append(_text(x + 4, TOP + 12, f"{name} {short_duration(seconds)}", "start", "deadline-label"))
+    if _beyond(deadlines, top):
+        out.append(
+            _text(WIDTH - RIGHT + 6, TOP + 12, f"{_beyond(deadlines, top)} →", "start", "deadline-beyond")
+        )
     out.append("</svg>")
     return Markup("\n".join(out))  # every text above is escaped
