@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, String, func, literal, select
 from sqlalchemy.orm import Session
 
 from proseo.catalog.mission_sync import get_mission, revision_config
@@ -159,8 +159,9 @@ def _seconds(later: datetime, earlier: datetime | None) -> float | None:
     return None if earlier is None else (later - earlier).total_seconds()
 
 
-def _rows(session: Session, f: KpiFilter) -> Select[Any]:
-    """The products that count, with their class, order and first file name, in publication order."""
+def _rows(session: Session, f: KpiFilter, *, named: bool = False) -> Select[Any]:
+    """The products that count with their class and order (and, if ``named``, their first file's
+    name: a subquery per row, so only for a page)."""
     if f.since is not None and f.until is not None and f.since >= f.until:
         raise KpiError(f"mission {f.mission}: since ({f.since}) must be before until ({f.until})")
     mission = get_mission(session, f.mission)
@@ -180,6 +181,8 @@ def _rows(session: Session, f: KpiFilter) -> Select[Any]:
         .where(ProductFile.product_id == Product.id)
         .correlate(Product)
         .scalar_subquery()
+        if named
+        else literal(None, String)
     )
     query = (
         select(
@@ -238,8 +241,9 @@ def product_delays(
     """One page of products in publication order, and how many there are in all."""
     if not 1 <= limit <= MAX_PAGE:
         raise KpiError(f"mission {f.mission}: limit must be between 1 and {MAX_PAGE}, not {limit}")
-    query = _rows(session, f)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    counted = _rows(session, f).with_only_columns(Product.id)
+    total = session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+    query = _rows(session, f, named=True)
     page = session.execute(query.order_by(Product.created_at, Product.id).limit(limit).offset(offset))
     return [_delay(r) for r in page], int(total)
 
