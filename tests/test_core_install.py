@@ -146,6 +146,10 @@ def test_core_commands_work_without_airflow(core_env: CoreEnv, tmp_path: Path) -
     assert chosen["satisfied"] is True and g_exposures
     assert g_exposures <= set(chosen["selected"])
     assert not {p["id"] for p in raw} - g_exposures & set(chosen["selected"])
+    # Timeliness KPIs: nothing produced yet; with the ingested products, each of them.
+    kpi = ("kpi", "timeliness", "-m", "SKY", "--by", "month", "--format", "json")
+    assert json.loads(core_env.proseo(*kpi).stdout)["total"] == 0
+    assert json.loads(core_env.proseo(*kpi, "--ingested").stdout)["total"] == len(written)
 
     create = ("order", "create", "-m", "SKY", "--id", "n1", "--class", "SRC_CAT", *window, "--plan")
     assert "planned SKY/n1" in core_env.proseo(*create).stdout

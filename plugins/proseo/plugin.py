@@ -75,6 +75,7 @@ class ProseoPlugin(AirflowPlugin):
     external_views: ClassVar[list[dict[str, Any]]] = [
         _view("Orders", "orders"),
         _view("Products", "products"),
+        _view("Timeliness", "kpi"),
     ]
     # DAG-run listeners run in the scheduler (and inline under dag.test()).
     listeners: ClassVar[list[Any]] = [listeners]

@@ -20,6 +20,7 @@ ROUTES = [
     ("post", "/proseo/api/v1/missions/SKY/orders/night-1/release"),
     ("get", "/proseo/api/v1/missions/SKY/products"),
     ("get", "/proseo/api/v1/missions/SKY/products/1/lineage"),
+    ("get", "/proseo/api/v1/missions/SKY/kpi/timeliness"),
     ("post", "/proseo/api/v1/missions/validate"),
     ("get", "/proseo/openapi.json"),
     ("get", "/proseo/docs"),

@@ -47,11 +47,12 @@ def cli(ctx: click.Context, catalog_url: str | None) -> None:
 
 
 def _register() -> None:
-    from proseo.cli import access, db, mission, order, product, steps  # noqa: F401  (steps joins order)
+    from proseo.cli import access, db, kpi, mission, order, product, steps  # noqa: F401  (steps joins order)
     from proseo.cli import rule as rule_cli
 
     cli.add_command(access.access)
     cli.add_command(db.db)
+    cli.add_command(kpi.kpi_group)
     cli.add_command(mission.mission)
     cli.add_command(product.product)
     cli.add_command(order.order)

@@ -6,6 +6,8 @@
                                                        job steps with their inputs and why
 ``/ui/products?mission=&product_type=&start=&stop=``   product browser with download links
 ``/ui/products/{mission}/{ref}/lineage``               lineage picture and table of a product
+``/ui/kpi/{mission}?since=&until=&product_type=&by=``  timeliness: delays over time, histogram,
+                                                       aggregates (:mod:`proseo.ui.page_kpi`)
 =====================================================  ==========================================
 
 Authentication is the REST API's own (:mod:`proseo.api.auth`): a browser sends the
@@ -39,6 +41,7 @@ from proseo.errors import ProseoError
 from proseo.planning import orders as ops
 from proseo.planning.graph import STATES, to_svg
 from proseo.text import MAX_INT64
+from proseo.ui import page_kpi
 from proseo.ui.render import (
     DEFAULT_LIMIT,
     PAGE_SIZES,
@@ -252,3 +255,4 @@ def lineage_page(
 def install(app: FastAPI) -> None:
     """Add the pages to the /proseo app (called by :func:`proseo.api.app.create_app`)."""
     app.include_router(router)
+    app.include_router(page_kpi.router)

@@ -129,6 +129,10 @@ class Links:
     def products(self, **params: Any) -> str:
         return f"{self.root}/ui/products{self._q(params)}"
 
+    def kpi(self, mission: str | None = None, **params: Any) -> str:
+        where = f"/{self.seg(mission)}" if mission else ""
+        return f"{self.root}/ui/kpi{where}{self._q(params)}"
+
     def lineage(self, mission: str, ref: object, **params: Any) -> str:
         return f"{self.root}/ui/products/{self.seg(mission)}/{self.seg(ref)}/lineage{self._q(params)}"
 
