@@ -197,6 +197,7 @@ def test_the_days_l3_is_ordered_once_its_no2_orbits_are_in(s5p: Catalog, tmp_pat
     order = _orders(s5p)[made[0]]
     assert order.state == OrderState.RELEASED.value
     assert order.deadline == day + timedelta(days=1, hours=12)
+    assert order.input_only_classes == ["L2__NO2___"]  # what it waited for, it never makes
     # It reads the orbits' L2, it does not plan them again.
     assert [t for t, *_ in _steps(s5p, made[0])] == ["L3__NO2___"]
     # The calendar safety net finds the same order and makes none.

@@ -20,7 +20,7 @@ from proseo.catalog.model_order import ProcessingOrder
 from proseo.catalog.model_product import ProductionType
 from proseo.errors import ConflictError
 from proseo.missions.models import MissionConfig
-from proseo.missions.production import DeadlineFrom, Trigger
+from proseo.missions.production import DataWhen, DeadlineFrom, Trigger
 from proseo.planning.orders import create_order
 from proseo.planning.slicing import Slice
 from proseo.planning.spec import OrderSpec, SlicingRequest
@@ -81,6 +81,9 @@ def spec_for(cfg: MissionConfig, trigger: Trigger, w: Wanted) -> OrderSpec:
         {
             "identifier": identifier_of(w.trigger, s),
             "requested_classes": list(trigger.classes),
+            # A trigger that waits for its inputs to be complete does not make them: what
+            # is still missing of them is another order's to make (no claim conflicts).
+            "input_only_classes": list(trigger.on) if trigger.when is DataWhen.COMPLETE else [],
             "processing_mode": mode_of(cfg, trigger),
             "production_type": ProductionType.SYSTEMATIC,
             "slicing": slicing,
