@@ -142,9 +142,7 @@ def _upsert_pool(connection: Any, name: str, slots: int, description: str) -> No
         )
         statement = insert(table).from_select(list(values), chosen)
     connection.execute(statement)
-    connection.execute(
-        update(table).where(table.c.pool == name, table.c.slots != slots).values(slots=slots)
-    )
+    connection.execute(update(table).where(table.c.pool == name, table.c.slots != slots).values(slots=slots))
 
 
 def warm_task_path() -> None:

@@ -81,15 +81,12 @@ def refresh_many(
     }
     orders = {job_id: by_id[order_id] for job_id, order_id in order_of.items()}
     queries: dict[int, list[InputQuery]] = defaultdict(list)
-    rows = (
-        session.execute(
-            select(InputQuery, ProductClass.product_type)
-            .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
-            .where(InputQuery.job_step_id.in_([s.id for s in steps]))
-            .order_by(InputQuery.job_step_id, InputQuery.id)
-        )
-        .all()
-    )
+    rows = session.execute(
+        select(InputQuery, ProductClass.product_type)
+        .join(ProductClass, ProductClass.id == InputQuery.source_class_id)
+        .where(InputQuery.job_step_id.in_([s.id for s in steps]))
+        .order_by(InputQuery.job_step_id, InputQuery.id)
+    ).all()
     for q, _ in rows:
         queries[q.job_step_id].append(q)
     # The bindings, read the one way; the query rows above are handed over, not read again.
