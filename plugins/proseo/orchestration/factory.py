@@ -115,11 +115,11 @@ def build_dag(bp: Blueprint, *, catalog_url: str | None = None) -> DAG:
     deadline = None
     if bp.deadline is not None:
         from proseo.orchestration.deadlines import deadline_alert
-        from proseo.orchestration.urgency import SlackPriorityStrategy, urgency_params
+        from proseo.orchestration.urgency import STRATEGY, urgency_params
 
         # The weight rises as the deadline comes closer (computed as each task instance
         # is created); the strategy reads the order's urgency from the DAG's params.
-        default_args["weight_rule"] = SlackPriorityStrategy()
+        default_args["weight_rule"] = STRATEGY
         params = urgency_params(bp.priority, bp.deadline)
         if bp.order_id is not None:
             deadline = deadline_alert(

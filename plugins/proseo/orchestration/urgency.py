@@ -29,6 +29,9 @@ from proseo.planning.urgency import weight_for
 
 DEADLINE_PARAM = "proseo_deadline"
 PRIORITY_PARAM = "proseo_priority"
+#: What the factory sets as ``weight_rule``: the class path, not an instance (3.3 writes a
+#: mapped task's ``partial_kwargs`` weight rule as ``str(instance)``, which no one can load).
+STRATEGY = f"{__name__}.SlackPriorityStrategy"
 
 
 def urgency_params(priority: int, deadline: datetime) -> dict[str, Any]:
