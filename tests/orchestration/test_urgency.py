@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from airflow.models.taskinstance import TaskInstance
 from airflow.serialization.serialized_objects import DagSerialization
 
@@ -78,9 +77,8 @@ def test_order_tasks_with_a_deadline_get_the_slack_weight_after_serialization() 
         assert weight_for(10, deadline, datetime.now(UTC)) - 1 <= ti.priority_weight <= 10 + 895
 
 
-@pytest.mark.parametrize("deadline", [None])
-def test_order_tasks_without_a_deadline_keep_their_absolute_priority(deadline: None) -> None:
-    dag = DagSerialization.from_dict(DagSerialization.to_dict(build_dag(_blueprint(deadline, priority=42))))
+def test_order_tasks_without_a_deadline_keep_their_absolute_priority() -> None:
+    dag = DagSerialization.from_dict(DagSerialization.to_dict(build_dag(_blueprint(None, priority=42))))
     task = dag.get_task("level_0_run")
     assert not isinstance(task.weight_rule, SlackPriorityStrategy)
     assert TaskInstance(task=task, run_id="r", map_index=0, dag_version_id=None).priority_weight == 42
