@@ -131,9 +131,9 @@ def ingest_pickup(
     }
     log.info("pickup %s: %s", mission, summary)
     if result.kept:
-        first = next(iter(result.kept.items()))
+        name, problem = next(iter(result.kept.items()))
         raise AirflowException(
-            f"pickup {mission}: {len(result.kept)} file(s) stay claimed for a retry, e.g. {first[0]}: {first[1]}"
+            f"pickup {mission}: {len(result.kept)} file(s) stay claimed for a retry, e.g. {name}: {problem}"
         )
     return summary
 
