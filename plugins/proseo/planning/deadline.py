@@ -80,13 +80,13 @@ def record_deadline_miss(catalog: Catalog, order_id: int, at: datetime) -> Deadl
             return outcome(False, "already recorded", order.deadline_missed_at)
         if order.state == OrderState.COMPLETED.value:
             return outcome(False, "the order completed", None)
-        changed = s.execute(
+        result = s.execute(
             update(ProcessingOrder)
             .where(ProcessingOrder.id == order.id, ProcessingOrder.deadline_missed_at.is_(None))
             .values(deadline_missed_at=at)
             .execution_options(synchronize_session=False)
-        ).rowcount
-        if not changed:  # another alert got there first (nothing written)
+        )
+        if not getattr(result, "rowcount", 0):  # another alert got there first (nothing written)
             missed = s.scalar(
                 select(ProcessingOrder.deadline_missed_at).where(ProcessingOrder.id == order_id)
             )
