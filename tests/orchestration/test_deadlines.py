@@ -85,7 +85,8 @@ def _miss(catalog: Catalog, order_id: int) -> dict[str, Any]:
             mission="SKY",
             order="n1",
             catalog_url=catalog.url,
-            context={"dag_run": {"run_id": "scheduled__x"}, "deadline": {"id": "d"}},
+            # The shape Airflow's scheduler gives (Deadline.handle_miss): the run as DAGRunResponse.
+            context={"dag_run": {"dag_run_id": "scheduled__x", "dag_id": "d"}, "deadline": {"id": "d"}},
         )
     )
 

@@ -63,7 +63,8 @@ async def order_deadline_missed(
     """The alert's callback (triggerer): record the miss, then notify. Returns what happened."""
     now = datetime.now(UTC)
     miss = await asyncio.to_thread(record_deadline_miss, Catalog(catalog_url), order_id, now)
-    run_id = ((context or {}).get("dag_run") or {}).get("run_id")
+    run = (context or {}).get("dag_run") or {}  # Airflow's DAGRunResponse as JSON
+    run_id = run.get("dag_run_id") or run.get("run_id")
     if not miss.recorded:
         log.info("proseo order %s/%s: deadline alert, nothing recorded (%s)", mission, order, miss.why)
         return miss.as_json()
