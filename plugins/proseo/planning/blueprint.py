@@ -77,8 +77,8 @@ class Blueprint(BaseModel):
     on_input_timeout: OnTimeout | None = None
     #: The order's deadline (from the order row at release; systematic orders have one):
     #: the DAG's deadline alert and its tasks' urgency weights. Optional, so blueprints
-    #: stored before it existed stay valid version-1 blueprints.
-    deadline: UtcDateTime | None = None
+    #: stored before it existed stay valid version-1 blueprints (and, without one, the same JSON).
+    deadline: UtcDateTime | None = Field(default=None, exclude_if=lambda v: v is None)
     levels: list[Level]
     job_steps: int = Field(ge=0)
 
