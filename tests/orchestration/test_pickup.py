@@ -64,7 +64,7 @@ def test_complete_files_are_claimed_then_reported_once(tmp_path: Path) -> None:
     (pickup / "sub").mkdir()  # directories are never products
 
     events = _drain(PickupTrigger("S5P", str(pickup), settle_s=60, poll_s=0.01))
-    assert events == [{"mission": "S5P", "files": ["a.nc", "b.nc"]}]
+    assert events == [{"mission": "S5P", "claimed": 2, "files": ["a.nc", "b.nc"]}]
     assert sorted(p.name for p in (pickup / CLAIMED).iterdir()) == ["a.nc", "b.nc", "b.nc.json"]
     left = sorted(p.name for p in pickup.iterdir())
     assert left == [".claimed", ".hidden", "c.nc.part", "d.tmp", "fresh.nc", "orphan.json", "sub"]

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 DAG_PREFIX = "proseo_pickup__"
 START = datetime(2025, 1, 1, tzinfo=UTC)
+#: File names an event carries at most (events are stored rows; a backlog can be large).
+MAX_NAMED = 100
 
 
 class PickupTrigger(BaseEventTrigger):
@@ -86,7 +88,10 @@ class PickupTrigger(BaseEventTrigger):
                 claimed = []
             if claimed:
                 self.log.info("pickup %s: claimed %d file(s): %s", self.mission, len(claimed), claimed[:20])
-                yield TriggerEvent({"mission": self.mission, "files": claimed})
+                # The event names (at most MAX_NAMED of) the files; the ingestion takes all.
+                yield TriggerEvent(
+                    {"mission": self.mission, "claimed": len(claimed), "files": claimed[:MAX_NAMED]}
+                )
                 return  # Airflow re-creates the trigger for the next event
             await asyncio.sleep(self.poll_s)
 
@@ -157,7 +162,10 @@ def build_pickup_dag(
         is_paused_upon_creation=False,
         tags=["proseo", mission, "pickup"],
         description=f"proseo pickup of {mission}: ingests complete files of {directory}",
-        default_args={"retries": settings.task_retries, "retry_delay": settings.task_retry_delay_s},
+        default_args={
+            "retries": settings.task_retries,
+            "retry_delay": timedelta(seconds=settings.task_retry_delay_s),
+        },
     ) as dag:
 
         @task(task_id="ingest", outlets=[products_alias(mission)])
