@@ -7,7 +7,10 @@ It carries:
 * the /proseo FastAPI app (REST API v1 and our pages), mounted by Airflow's API server;
 * links in Airflow's navigation to our pages (``external_views``), shown inside
   Airflow's UI, authenticated by the UI's own token cookie;
-* the listeners that keep order states in step with DAG runs (scheduler side).
+* the listeners that keep order states in step with DAG runs (scheduler side);
+* the priority-weight strategy of orders with a deadline
+  (:class:`~proseo.orchestration.urgency.SlackPriorityStrategy`): Airflow refuses to
+  serialize a DAG whose strategy no plugin registers.
 
 The FastAPI app is built on first access of ``fastapi_apps`` only, so the scheduler,
 the DAG processor and workers, which load plugins for the listeners, never build it.
@@ -22,6 +25,7 @@ from typing import Any, ClassVar
 from airflow.plugins_manager import AirflowPlugin
 
 from proseo.orchestration import listeners
+from proseo.orchestration.urgency import SlackPriorityStrategy
 
 PREFIX = "/proseo"
 
@@ -79,3 +83,4 @@ class ProseoPlugin(AirflowPlugin):
     ]
     # DAG-run listeners run in the scheduler (and inline under dag.test()).
     listeners: ClassVar[list[Any]] = [listeners]
+    priority_weight_strategies: ClassVar[list[Any]] = [SlackPriorityStrategy]

@@ -80,6 +80,21 @@ class Settings(BaseSettings):
     airflow_token: str | None = Field(None, description="Airflow JWT for the CLI's steering calls.")
     airflow_user: str | None = Field(None, description="Airflow user for the CLI's steering calls.")
     airflow_password: str | None = Field(None, description="Password of `PROSEO_AIRFLOW_USER`.")
+    pickup_root: Path | None = Field(
+        None,
+        description="Root of the pickup directories: each mission's deliveries land in "
+        "`<root>/<MISSION CODE>/` and are ingested as they complete (one `proseo_pickup__<MISSION>` "
+        "DAG per mission in the catalogue). Unset: no pickup.",
+    )
+    pickup_settle_s: float = Field(
+        30.0,
+        ge=0,
+        description="Seconds a delivered file's size and modification time must stay unchanged "
+        "before it counts as complete (temporary names `*.part`, `*.tmp`, `.*` never do).",
+    )
+    pickup_poll_s: float = Field(
+        10.0, gt=0, description="Seconds between two looks of the pickup trigger into a mission's directory."
+    )
     max_request_bytes: int = Field(
         2 * 1024 * 1024, ge=1024, description="Largest request body the REST API accepts (bytes)."
     )
@@ -96,7 +111,7 @@ class Settings(BaseSettings):
             return value.strip().lower() or None
         return value
 
-    @field_validator("scratch", mode="before")
+    @field_validator("scratch", "pickup_root", mode="before")
     @classmethod
     def _empty_path(cls, value: object) -> object:
         return value or None

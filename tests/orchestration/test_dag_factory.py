@@ -172,3 +172,23 @@ def test_the_factory_warns_when_shard_files_and_shard_count_disagree(
 def test_the_repositorys_shard_files_match_the_default_count() -> None:
     files = sorted((REPO / "dags").glob("proseo_orders_*.py"))
     assert check_shard_files(files[0], Settings.model_fields["dag_shards"].default) is None
+
+
+def test_a_blueprint_carries_the_orders_deadline_from_release(sky: Catalog) -> None:
+    assert "deadline" not in (_release(sky, "plain").dag_blueprint or {})  # none: the JSON as before
+    due, night = datetime(2026, 6, 1, 12, tzinfo=UTC), DAY + timedelta(days=1)  # not plain's night
+    with sky.session() as s:
+        orders.create_order(
+            s,
+            "SKY",
+            OrderSpec(
+                identifier="due", requested_classes=["STACK_G"], start=night, stop=night + timedelta(days=1)
+            ),
+        )
+        # What the order generator writes on the orders it makes.
+        s.execute(update(ProcessingOrder).where(ProcessingOrder.identifier == "due").values(deadline=due))
+    lifecycle.approve_order(sky, "SKY", "due")
+    lifecycle.plan_order(sky, "SKY", "due")
+    stored = lifecycle.release_order(sky, "SKY", "due").dag_blueprint or {}
+    assert stored["deadline"] == "2026-06-01T12:00:00Z"
+    assert read_blueprint(stored, order="SKY/due").deadline == due

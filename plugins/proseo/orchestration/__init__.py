@@ -13,4 +13,10 @@ for the DAG factory, and a worker running one operator does not import the other
   :data:`proseo.execution.backends.OPERATORS`)
 * :mod:`proseo.orchestration.listeners`: facility pools, and the order's end when its
   DAG run ends
+* :mod:`proseo.orchestration.deadlines`: the deadline alert of orders with a deadline
+  and its callback (records the miss, notifies)
+* :mod:`proseo.orchestration.urgency`: ``SlackPriorityStrategy``, weights that rise as
+  an order's deadline comes closer
+* :mod:`proseo.orchestration.pickup`: ``PickupTrigger`` and the per-mission pickup DAGs
+  that ingest delivered files and emit Asset events per product class
 """

@@ -10,6 +10,9 @@ is still its own task instance in Airflow's grid, retryable on its own. When a
 worker parses a file to run one task, ``get_parsing_context()`` names the DAG and
 only that DAG is built.
 
+An order with a deadline gets a deadline alert (:mod:`proseo.orchestration.deadlines`)
+and tasks weighted by its slack (:mod:`proseo.orchestration.urgency`).
+
 The processor task's class comes from the facility's backend through
 :data:`proseo.execution.backends.OPERATORS`; an order whose blueprint does not
 validate, or names an unknown backend, is left out with a logged error naming it,
@@ -108,6 +111,24 @@ def build_dag(bp: Blueprint, *, catalog_url: str | None = None) -> DAG:
         "on_retry_callback": step_try_failed,
         "on_failure_callback": step_failed_for_good,
     }
+    params: dict[str, Any] = {}
+    deadline = None
+    if bp.deadline is not None:
+        from proseo.orchestration.deadlines import deadline_alert
+        from proseo.orchestration.urgency import STRATEGY, urgency_params
+
+        # The weight rises as the deadline comes closer (computed as each task instance
+        # is created); the strategy reads the order's urgency from the DAG's params.
+        default_args["weight_rule"] = STRATEGY
+        params = urgency_params(bp.priority, bp.deadline)
+        if bp.order_id is not None:
+            deadline = deadline_alert(
+                deadline=bp.deadline,
+                order_id=bp.order_id,
+                mission=bp.mission,
+                order=bp.order,
+                catalog_url=catalog_url,
+            )
     dag = DAG(
         bp.dag_id,
         schedule="@once",
@@ -117,7 +138,10 @@ def build_dag(bp: Blueprint, *, catalog_url: str | None = None) -> DAG:
         is_paused_upon_creation=False,
         tags=["proseo", bp.mission],
         default_args=default_args,
-        description=f"proseo order {bp.where} ({bp.job_steps} job steps)",
+        params=params,
+        deadline=deadline,
+        description=f"proseo order {bp.where} ({bp.job_steps} job steps)"
+        + (f", due {bp.deadline.isoformat()}" if bp.deadline else ""),
     )
     with dag:
         previous: list[Any] = []

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from proseo.catalog.model_mission import Facility, Mission, ProductClass
 from proseo.catalog.model_order import InputQuery, Job, JobStep, JobStepEdge, JobStepOutput, ProcessingOrder
 from proseo.errors import ProseoError
+from proseo.missions.types import UtcDateTime
 from proseo.planning.stepinputs import read_step_inputs
 
 BLUEPRINT_VERSION = 1
@@ -74,6 +75,10 @@ class Blueprint(BaseModel):
     pool_slots: int | None = Field(None, ge=1)
     input_timeout_s: float | None = Field(None, ge=0)
     on_input_timeout: OnTimeout | None = None
+    #: The order's deadline (from the order row at release; systematic orders have one):
+    #: the DAG's deadline alert and its tasks' urgency weights. Optional, so blueprints
+    #: stored before it existed stay valid version-1 blueprints (and, without one, the same JSON).
+    deadline: UtcDateTime | None = Field(default=None, exclude_if=lambda v: v is None)
     levels: list[Level]
     job_steps: int = Field(ge=0)
 
@@ -204,6 +209,7 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> Blueprint:
         pool_slots=facility.max_concurrent_job_steps if facility else None,
         input_timeout_s=order.input_timeout_s,
         on_input_timeout=cast(OnTimeout, order.on_input_timeout),  # checked by the model
+        deadline=order.deadline,
         levels=[
             Level(
                 steps=grouped[n],
