@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from proseo.catalog.model_order import JobStepOutput
 from proseo.catalog.model_product import Product, ProductStatus
 from proseo.missions.models import MissionConfig
 from proseo.missions.production import Trigger
@@ -99,4 +100,26 @@ def slice_complete(
         result = evaluate(scoped.rule, found, s.start, s.stop)
         if not result.satisfied:
             return False, f"{target}: {scoped.rule} not yet satisfied ({result.explanation})"
+    coming = _in_flight(session, class_ids, trigger, s)
+    if coming:
+        return False, f"{coming} product(s) of {', '.join(trigger.on)} touching it still being made"
     return True, "complete"
+
+
+def _in_flight(session: Session, class_ids: Mapping[str, int], trigger: Trigger, s: Slice) -> int:
+    """Outputs of the ``on`` classes touching the slice that released orders still make (claimed,
+    not registered): a slice whose rules are met (MINCOVER(90)) waits for them too, so the
+    day's L3 reads every orbit already on its way, not the first 90 %."""
+    ids = [class_ids[c] for c in trigger.on if c in class_ids]
+    return int(
+        session.scalar(
+            select(func.count(JobStepOutput.id)).where(
+                JobStepOutput.product_class_id.in_(ids),
+                JobStepOutput.claim.is_not(None),
+                JobStepOutput.product_id.is_(None),
+                JobStepOutput.sensing_start < s.stop,
+                JobStepOutput.sensing_stop > s.start,
+            )
+        )
+        or 0
+    )
