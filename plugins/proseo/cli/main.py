@@ -47,7 +47,7 @@ def cli(ctx: click.Context, catalog_url: str | None) -> None:
 
 
 def _register() -> None:
-    from proseo.cli import access, db, kpi, mission, order, product, steps  # noqa: F401  (steps joins order)
+    from proseo.cli import access, db, kpi, mission, order, product, steps, trigger  # noqa: F401  (steps joins order)
     from proseo.cli import rule as rule_cli
 
     cli.add_command(access.access)
@@ -57,6 +57,7 @@ def _register() -> None:
     cli.add_command(product.product)
     cli.add_command(order.order)
     cli.add_command(rule_cli.rule)
+    cli.add_command(trigger.trigger_group)
 
 
 _register()
