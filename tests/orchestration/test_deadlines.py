@@ -79,7 +79,7 @@ def released(catalog: Catalog, data_dirs: dict[str, Path]) -> ProcessingOrder:
 
 
 def _miss(catalog: Catalog, order_id: int) -> dict[str, Any]:
-    return asyncio.run(
+    text = asyncio.run(
         order_deadline_missed(
             order_id=order_id,
             mission="SKY",
@@ -89,6 +89,8 @@ def _miss(catalog: Catalog, order_id: int) -> dict[str, Any]:
             context={"dag_run": {"dag_run_id": "scheduled__x", "dag_id": "d"}, "deadline": {"id": "d"}},
         )
     )
+    assert isinstance(text, str)  # the triggerer stores it in a text column
+    return dict(json.loads(text))
 
 
 def _events(catalog: Catalog, order_id: int) -> list[str]:

@@ -20,6 +20,7 @@ The catalogue work is synchronous and runs in a thread, off the triggerer's even
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,15 +60,17 @@ async def order_deadline_missed(
     order: str,
     catalog_url: str | None = None,
     context: dict[str, Any] | None = None,
-) -> dict[str, object]:
-    """The alert's callback (triggerer): record the miss, then notify. Returns what happened."""
+) -> str:
+    """The alert's callback (triggerer): record the miss, then notify. Returns what happened as
+    JSON text: the triggerer stores the return value in the callback row's text column (a dict
+    there fails the UPDATE, and the triggerer with it, on SQLite)."""
     now = datetime.now(UTC)
     miss = await asyncio.to_thread(record_deadline_miss, Catalog(catalog_url), order_id, now)
     run = (context or {}).get("dag_run") or {}  # Airflow's DAGRunResponse as JSON
     run_id = run.get("dag_run_id") or run.get("run_id")
     if not miss.recorded:
         log.info("proseo order %s/%s: deadline alert, nothing recorded (%s)", mission, order, miss.why)
-        return miss.as_json()
+        return json.dumps(miss.as_json(), default=str)
     log.warning(
         "proseo order %s/%s missed its deadline %s (seen %s, order %s, DAG run %s)",
         mission,
@@ -79,7 +82,7 @@ async def order_deadline_missed(
     )
     result = miss.as_json()
     result["notified"] = await notify(miss, run_id=run_id)
-    return result
+    return json.dumps(result, default=str)
 
 
 async def notify(miss: DeadlineMiss, *, run_id: str | None = None, timeout: float = NOTIFY_TIMEOUT_S) -> bool:
