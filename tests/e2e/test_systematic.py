@@ -250,3 +250,30 @@ def test_the_kpi_report_lists_every_produced_product_with_its_delays(world: dict
             for p in rep.products
         )
         assert sum(a.count for a in rep.aggregates) == len(produced)
+
+
+def test_an_ingestion_from_the_cli_tells_airflow(world: dict, streamed: dict) -> None:
+    """With PROSEO_AIRFLOW_URL set, `proseo product ingest` creates the Asset events itself."""
+    airflow, home = world["airflow"], world["home"]
+    with world["catalog"].session() as s:
+        s5p = loaded_from_catalog(s, "S5P")
+    later = DAY + timedelta(days=3)
+    files = write_inputs(
+        s5p, later, later + timedelta(hours=6), home / "cli", classes={"AUX_MET_TP"}, size=64
+    )
+    os.environ.update(
+        PROSEO_AIRFLOW_URL=airflow.url, PROSEO_AIRFLOW_USER="admin", PROSEO_AIRFLOW_PASSWORD="admin"
+    )
+    try:
+        out = proseo_cli("product", "ingest", "--mission", "S5P", *map(str, files))
+    finally:
+        for key in ("PROSEO_AIRFLOW_URL", "PROSEO_AIRFLOW_USER", "PROSEO_AIRFLOW_PASSWORD"):
+            os.environ.pop(key, None)
+    assert "airflow: Asset events for AUX_MET_TP" in out
+    assets = airflow.client.request(
+        "GET", "/api/v2/assets", params={"uri_pattern": "proseo://S5P/AUX_MET_TP"}
+    )
+    asset = next(a for a in assets["assets"] if a["uri"] == "proseo://S5P/AUX_MET_TP")
+    events = airflow.client.request("GET", "/api/v2/assets/events", params={"asset_id": asset["id"]})
+    extras = [e["extra"] for e in events["asset_events"]]
+    assert any(x.get("from") == "cli" and len(x.get("product_ids", [])) == len(files) for x in extras), extras

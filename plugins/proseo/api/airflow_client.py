@@ -81,6 +81,18 @@ class AirflowClient:
             )
         return response.json() if response.content else None
 
+    # -- Assets -----------------------------------------------------------------------------------
+
+    def asset_event(self, uri: str, extra: Mapping[str, Any]) -> bool:
+        """Create an event of the Asset with this URI (its consumers' DAGs run); False when
+        Airflow knows no such Asset (no DAG reads or writes it)."""
+        found = self.request("GET", "/api/v2/assets", params={"uri_pattern": uri, "limit": PAGE})
+        ids = [a["id"] for a in (found or {}).get("assets", []) if a.get("uri") == uri]
+        if not ids:
+            return False
+        self.request("POST", "/api/v2/assets/events", json={"asset_id": ids[0], "extra": dict(extra)})
+        return True
+
     # -- DAGs, runs, task instances ------------------------------------------------------------
 
     def dag(self, dag_id: str) -> dict[str, Any] | None:

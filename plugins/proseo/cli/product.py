@@ -9,17 +9,22 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
+from sqlalchemy import select
 
+from proseo.catalog.db import Catalog
 from proseo.catalog.describe import SIDECAR_SUFFIX
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.lineage import find_product, lineage
 from proseo.catalog.mission_sync import loaded_from_catalog
+from proseo.catalog.model_mission import ProductClass
+from proseo.catalog.model_product import Product
 from proseo.catalog.products import ProductQuery, product_dict, query_products
 from proseo.cli.context import open_catalog
 from proseo.cli.output import console, err_console, print_json, progress_bar, table
 from proseo.errors import ProseoError
 from proseo.missions.types import parse_utc
 from proseo.planning.graph import to_dot, to_svg
+from proseo.settings import load_settings
 
 
 @click.group()
@@ -89,10 +94,50 @@ def ingest(
             f"{report.count('conflict')} conflicts, {report.count('error')} errors "
             f"(facility {ingestor.facility})"
         )
+    new = [o.product_id for o in report.outcomes if o.status == "new" and o.product_id is not None]
+    _announce(catalog, mission, new)
     if report.count("error"):
         sys.exit(1)
     if report.count("conflict"):
         sys.exit(4)
+
+
+def _announce(catalog: Catalog, mission: str, product_ids: list[int]) -> None:
+    """With PROSEO_AIRFLOW_URL set: one Asset event per class (``proseo://<mission>/<class>``,
+    the product ids in its extra), so the mission's data triggers run now rather than at
+    their next scan. Ingestion has committed already: a failure here is a note, never an
+    error (the scan finds the products anyway)."""
+    if not product_ids or not load_settings().airflow_url:
+        return
+    try:
+        from proseo.api.airflow_runs import AirflowRuns
+    except ModuleNotFoundError as exc:
+        if exc.name != "httpx":
+            raise
+        err_console.print(
+            "note: Airflow not told (httpx missing: the 'client' extra); the scan will find them"
+        )
+        return
+    with catalog.session() as s:
+        rows = s.execute(
+            select(ProductClass.product_type, Product.id)
+            .join(Product, Product.product_class_id == ProductClass.id)
+            .where(Product.id.in_(product_ids))
+        ).all()
+    by_class: dict[str, list[int]] = {}
+    for ptype, pid in rows:
+        by_class.setdefault(ptype, []).append(pid)
+    client = AirflowRuns.from_env()
+    assert client is not None
+    told = []
+    for ptype, ids in sorted(by_class.items()):
+        try:
+            if client.asset_event(f"proseo://{mission}/{ptype}", {"product_ids": sorted(ids), "from": "cli"}):
+                told.append(ptype)
+        except ProseoError as exc:
+            err_console.print(f"note: Airflow not told of {ptype}: {exc}", markup=False)
+    if told:
+        console.print(f"airflow: Asset events for {', '.join(told)}", markup=False)
 
 
 def _params(values: tuple[str, ...]) -> dict[str, str]:
