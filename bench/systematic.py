@@ -305,7 +305,7 @@ def _aware(t: datetime) -> datetime:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--orbits", type=int, default=16, help="orbits of the day streamed (16 touch it)")
+    parser.add_argument("--orbits", type=int, default=15, help="orbits of the day streamed (15 touch 2025-03-01)")
     parser.add_argument("--every", type=float, default=4.0, help="seconds between two orbits' arrivals")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--poll", type=float, default=1.0, help="readiness poll interval (s)")
