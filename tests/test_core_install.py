@@ -1,8 +1,12 @@
 """The core installation: ``pip install proseo`` without extras, as the wrapper image has it.
 
 A fresh virtual environment gets the project's wheel and the core dependencies only, at
-the lock's versions (the lock as constraints, like docker/Dockerfile.wrapper), installed
-offline from uv's cache (which ``make install`` has just filled). The core commands must
+the lock's versions, installed offline from uv's cache (which ``make install`` has just
+filled). The core dependencies are the closure of the project's requirements without
+extras (read from the installed metadata), taken from the lock with their hashes: uv
+finds a cached wheel offline by its hash, while a plain pin would need the index
+(whose answers ``uv pip sync`` does not cache); ``uv pip check`` then proves the closure
+complete. The core commands must
 work there against a SQLite catalogue and the sample missions, without Airflow and without
 httpx; steering an Airflow run must name the extra to install and change nothing.
 
@@ -43,11 +47,53 @@ def _uv() -> str:
     return found
 
 
-def lock_constraints(lock: Path, out: Path) -> Path:
-    """The lock's pins as plain ``name==version`` constraints (hashes and comments dropped)."""
-    pins = [f"{m[1]}=={m[2]}" for line in lock.read_text().splitlines() if (m := PIN.match(line))]
-    assert len(pins) > 50, f"{lock}: no pins found"
-    out.write_text("\n".join(pins) + "\n")
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def core_closure(project: str = "proseo") -> set[str]:
+    """The canonical names of every distribution the project needs without extras."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    from packaging.requirements import Requirement
+
+    visited: set[tuple[str, frozenset[str]]] = set()
+    todo: list[tuple[str, frozenset[str]]] = [(project, frozenset())]
+    while todo:
+        item = todo.pop()
+        if item in visited:
+            continue
+        visited.add(item)
+        name, extras = item
+        try:
+            reqs = requires(name) or []
+        except PackageNotFoundError:
+            continue
+        for text in reqs:
+            req = Requirement(text)
+            wanted = ["", *sorted(extras)]
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in wanted):
+                todo.append((_canonical(req.name), frozenset(req.extras)))
+    return {name for name, _ in visited} - {project}
+
+
+def core_requirements(lock: Path, out: Path) -> Path:
+    """The lock's entries (pin and hashes) of the core closure, as a requirements file."""
+    wanted = core_closure()
+    blocks: list[str] = []
+    lines = lock.read_text().splitlines()
+    for i, line in enumerate(lines):
+        m = PIN.match(line)
+        if not m or _canonical(m[1]) not in wanted:
+            continue
+        block = [line]
+        j = i
+        while block[-1].rstrip().endswith("\\") and j + 1 < len(lines):
+            j += 1
+            block.append(lines[j])
+        blocks.append("\n".join(block).rstrip().rstrip("\\"))
+    assert len(blocks) > 10, f"{lock}: too few core pins"
+    out.write_text("\n".join(blocks) + "\n")
     return out
 
 
@@ -89,11 +135,11 @@ def core_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CoreEnv]:
     (wheel,) = (root / "dist").glob("proseo-*.whl")
     venv = root / "venv"
     uv_run("venv", "--quiet", "--python", sys.executable, str(venv))
-    constraints = lock_constraints(REPO / "requirements" / "lock.txt", root / "constraints.txt")
-    uv_run(
-        "pip", "install", "--offline", "--quiet", "--python", str(venv / "bin" / "python"),
-        "--constraint", str(constraints), str(wheel),
-    )  # fmt: skip
+    python = str(venv / "bin" / "python")
+    core = core_requirements(REPO / "requirements" / "lock.txt", root / "core.txt")
+    uv_run("pip", "install", "--offline", "--quiet", "--no-deps", "--python", python, "-r", str(core))
+    uv_run("pip", "install", "--offline", "--quiet", "--no-deps", "--python", python, str(wheel))
+    uv_run("pip", "check", "--python", python)  # the closure was complete
     data, scratch = root / "data", root / "scratch"
     data.mkdir()
     scratch.mkdir()

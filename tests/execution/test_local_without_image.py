@@ -28,7 +28,7 @@ from proseo.execution.jobspec import build_job_spec
 from proseo.execution.local import run_wrapper
 from proseo.missions import load_mission
 
-from tests_paths import MISSION_DIR
+from tests_paths import MISSION_DIR, without_triggers
 
 LOG = logging.getLogger("test")
 
@@ -40,6 +40,7 @@ def _without_images(text: str) -> str:
 
 
 def _local_only(text: str) -> str:
+    text = without_triggers(text)  # the facilities end the file then
     head, sep, tail = text.partition("  observatory_hpc:\n")  # the last facility, the file's end
     assert sep and "backend: kubernetes" in tail and "\n  " not in tail.replace("\n   ", "")
     return head
