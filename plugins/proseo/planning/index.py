@@ -21,6 +21,7 @@ class CandidateIndex:
         self._starts: list[datetime] = []
         self._longest = timedelta(0)
         self._seq = 0
+        self._all: list[Candidate] | None = None  # all(), kept until the next add
         for c in candidates:
             self.add(c)
 
@@ -28,6 +29,7 @@ class CandidateIndex:
         return len(self._rows)
 
     def add(self, candidate: Candidate) -> None:
+        self._all = None
         self._seq += 1
         row = (candidate.start, self._seq, candidate)
         if not self._rows or row >= self._rows[-1]:
@@ -39,7 +41,10 @@ class CandidateIndex:
         self._longest = max(self._longest, candidate.stop - candidate.start)
 
     def all(self) -> list[Candidate]:
-        return [row[2] for row in self._rows]
+        """Every candidate by start (the same list until the next add: callers must not change it)."""
+        if self._all is None:
+            self._all = [row[2] for row in self._rows]
+        return self._all
 
     def touching(self, lo: datetime, hi: datetime) -> list[Candidate]:
         """Candidates whose validity meets ``[lo, hi]`` (boundaries included; policies are stricter)."""

@@ -128,6 +128,15 @@ class Planner:
             self._claimed[product_type] = held
         return held[1].all() if lo is None or hi is None else held[1].touching(lo, hi)
 
+    def count_candidates(self, product_type: str) -> int:
+        """How many candidates of a class there are in all (catalogue, claimed, planned)."""
+        planned = self._planned.get(product_type)
+        return (
+            len(self._existing_index(product_type))
+            + len(self.claimed_candidates(product_type))
+            + (len(planned) if planned is not None else 0)
+        )
+
     def planned_candidates(
         self, product_type: str, lo: datetime | None = None, hi: datetime | None = None
     ) -> list[Candidate]:

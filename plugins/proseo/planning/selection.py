@@ -63,6 +63,48 @@ def add_rule_needs(
                 need.nearest.add(filters)
 
 
+class ClassSource:
+    """A source class's candidates for one evaluation, asked by window: catalogue products,
+    other orders' claimed outputs and this plan's outputs, each from its validity index, so
+    a windowed policy touches only the candidates that can meet its window (a year's plan
+    would otherwise scan every product of the class for every job step). ``span``: the
+    union of the rule's windows for this class (None when a policy reads the whole class);
+    it sets the candidate count the explanation reports."""
+
+    def __init__(
+        self,
+        planner: Planner,
+        ptype: str,
+        order_filters: tuple[tuple[str, str], ...],
+        span: tuple[datetime, datetime] | None,
+    ) -> None:
+        self._planner, self._ptype, self._filters, self._span = planner, ptype, order_filters, span
+        self._all: list[Candidate] | None = None
+
+    def _gather(self, lo: datetime | None, hi: datetime | None) -> list[Candidate]:
+        p, t = self._planner, self._ptype
+        outside = p.existing_candidates(t, lo, hi) + p.claimed_candidates(t, lo, hi)
+        if self._filters:
+            outside = [c for c in outside if matches(c, self._filters)]
+        return outside + p.planned_candidates(t, lo, hi)
+
+    def touching(self, lo: datetime, hi: datetime) -> list[Candidate]:
+        return self._gather(lo, hi)
+
+    def all(self) -> list[Candidate]:
+        if self._all is None:
+            self._all = self._gather(None, None)
+        return self._all
+
+    def __len__(self) -> int:
+        if self._span is not None:
+            return len(self._gather(*self._span))
+        if self._filters:
+            return len(self.all())
+        p, t = self._planner, self._ptype
+        return p.count_candidates(t)
+
+
 class Selector:
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
@@ -78,31 +120,26 @@ class Selector:
         """Record which windows of which classes this rule will ask about (for batching)."""
         add_rule_needs(needs, scoped.rule, step.slice.start, step.slice.stop, self.filters_for)
 
-    def _pool(self, rule: SimpleRule, start: datetime, stop: datetime) -> dict[str, list[Candidate]]:
-        """Candidates per source class: only those near the rule's windows where that suffices."""
-        pool: dict[str, list[Candidate]] = {}
+    def _pool(self, rule: SimpleRule, start: datetime, stop: datetime) -> dict[str, ClassSource]:
+        """One window-indexed source per source class (see :class:`ClassSource`)."""
+        spans: dict[str, tuple[datetime, datetime] | None] = {}
         for alt in rule.alternatives:
             ptype = alt.source.product_type
-            lo: datetime | None = None
-            hi: datetime | None = None
+            span: tuple[datetime, datetime] | None = None
             if all(p.name not in WINDOWLESS | NEAREST | FALLS_BACK for p in alt.chain):
                 windows = [widen(start, stop, p) for p in alt.chain]
-                lo, hi = min(w.start for w in windows), max(w.stop for w in windows)
-            order_filters = self._order_filters.get(ptype, ())
-            existing = self.planner.existing_candidates(ptype, lo, hi)
-            if order_filters:
-                existing = [c for c in existing if matches(c, order_filters)]
-            found = pool.setdefault(ptype, [])
-            seen = {c.id for c in found}
-            claimed = self.planner.claimed_candidates(ptype, lo, hi)
-            if order_filters:
-                claimed = [c for c in claimed if matches(c, order_filters)]
-            found.extend(
-                c
-                for c in existing + claimed + self.planner.planned_candidates(ptype, lo, hi)
-                if c.id not in seen
-            )
-        return pool
+                span = (min(w.start for w in windows), max(w.stop for w in windows))
+            if ptype in spans:
+                held = spans[ptype]
+                spans[ptype] = (
+                    None if held is None or span is None else (min(held[0], span[0]), max(held[1], span[1]))
+                )
+            else:
+                spans[ptype] = span
+        return {
+            ptype: ClassSource(self.planner, ptype, self._order_filters.get(ptype, ()), span)
+            for ptype, span in spans.items()
+        }
 
     def _covered(self, ptype: str, alt: Alternative, piece: Slice) -> bool:
         filters = self.filters_for(alt)

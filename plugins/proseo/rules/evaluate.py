@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
-from proseo.rules.ast import Alternative, Delta, Policy, PolicyName, QualifierKind, SimpleRule
+from proseo.rules.ast import WINDOWLESS, Alternative, Delta, Policy, PolicyName, QualifierKind, SimpleRule
 from proseo.rules.policies import POLICIES, Candidate, Window
 
 
@@ -103,18 +103,59 @@ def _holds(rule: SimpleRule, chosen: Sequence[Candidate], start: datetime, stop:
     return True
 
 
+class CandidateSource(Protocol):
+    """The candidates of one class, asked by window (an index over validity), so that a
+    windowed policy looks only at those that can meet its window instead of the whole class.
+    A plain sequence is taken whole."""
+
+    def __len__(self) -> int: ...
+
+    def touching(self, lo: datetime, hi: datetime) -> Sequence[Candidate]: ...
+
+    def all(self) -> Sequence[Candidate]: ...
+
+
+#: Policies whose answer may lie outside their widened window: they read the whole class.
+WHOLE_CLASS = WINDOWLESS | {
+    PolicyName.LATEST_VALIDITY_CLOSEST,
+    PolicyName.CLOSEST_START_VALIDITY,
+    PolicyName.CLOSEST_STOP_VALIDITY,
+    PolicyName.LATEST_VAL_COVER_NEWEST_VALIDITY,
+}
+
+Candidates = Sequence[Candidate] | CandidateSource
+
+
+def _policy_pool(
+    cands: Candidates,
+    policy: Policy,
+    window: Window,
+    filters: Sequence[tuple[str, str]],
+    whole: list[Candidate] | None,
+) -> tuple[list[Candidate], list[Candidate] | None]:
+    """The filtered candidates a policy looks at, and the whole filtered class once computed."""
+    if isinstance(cands, Sequence) or policy.name in WHOLE_CLASS:
+        if whole is None:
+            source = cands if isinstance(cands, Sequence) else cands.all()
+            whole = [c for c in source if matches(c, filters)]
+        return whole, whole
+    return [c for c in cands.touching(window.start, window.stop) if matches(c, filters)], whole
+
+
 def _run_chain(
     rule: SimpleRule,
     alt: Alternative,
-    cands: Sequence[Candidate],
+    cands: Candidates,
     start: datetime,
     stop: datetime,
     notes: list[str],
 ) -> list[Choice] | None:
-    pool = [c for c in cands if matches(c, alt.source.filters)]
     selected: dict[Any, Choice] = {}
+    whole: list[Candidate] | None = None
     for policy in alt.chain:
-        found = POLICIES[policy.name](pool, widen(start, stop, policy))
+        window = widen(start, stop, policy)
+        pool, whole = _policy_pool(cands, policy, window, alt.source.filters, whole)
+        found = POLICIES[policy.name](pool, window)
         for c in found:
             selected.setdefault(c.id, Choice(c, policy.name, alt.source.product_type))
         notes.append(f"{policy} found {len(found)}")
@@ -127,7 +168,7 @@ def _run_chain(
 
 
 def evaluate(
-    rule: SimpleRule, candidates: Mapping[str, Sequence[Candidate]], start: datetime, stop: datetime
+    rule: SimpleRule, candidates: Mapping[str, Candidates], start: datetime, stop: datetime
 ) -> Selection:
     """Apply a simple rule to the candidates (by product type) for the window ``[start, stop]``."""
     notes: list[str] = []
