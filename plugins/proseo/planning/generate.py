@@ -38,7 +38,7 @@ from proseo.planning import lifecycle
 from proseo.planning.completeness import slice_complete
 from proseo.planning.slicing import Slice
 from proseo.planning.trigger_orders import Wanted, create_generated, existing_keys, generation_key, mode_of
-from proseo.planning.trigger_slices import due_firings, next_time, slices_touching
+from proseo.planning.trigger_slices import due_firings, slices_touching
 from proseo.planning.trigger_state import locked_state, note_firing
 
 #: A data trigger's scan looks this far behind its cursor again: a product's catalogue time
@@ -260,17 +260,3 @@ def advance_generated(catalog: Catalog, mission: str, into: Pass | None = None) 
         except ProseoError as exc:
             result.failed.append(f"{identifier}: {exc}")
     return result
-
-
-def next_due(catalog: Catalog, mission: str, *, now: datetime | None = None) -> datetime | None:
-    """When :func:`fire_due` has work next (for a scheduler that sleeps until then)."""
-    now = now or utcnow()
-    with catalog.session() as session:
-        loaded = loaded_from_catalog(session, mission)
-    orbits = next(iter(loaded.orbits.values()), [])
-    times = [
-        t
-        for _, trig in _triggers(loaded, {TriggerKind.ORBIT, TriggerKind.CALENDAR, TriggerKind.INTERVAL})
-        if (t := next_time(trig, orbits, now)) is not None
-    ]
-    return min(times, default=None)

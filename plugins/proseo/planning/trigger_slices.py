@@ -109,17 +109,3 @@ def due_firings(
         times = interval_times(trigger.every, after, until)
     for at in times:
         yield at, *firing_window(trigger, at)
-
-
-def next_time(trigger: Trigger, orbits: Sequence[Orbit], after: datetime) -> datetime | None:
-    """The next firing time after ``after`` (None for data triggers or past the orbit table)."""
-    if trigger.kind is TriggerKind.CALENDAR:
-        assert trigger.cron is not None
-        return croniter(trigger.cron, after.astimezone(UTC)).get_next(datetime).astimezone(UTC)
-    if trigger.kind is TriggerKind.INTERVAL:
-        assert trigger.every is not None
-        return EPOCH + ((after - EPOCH) // trigger.every + 1) * trigger.every
-    if trigger.kind is TriggerKind.ORBIT:
-        soon = orbits_in(orbits, after - trigger.delay, after - trigger.delay + timedelta(days=1))
-        return min((t for o in soon if (t := o.stop + trigger.delay) > after), default=None)
-    return None
