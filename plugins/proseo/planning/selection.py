@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from proseo.planning.candidates import ClassNeeds
 from proseo.planning.model import ChosenInput, InputPlan, StepPlan, parse_claimed_id, parse_planned_id
-from proseo.planning.sources import Evaluations
+from proseo.planning.sources import MEMO_SIZE, Evaluations
 from proseo.rules.ast import WINDOWLESS, Alternative, PolicyName, QualifierKind, SimpleRule
 from proseo.rules.evaluate import Selection, matches, widen
 from proseo.rules.merge import ScopedRule
@@ -72,6 +72,9 @@ class Selector:
         }
         self._evaluations = Evaluations(planner, self._order_filters)
         self._covered_pieces: set[tuple[Any, ...]] = set()
+        # id(selection) -> (selection, references, upstream steps); the selection is kept so
+        # its id cannot be reused by another object while the entry lives.
+        self._references: dict[int, tuple[Selection, list[ChosenInput], set[int]]] = {}
 
     def filters_for(self, alt: Alternative) -> tuple[tuple[str, str], ...]:
         return alt.source.filters + self._order_filters.get(alt.source.product_type, ())
@@ -127,11 +130,14 @@ class Selector:
                 selection = self._evaluate(rule, start, stop)
         return self._record(step, scoped, selection, planned)
 
-    def _record(
-        self, step: StepPlan, scoped: ScopedRule, selection: Selection, planned: list[str]
-    ) -> InputPlan:
-        rule = scoped.rule
+    def _chosen(self, selection: Selection) -> tuple[list[ChosenInput], set[int]]:
+        """The selection's choices as references (and the plan steps they come from), made
+        once per selection: a remembered selection serves several job steps."""
+        held = self._references.get(id(selection))
+        if held is not None and held[0] is selection:
+            return held[1], held[2]
         chosen: list[ChosenInput] = []
+        upstream: set[int] = set()
         for choice in selection.chosen:
             claimed = parse_claimed_id(choice.candidate.id)
             if claimed is not None:
@@ -143,9 +149,19 @@ class Selector:
                     ChosenInput(choice.policy.value, choice.product_type, product_id=choice.candidate.id)
                 )
                 continue
-            if ref[0] != step.index:
-                step.upstream.add(ref[0])
+            upstream.add(ref[0])
             chosen.append(ChosenInput(choice.policy.value, choice.product_type, step=ref[0], output=ref[1]))
+        if len(self._references) >= MEMO_SIZE:
+            self._references.clear()
+        self._references[id(selection)] = (selection, chosen, upstream)
+        return chosen, upstream
+
+    def _record(
+        self, step: StepPlan, scoped: ScopedRule, selection: Selection, planned: list[str]
+    ) -> InputPlan:
+        rule = scoped.rule
+        chosen, upstream = self._chosen(selection)
+        step.upstream.update(u for u in upstream if u != step.index)
         first = rule.alternatives[0]
         explanation = selection.explanation
         if planned:
@@ -156,14 +172,14 @@ class Selector:
         if elsewhere:
             explanation += f"; waits for {elsewhere} product(s) another order plans"
         return InputPlan(
-            rule_text=str(rule),
+            rule_text=rule.text,
             origin=scoped.origin,
             source_types=rule.product_types,
             mandatory=rule.qualifier.mandatory,
             min_cover=float(rule.qualifier.percent)
             if rule.qualifier.kind is QualifierKind.MINCOVER and rule.qualifier.percent is not None
             else None,
-            filters={k: v for k, v in self.filters_for(first)},
+            filters=dict(self.filters_for(first)),
             satisfied=selection.satisfied,
             chosen=chosen,
             coverage=selection.coverage,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from proseo.rules.ast import SimpleRule
+from proseo.rules.ast import Policy, SimpleRule
 from proseo.rules.evaluate import WHOLE_CLASS, Selection, evaluate, matches, widen
 from proseo.rules.policies import Candidate
 
@@ -100,26 +100,53 @@ class Evaluations:
         self._planner, self._filters = planner, order_filters
         # key -> (selection, {class: version} of the classes read whole, checked on a hit)
         self._memo: dict[tuple[Any, ...], tuple[Selection, dict[str, tuple[int, int, int]]]] = {}
+        self._reaches: dict[str, dict[str, tuple[Policy | None, Policy | None]]] = {}
 
     def pool(self, rule: SimpleRule, start: datetime, stop: datetime) -> dict[str, ClassSource]:
         """One window-indexed source per source class of the rule."""
-        spans: dict[str, tuple[datetime, datetime] | None] = {}
-        strict: dict[str, bool] = {}
-        for alt in rule.alternatives:
-            ptype = alt.source.product_type
-            windows = [widen(start, stop, p) for p in alt.chain if p.name not in WHOLE_CLASS]
-            held = spans.get(ptype)
-            if windows:
-                lo = min(w.start for w in windows)
-                hi = max(w.stop for w in windows)
-                spans[ptype] = (lo, hi) if held is None else (min(held[0], lo), max(held[1], hi))
+        out = {}
+        for ptype, (before, after) in self._reach(rule).items():
+            if before is None or after is None:
+                span, strict = None, True
             else:
-                spans.setdefault(ptype, None)
-            strict[ptype] = strict.get(ptype, True) and all(w.start < w.stop for w in windows)
-        return {
-            ptype: ClassSource(self._planner, ptype, self._filters.get(ptype, ()), span, strict[ptype])
-            for ptype, span in spans.items()
-        }
+                span = (widen(start, stop, before).start, widen(start, stop, after).stop)
+                # A window has a length if the slice has one or the policy widens it.
+                strict = start < stop or all(
+                    p.deltas is not None and p.deltas[0].milliseconds + p.deltas[1].milliseconds > 0
+                    for p in self._windowed(rule, ptype)
+                )
+            out[ptype] = ClassSource(self._planner, ptype, self._filters.get(ptype, ()), span, strict)
+        return out
+
+    def _windowed(self, rule: SimpleRule, ptype: str) -> list[Policy]:
+        return [
+            p
+            for alt in rule.alternatives
+            if alt.source.product_type == ptype
+            for p in alt.chain
+            if p.name not in WHOLE_CLASS
+        ]
+
+    def _reach(self, rule: SimpleRule) -> dict[str, tuple[Policy | None, Policy | None]]:
+        """Per source class, the windowed policies reaching furthest back and forward (None:
+        no windowed policy), found once per rule: a span is then two additions per window."""
+        found = self._reaches.get(rule.text)
+        if found is None:
+            found = {}
+            for alt in rule.alternatives:
+                ptype = alt.source.product_type
+                if ptype in found:
+                    continue
+                windowed = self._windowed(rule, ptype)
+                if not windowed:
+                    found[ptype] = (None, None)
+                    continue
+                found[ptype] = (
+                    max(windowed, key=lambda p: p.deltas[0].milliseconds if p.deltas else 0),
+                    max(windowed, key=lambda p: p.deltas[1].milliseconds if p.deltas else 0),
+                )
+            self._reaches[rule.text] = found
+        return found
 
     def evaluate(self, rule: SimpleRule, start: datetime, stop: datetime) -> Selection:
         pool = self.pool(rule, start, stop)
