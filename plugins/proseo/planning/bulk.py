@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import JSON, func, insert, select, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import Table
@@ -64,17 +64,38 @@ def write_rows(session: Session, model: type[Any], rows: Sequence[Row]) -> None:
 
 
 def _processors(table: Table, columns: list[str], dialect: Dialect) -> list[Callable[[Any], Any] | None]:
-    """Each column's bind processor (naive UTC datetimes, JSON text, ...), as a statement would use."""
-    return [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+    """Each column's bind processor (naive UTC datetimes, JSON text, ...), as a statement would use.
+
+    Most JSON values of a plan are empty (an input's filters, an output's parameters): their
+    text is made once.
+    """
+    out: list[Callable[[Any], Any] | None] = []
+    for name in columns:
+        column_type = table.c[name].type
+        process = column_type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None and isinstance(column_type, JSON):
+            out.append(_empty_once(process))
+        else:
+            out.append(process)
+    return out
+
+
+def _empty_once(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    empty = process({})
+
+    def convert(value: Any) -> Any:
+        return empty if type(value) is dict and not value else process(value)
+
+    return convert
 
 
 def _values(table: Table, columns: list[str], dialect: Dialect, rows: Sequence[Row]) -> Iterator[list[Any]]:
     """Each row's values as the database takes them."""
-    steps = list(zip(columns, _processors(table, columns, dialect), strict=True))
+    processors = _processors(table, columns, dialect)
     for row in rows:
         yield [
             value if value is None or process is None else process(value)
-            for value, process in ((row[c], p) for c, p in steps)
+            for value, process in zip(map(row.__getitem__, columns), processors, strict=True)
         ]
 
 

@@ -185,7 +185,9 @@ class Planner:
         while frontier:
             self._prefetch(frontier)
             created: list[StepPlan] = []
-            for step in frontier:
+            # In time order, the classes of one slice come one after the other: they share
+            # most input rules, and their evaluations are remembered (planning/sources.py).
+            for step in sorted(frontier, key=lambda s: (s.slice.start, s.slice.stop, s.index)):
                 for rule in self.rules_for(step):
                     step.inputs.append(self.selector.select(step, rule, created))
             frontier = created
@@ -361,10 +363,17 @@ class Planner:
         return applicable_rules(self._rules[step.product_type], self.mode, step.processor.id)
 
     def _prefetch(self, steps: Sequence[StepPlan]) -> None:
-        needs: dict[str, ClassNeeds] = {}
+        """One batch of reads for a level: per rule, the span of its steps' slices is enough
+        (a class's needs are the union of windows, so each rule is widened once, not per step)."""
+        spans: dict[int, tuple[ScopedRule, datetime, datetime]] = {}
         for step in steps:
             for rule in self.rules_for(step):
-                self.selector.add_needs(needs, step, rule)
+                held = spans.get(id(rule))
+                a, b = step.slice.start, step.slice.stop
+                spans[id(rule)] = (rule, a, b) if held is None else (rule, min(held[1], a), max(held[2], b))
+        needs: dict[str, ClassNeeds] = {}
+        for rule, lo, hi in spans.values():
+            self.selector.add_needs(needs, rule, lo, hi)
         self._fetch(needs)
 
     def _fetch(self, needs: dict[str, ClassNeeds]) -> None:

@@ -79,9 +79,10 @@ class Selector:
     def filters_for(self, alt: Alternative) -> tuple[tuple[str, str], ...]:
         return alt.source.filters + self._order_filters.get(alt.source.product_type, ())
 
-    def add_needs(self, needs: dict[str, ClassNeeds], step: StepPlan, scoped: ScopedRule) -> None:
-        """Record which windows of which classes this rule will ask about (for batching)."""
-        add_rule_needs(needs, scoped.rule, step.slice.start, step.slice.stop, self.filters_for)
+    def add_needs(self, needs: dict[str, ClassNeeds], scoped: ScopedRule, lo: datetime, hi: datetime) -> None:
+        """Record which windows of which classes this rule will ask about for slices within
+        ``[lo, hi]`` (for batching)."""
+        add_rule_needs(needs, scoped.rule, lo, hi, self.filters_for)
 
     def _evaluate(self, rule: SimpleRule, start: datetime, stop: datetime) -> Selection:
         return self._evaluations.evaluate(rule, start, stop)

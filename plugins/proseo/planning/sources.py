@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from proseo.planning.planner import Planner
 
 #: Evaluations remembered at most (then all forgotten at once: the memo only saves work).
-MEMO_SIZE = 50_000
+MEMO_SIZE = 20_000
 
 
 class ClassSource:
