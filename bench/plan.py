@@ -163,6 +163,7 @@ def main() -> None:
         parser.error(f"--days must be at least 1, not {args.days}")
     if not os.access(args.snakemake, os.X_OK):
         parser.error(f"no snakemake at {args.snakemake}: run `make install` (it makes .venv-bench)")
+    load_before = os.getloadavg()[0]
     work = Path(tempfile.mkdtemp(prefix="proseo_bench_plan_"))
     pg_name = f"proseo_bench_{uuid.uuid4().hex[:8]}"
     admin = make_engine(f"{args.pg}/test", isolation_level="AUTOCOMMIT")
@@ -198,23 +199,26 @@ def main() -> None:
         f"{first['edges']} edges, {first['inputs']} inputs ({first['satisfied']} satisfied), "
         f"{first['ingested']} products ingested"
     )
-    print(f"{'planner':<20}{'seconds':>9}{'steps/s':>10}{'SQL stmts':>11}{'reads':>7}{'ingest s':>10}")
+    print(f"{'':<22}{'seconds':>9}{'CPU s':>8}{'steps/s':>9}{'SQL stmts':>11}{'reads':>7}")
     for name, r in results.items():
         print(
-            f"{'plan_order ' + name:<20}{r['seconds']:>9.2f}{r['job_steps'] / r['seconds']:>10.0f}"
-            f"{r['statements']:>11}{r['reads']:>7}{r['ingest_seconds']:>10.1f}"
+            f"{'plan_order ' + name:<22}{r['seconds']:>9.2f}{r['cpu']:>8.2f}"
+            f"{r['job_steps'] / r['seconds']:>9.0f}{r['statements']:>11}{r['reads']:>7}"
         )
-    print(
-        f"{'snakemake -n':<20}{snake.seconds:>9.2f}{workflow.jobs / snake.seconds:>10.0f}"
-        f"   ({snake.jobs} jobs = {workflow.jobs} + all; {workflow.edges} edges, "
-        f"{workflow.present} present inputs; {startup:.2f} s of it start-up)"
-    )
+    print(f"{'snakemake -n':<22}{snake.seconds:>9.2f}{snake.cpu:>8.2f}{workflow.jobs / snake.seconds:>9.0f}")
     if args.peer:
         for name, r in results.items():
             print(
-                f"{'per-step ' + name:<20}{r['peer_seconds']:>9.2f}"
-                f"{r['job_steps'] / r['peer_seconds']:>10.0f}{'':>11}{r['peer_queries']:>7}"
+                f"{'per-step ' + name:<22}{r['peer_seconds']:>9.2f}{'':>8}"
+                f"{r['job_steps'] / r['peer_seconds']:>9.0f}{'':>11}{r['peer_queries']:>7}"
             )
+    print(
+        f"snakemake counted {snake.jobs} jobs ({workflow.jobs} job steps + all) over {workflow.edges} "
+        f"edges and {workflow.present} present inputs; its start-up alone takes {startup:.2f} s. "
+        f"Ingestion took {results['sqlite']['ingest_seconds']:.1f} s (SQLite), "
+        f"{results['postgresql']['ingest_seconds']:.1f} s (PostgreSQL); CPU s of plan_order is the "
+        "planning process only (PostgreSQL's server not counted)."
+    )
     b = results["postgresql"]["seconds"]
     summary: dict[str, Any] = {
         "bench": "plan",
@@ -227,7 +231,15 @@ def main() -> None:
         "edges": first["edges"],
         "snakemake_jobs": snake.jobs,
         "snakemake_startup_seconds": round(startup, 3),
+        # CPU seconds of the planning process (PostgreSQL's server not counted) and of snakemake.
+        "cpu_sqlite": round(results["sqlite"]["cpu"], 3),
+        "cpu_postgresql": round(results["postgresql"]["cpu"], 3),
+        "snakemake_cpu_seconds": round(snake.cpu, 3),
         "ingested": first["ingested"],
+        # The 1-minute load average before and after: the machine has 2 cores, so a load above
+        # 2 means the figures were shared with other work.
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
         "sqlite_statements": results["sqlite"]["statements"],
         "postgresql_statements": results["postgresql"]["statements"],
         "sqlite_reads": results["sqlite"]["reads"],

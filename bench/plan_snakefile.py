@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import subprocess
 import time
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class Workflow:
 @dataclass(frozen=True)
 class DryRun:
     seconds: float
+    cpu: float  # user + system time of snakemake's process: less sensitive to a busy machine
     jobs: int  # snakemake's "Job stats" total, the `all` job included
     log: Path
 
@@ -148,10 +150,13 @@ def dry_run(snakemake: Path, workflow: Workflow) -> DryRun:
     work = workflow.snakefile.parent
     log = work / "snakemake-n.log"
     command = [str(snakemake), "-n", "--cores", "1", "-s", str(workflow.snakefile), "-d", str(work)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with log.open("wb") as out:
         done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=False)
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     text = log.read_text(errors="replace")
     if done.returncode != 0:
         raise SnakefileError(
@@ -165,7 +170,7 @@ def dry_run(snakemake: Path, workflow: Workflow) -> DryRun:
         raise SnakefileError(
             f"snakemake -n counted {jobs} jobs, the plan has {workflow.jobs} job steps (+1 for `all`)"
         )
-    return DryRun(seconds, jobs, log)
+    return DryRun(seconds, cpu, jobs, log)
 
 
 def startup_seconds(snakemake: Path) -> float:
