@@ -10,6 +10,8 @@ of other job steps it chose (``input_query_output``), each with its policy.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -30,7 +32,7 @@ from proseo.catalog.model_order import (
     ProcessingOrder,
     StepState,
 )
-from proseo.planning.bulk import allocate_ids, write_rows
+from proseo.planning.bulk import RowWriter, allocate_ids
 from proseo.planning.claims import refuse_if_awaited
 from proseo.planning.graph import Graph, Node
 from proseo.planning.model import Plan
@@ -78,10 +80,41 @@ def write_plan(
         )
 
     slices = sorted({(s.slice.start, s.slice.stop, s.slice.orbit) for s in plan.steps})
-    job_ids = allocate_ids(session, Job, len(slices))
+    # Every id first (the writer then has the connection to itself): four statements.
+    ids = _Ids(
+        jobs=allocate_ids(session, Job, len(slices)),
+        steps=allocate_ids(session, JobStep, len(plan.steps)),
+        outputs=allocate_ids(session, JobStepOutput, sum(len(s.outputs) for s in plan.steps)),
+        queries=allocate_ids(session, InputQuery, sum(len(s.inputs) for s in plan.steps)),
+    )
+    with RowWriter(session) as writer:
+        _write_rows(writer, order, plan, mission, class_ids, processor_ids, orbit_ids, slices, ids)
+    return {s.index: ids.steps[s.index] for s in plan.steps}
+
+
+@dataclass(frozen=True)
+class _Ids:
+    jobs: list[int]
+    steps: list[int]
+    outputs: list[int]
+    queries: list[int]
+
+
+def _write_rows(
+    writer: RowWriter,
+    order: ProcessingOrder,
+    plan: Plan,
+    mission: str,
+    class_ids: dict[str, int],
+    processor_ids: dict[str, int],
+    orbit_ids: dict[int, int],
+    slices: list[tuple[datetime, datetime, int | None]],
+    ids: _Ids,
+) -> None:
+    """Each table's rows, in the order their foreign keys need."""
+    job_ids, step_ids, output_ids, query_ids = ids.jobs, ids.steps, ids.outputs, ids.queries
     job_of = {key: job_ids[n] for n, key in enumerate(slices)}
-    write_rows(
-        session,
+    writer.write(
         Job,
         [
             {
@@ -97,9 +130,7 @@ def write_plan(
         ],
     )
 
-    step_ids = allocate_ids(session, JobStep, len(plan.steps))
-    write_rows(
-        session,
+    writer.write(
         JobStep,
         [
             {
@@ -120,7 +151,6 @@ def write_plan(
         ],
     )
 
-    output_ids = allocate_ids(session, JobStepOutput, sum(len(s.outputs) for s in plan.steps))
     output_of: dict[tuple[int, int], int] = {}
     output_rows: list[dict[str, Any]] = []
     for s in plan.steps:
@@ -151,10 +181,9 @@ def write_plan(
                     "claim": None,  # claimed at release (planning/claims.py)
                 }
             )
-    write_rows(session, JobStepOutput, output_rows)
+    writer.write(JobStepOutput, output_rows)
 
-    write_rows(
-        session,
+    writer.write(
         JobStepEdge,
         [
             {"upstream_id": step_ids[u], "downstream_id": step_ids[s.index]}
@@ -163,7 +192,6 @@ def write_plan(
         ],
     )
 
-    query_ids = allocate_ids(session, InputQuery, sum(len(s.inputs) for s in plan.steps))
     query_rows: list[dict[str, Any]] = []
     picks: dict[tuple[int, int], dict[str, Any]] = {}
     bindings: dict[tuple[int, int], dict[str, Any]] = {}
@@ -197,10 +225,9 @@ def write_plan(
                     assert c.step is not None and c.output is not None
                     oid = output_of[(c.step, c.output)]
                 bindings.setdefault((qid, oid), {"query_id": qid, "output_id": oid, "policy": c.policy})
-    write_rows(session, InputQuery, query_rows)
-    write_rows(session, InputQueryProduct, list(picks.values()))
-    write_rows(session, InputQueryOutput, list(bindings.values()))
-    return {s.index: step_ids[s.index] for s in plan.steps}
+    writer.write(InputQuery, query_rows)
+    writer.write(InputQueryProduct, list(picks.values()))
+    writer.write(InputQueryOutput, list(bindings.values()))
 
 
 def order_graph(session: Session, order: ProcessingOrder) -> Graph:
