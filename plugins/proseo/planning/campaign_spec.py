@@ -25,6 +25,8 @@ from proseo.text import Name32, Name64, Name128
 
 #: Units a campaign may have (20 years of days): the dry run and the passes stay cheap.
 MAX_UNITS = 7400
+#: Years a campaign's period may lie in (instants stay far from datetime's limits).
+EARLIEST, LATEST = 1900, 2200
 #: Priority of a campaign's orders unless given: below every trigger of the sample missions.
 DEFAULT_PRIORITY = 20
 
@@ -82,6 +84,10 @@ class CampaignSpec(BaseModel):
     def _period(self) -> CampaignSpec:
         if self.stop <= self.start:
             raise ValueError(f"stop {self.stop.isoformat()} is not after start {self.start.isoformat()}")
+        if not (self.start.year >= EARLIEST and self.stop.year <= LATEST):
+            raise ValueError(f"the period must lie within the years {EARLIEST}..{LATEST}")
+        if self.stop - self.start > timedelta(days=MAX_UNITS):
+            raise ValueError(f"the period is longer than {MAX_UNITS:,} days: split it into several campaigns")
         if self.input_timeout <= timedelta(0):
             raise ValueError("input_timeout must be positive")
         return self
