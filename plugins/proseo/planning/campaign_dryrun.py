@@ -36,7 +36,7 @@ from proseo.planning.campaign_spec import CampaignSpec
 from proseo.planning.campaign_units import Layout, expected_slices, run_class
 from proseo.planning.choose import rank_processors
 from proseo.planning.slicing import Slice, SlicingError, make_slices
-from proseo.rules.ast import Alternative, QualifierKind, SimpleRule
+from proseo.rules.ast import QualifierKind, SimpleRule
 from proseo.rules.merge import applicable_rules, scoped_rules
 
 #: Missing slices listed one by one (the counts cover all of them).
@@ -106,15 +106,35 @@ class _Intervals:
         return [(self.starts[k], self.stops[k]) for k in range(i, j) if self.stops[k] > lo]
 
 
-def _window(alt: Alternative, s: Slice) -> tuple[datetime, datetime] | None:
-    """The widest window of the alternative's policies; None when one of them ignores windows."""
-    lo, hi = s.start, s.stop
-    for policy in alt.chain:
-        if policy.deltas is None:
-            return None
-        lo = min(lo, s.start - policy.deltas[0].timedelta)
-        hi = max(hi, s.stop + policy.deltas[1].timedelta)
-    return lo, hi
+@dataclass(frozen=True)
+class _Alt:
+    """An alternative of a rule, compiled once: its source and each policy's window deltas."""
+
+    source: str
+    policies: tuple[tuple[str, timedelta, timedelta], ...]  # (any | intersect | cover, before, after)
+    mincover: int | None
+
+    def window(self, s: Slice) -> tuple[datetime, datetime]:
+        """The first windowed policy's window (the slice itself for window-less policies)."""
+        for kind, before, after in self.policies:
+            if kind != "any":
+                return s.start - before, s.stop + after
+        return s.start, s.stop
+
+
+def _compile(rule: SimpleRule) -> list[_Alt]:
+    percent = rule.qualifier.percent if rule.qualifier.kind is QualifierKind.MINCOVER else None
+    out = []
+    for alt in rule.alternatives:
+        policies = []
+        for p in alt.chain:
+            if p.deltas is None:
+                policies.append(("any", timedelta(0), timedelta(0)))
+            else:
+                kind = "cover" if "Cover" in p.name.value else "intersect"
+                policies.append((kind, p.deltas[0].timedelta, p.deltas[1].timedelta))
+        out.append(_Alt(alt.source.product_type, tuple(policies), percent))
+    return out
 
 
 def _covered(products: list[tuple[datetime, datetime]], lo: datetime, hi: datetime) -> float:
@@ -129,19 +149,25 @@ def _covered(products: list[tuple[datetime, datetime]], lo: datetime, hi: dateti
     return total / (hi - lo)
 
 
-def _satisfied(rule: SimpleRule, alt: Alternative, have: _Intervals, s: Slice) -> bool:
-    window = _window(alt, s)
-    if window is None:
-        return bool(have)
-    lo, hi = window
-    found = have.touching(lo, hi)
-    if not found:
-        return False
-    if rule.qualifier.kind is QualifierKind.MINCOVER and rule.qualifier.percent is not None:
-        return _covered(found, lo, hi) * 100 >= rule.qualifier.percent - 1e-9
-    if any("Cover" in p.name.value for p in alt.chain):
-        return any(a <= lo and b >= hi for a, b in found)
-    return True
+def _satisfied(alt: _Alt, have: _Intervals, s: Slice) -> bool:
+    """Whether a policy of the alternative finds what it needs among the existing products."""
+    for kind, before, after in alt.policies:
+        if kind == "any":
+            if have:
+                return True
+            continue
+        lo, hi = s.start - before, s.stop + after
+        found = have.touching(lo, hi)
+        if not found:
+            continue
+        if alt.mincover is not None:
+            if _covered(found, lo, hi) * 100 >= alt.mincover - 1e-9:
+                return True
+            continue
+        if kind == "cover" and not any(a <= lo and b >= hi for a, b in found):
+            continue
+        return True
+    return False
 
 
 class _Sizer:
@@ -157,20 +183,35 @@ class _Sizer:
         self.listed: list[tuple[str, str, str]] = []
         self.lo = min((p.start for p in lay.parts), default=spec.start)
         self.hi = max((p.stop for p in lay.parts), default=spec.stop)
+        self._processors: dict[str, ConfiguredProcessor | None] = {}
+        self._run_classes: dict[str, str] = {}
+        self._producible: dict[str, bool] = {}
+        self._slices: dict[tuple[str, datetime, datetime], list[Slice]] = {}
 
     def processor(self, rc: str) -> ConfiguredProcessor | None:
-        processor = self.cfg.producer_of(rc)
-        if processor is None:
-            return None
-        ranked, _ = rank_processors(
-            self.cfg, processor, self.spec.processing_mode, list(self.spec.configured_processors)
-        )
-        return ranked[0] if ranked else None
+        if rc not in self._processors:
+            processor = self.cfg.producer_of(rc)
+            ranked = (
+                rank_processors(
+                    self.cfg, processor, self.spec.processing_mode, list(self.spec.configured_processors)
+                )[0]
+                if processor is not None
+                else []
+            )
+            self._processors[rc] = ranked[0] if ranked else None
+        return self._processors[rc]
+
+    def run_class(self, product_type: str) -> str:
+        if product_type not in self._run_classes:
+            self._run_classes[product_type] = run_class(self.cfg, product_type)
+        return self._run_classes[product_type]
 
     def producible(self, product_type: str) -> bool:
-        if self.cfg.producer_of(product_type) is None:
-            return False
-        return not {product_type, run_class(self.cfg, product_type)} & set(self.spec.input_only_classes)
+        if product_type not in self._producible:
+            self._producible[product_type] = self.cfg.producer_of(product_type) is not None and not (
+                {product_type, self.run_class(product_type)} & set(self.spec.input_only_classes)
+            )
+        return self._producible[product_type]
 
     def have(self, product_type: str) -> _Intervals:
         held = self.products.get(product_type)
@@ -193,7 +234,15 @@ class _Sizer:
         return held
 
     def slices_of(self, product_type: str, lo: datetime, hi: datetime) -> list[Slice]:
-        slicing = self.cfg.product_classes[run_class(self.cfg, product_type)].slicing
+        rc = self.run_class(product_type)
+        key = (rc, lo, hi)
+        held = self._slices.get(key)
+        if held is None:
+            held = self._slices[key] = self._make_slices(rc, lo, hi)
+        return held
+
+    def _make_slices(self, rc: str, lo: datetime, hi: datetime) -> list[Slice]:
+        slicing = self.cfg.product_classes[rc].slicing
         try:
             return make_slices(
                 slicing.type,
@@ -222,26 +271,22 @@ class _Sizer:
                 for i, r in enumerate(pc.selection_rules)
             ]
             for scoped in applicable_rules(scoped_rules(specs), self.spec.processing_mode, cp.id):
-                rule = scoped.rule
+                alts = _compile(scoped.rule)
+                made = next((a for a in alts if self.producible(a.source)), None)
+                haves = [(a, self.have(a.source)) for a in alts]
                 for s in new:
-                    if any(
-                        _satisfied(rule, alt, self.have(alt.source.product_type), s)
-                        for alt in rule.alternatives
-                    ):
+                    if any(_satisfied(a, have, s) for a, have in haves):
                         continue
-                    made = next(
-                        (a for a in rule.alternatives if self.producible(a.source.product_type)), None
-                    )
                     if made is not None:
-                        source = run_class(self.cfg, made.source.product_type)
-                        window = _window(made, s) or (s.start, s.stop)
-                        before = len(self.need[source])
-                        for piece in self.slices_of(made.source.product_type, *window):
-                            self.need[source].setdefault((piece.start, piece.stop), piece)
-                        if len(self.need[source]) > before and source not in queue:
+                        source = self.run_class(made.source)
+                        needed = self.need[source]
+                        before = len(needed)
+                        for piece in self.slices_of(made.source, *made.window(s)):
+                            needed.setdefault((piece.start, piece.stop), piece)
+                        if len(needed) > before and source not in queue:
                             queue.append(source)
-                    elif rule.qualifier.mandatory:
-                        self.note_missing(rc, rule.alternatives[0].source.product_type, s)
+                    elif scoped.rule.qualifier.mandatory:
+                        self.note_missing(rc, alts[0].source, s)
 
     def note_missing(self, product_type: str, input_type: str, s: Slice) -> None:
         entry = self.missing.setdefault((product_type, input_type), MissingInput(product_type, input_type))
