@@ -130,9 +130,10 @@ def layout(spec: CampaignSpec, cfg: MissionConfig, orbits: Sequence[Orbit]) -> L
 def expected_slices(cfg: MissionConfig, lay: Layout, part: Part, product_type: str) -> list[Slice]:
     """The slices of ``product_type`` the part's order requests (what the planner cuts)."""
     if part.kind == ORBITS:
+        assert part.orbit_from is not None and part.orbit_to is not None
         numbers = lay.numbers()
         lo = bisect_left(numbers, part.orbit_from)
-        hi = bisect_left(numbers, (part.orbit_to or 0) + 1)
+        hi = bisect_left(numbers, part.orbit_to + 1)
         return [Slice(o.start, o.stop, o.number) for o in lay.orbits[lo:hi]]
     slicing = cfg.product_classes[run_class(cfg, product_type)].slicing
     return make_slices(

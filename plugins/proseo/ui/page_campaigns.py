@@ -49,7 +49,7 @@ def bar(p: Progress) -> dict[str, Any]:
         "completed": p.completed,
         "percent": round(100.0 * p.fraction),
         "segments": segments,
-        "text": ", ".join(f"{seg['count']} {seg['state'].lower()}" for seg in segments),
+        "text": ", ".join(f"{n} {s.lower()}" for s, n in counts.items() if n and total),
     }
 
 
