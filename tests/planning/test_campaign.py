@@ -17,6 +17,8 @@ from proseo.catalog.model_product import Product
 from proseo.errors import CampaignError, CampaignTransition, ConflictError
 from proseo.missions import load_mission
 from proseo.planning import campaign as camp
+from proseo.planning.campaign_gaps import gap_report
+from proseo.planning.campaign_progress import progress
 from proseo.planning.campaign_spec import CampaignSpec, parse_campaign
 from tests_campaign import AUX, L0, ingest, order_rows, run_order
 
@@ -99,6 +101,11 @@ def test_units_are_released_a_window_at_a_time_and_the_campaign_completes(
 
     made = run_order(s5p, "rpro1_20250301")
     assert made == order.orbit_to - order.orbit_from + 1
+    with s5p.session() as s:
+        half = progress(s, "S5P", "rpro1")
+    assert half.parts == 2 and half.fraction == 0.5 and half.completed == 1 and half.active == 0
+    assert [u.state for u in half.units] == [OrderState.COMPLETED.value, "NOT_STARTED"]
+    assert half.steps_done == made and half.steps_per_hour and half.eta_s and half.eta_s > 0
     second = camp.campaign_pass(Catalog(s5p.url), "S5P", "rpro1")  # a new process: only the catalogue
     assert second.created == ["rpro1_20250302"] and second.released == ["rpro1_20250302"]
     nxt = order_rows(s5p, cid)[1]
@@ -146,3 +153,29 @@ def test_pause_stops_releasing_resume_continues_cancel_cancels(s5p: Catalog, tmp
     assert camp.campaign_pass(s5p, "S5P", "rpro1").created == []  # cancelled: nothing again
     with pytest.raises(CampaignTransition):
         camp.resume_campaign(s5p, "S5P", "rpro1")
+
+
+def test_a_unit_of_orbit_and_daily_classes_has_two_orders_that_share_nothing(
+    s5p: Catalog, tmp_path: Path
+) -> None:
+    ingest(s5p, DAY - timedelta(days=1), DAY + timedelta(days=3), tmp_path, AUX | L0)
+    cid = _create(s5p, _spec(requested_classes=["L2__NO2___", "L3__NO2___"], window={"max_active_orders": 4}))
+    started = camp.start_campaign(s5p, "S5P", "rpro1")
+    parts = ["20250301_orbits", "20250301_period", "20250302_orbits", "20250302_period"]
+    assert started.released == [f"rpro1_{p}" for p in parts] and started.failed == [], started
+    rows = {o.identifier: o for o in order_rows(s5p, cid)}
+    assert rows["rpro1_20250301_orbits"].requested_classes == ["L2__NO2___"]
+    assert rows["rpro1_20250301_period"].requested_classes == ["L3__NO2___"]
+    for p in parts:  # the orbit orders first: the day's L3 reads their L2
+        run_order(s5p, f"rpro1_{p}")
+    assert camp.campaign_pass(s5p, "S5P", "rpro1").state == CampaignState.COMPLETED.value
+    assert {o.state for o in order_rows(s5p, cid)} == {OrderState.COMPLETED.value}
+    with s5p.session() as s:
+        report = gap_report(s, "S5P", "rpro1")
+        made = s.execute(
+            select(Product.product_class_id, Product.sensing_start, func.count())
+            .where(Product.job_step_id.is_not(None))
+            .group_by(Product.product_class_id, Product.sensing_start)
+        ).all()
+    assert report.gaps == [] and report.expected == report.produced > 28
+    assert all(n == 1 for *_, n in made)  # no product made twice, the midnight orbits included
