@@ -23,6 +23,8 @@ def test_a_campaign_over_rest(world: Catalog, as_user: Any, client: Any) -> None
     assert viewer.post(BASE, json=REQUEST).status_code == 403  # viewers do not create
     assert as_user("nobody").post(f"{BASE}/dryrun", json=REQUEST).status_code == 403
 
+    unknown = viewer.post(f"{BASE}/dryrun", json={**REQUEST, "requested_classes": ["NOPE"]})
+    assert unknown.status_code == 422 and "unknown product class 'NOPE'" in unknown.text
     sized = viewer.post(f"{BASE}/dryrun", json=REQUEST)
     assert sized.status_code == 200, sized.text
     doc = sized.json()

@@ -174,13 +174,17 @@ def pending_parts(lay: Layout, latest: dict[str, UnitOrder], retry_round: int) -
 # -- creating and steering ------------------------------------------------------------
 
 
-def create_campaign(session: Session, mission: str, spec: CampaignSpec) -> Campaign:
-    """A new CREATED campaign, checked against the mission's latest revision."""
-    loaded = loaded_from_catalog(session, mission)
+def check(spec: CampaignSpec, loaded: LoadedMission, mission: str) -> None:
+    """Every check of a request against its mission (fields, then slicing that fits the units)."""
     check_campaign(spec, loaded.config)
     problems = slicing_problems(spec, loaded.config)
     if problems:
         raise CampaignError("invalid campaign: " + "; ".join(problems), mission=mission, campaign=spec.name)
+
+
+def create_campaign(session: Session, mission: str, spec: CampaignSpec) -> Campaign:
+    """A new CREATED campaign, checked against the mission's latest revision."""
+    check(spec, loaded_from_catalog(session, mission), mission)
     mission_id = get_mission(session, mission).id
     taken = session.scalar(
         select(Campaign.id).where(Campaign.mission_id == mission_id, Campaign.name == spec.name)

@@ -25,15 +25,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from proseo.catalog.mission_sync import get_mission
+from proseo.catalog.mission_sync import get_mission, loaded_from_catalog
 from proseo.catalog.model_order import JobStep, StepState
 from proseo.catalog.model_product import Product
 from proseo.catalog.products import class_ids
 from proseo.missions.models import ConfiguredProcessor, MissionConfig
-from proseo.planning.campaign import layout_of
+from proseo.planning.campaign import check
 from proseo.planning.campaign_gaps import produced_slices
 from proseo.planning.campaign_spec import CampaignSpec
-from proseo.planning.campaign_units import Layout, expected_slices, run_class
+from proseo.planning.campaign_units import Layout, expected_slices, layout, run_class
 from proseo.planning.choose import rank_processors
 from proseo.planning.slicing import Slice, SlicingError, make_slices
 from proseo.rules.ast import QualifierKind, SimpleRule
@@ -330,8 +330,10 @@ def _assumed(cfg: MissionConfig, cp: ConfiguredProcessor | None) -> float:
 def dry_run(session: Session, mission: str, spec: CampaignSpec) -> DryRun:
     """Size ``spec`` against the catalogue as it is now (nothing is written)."""
     started = time.perf_counter()
-    loaded, lay = layout_of(session, mission, spec)
+    loaded = loaded_from_catalog(session, mission)
+    check(spec, loaded, mission)
     cfg = loaded.config
+    lay = layout(spec, cfg, next(iter(loaded.orbits.values()), []))
     mission_id = get_mission(session, mission).id
     out = DryRun(spec.name, mission, len(lay.units), len(lay.parts))
     sizer = _Sizer(session, mission_id, cfg, spec, lay)
