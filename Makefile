@@ -5,10 +5,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed
+# Benchmark-only tools (snakemake) live in their own environment: their pins
+# (SQLAlchemy < 2.1, packaging < 26) conflict with the project's (requirements/bench.in).
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
 .PHONY: install browser test lint typecheck demo lock clean
 
-install: $(STAMP)
+install: $(STAMP) $(BENCH_STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +25,11 @@ $(STAMP): requirements/lock.txt pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/lock.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+$(BENCH_STAMP): requirements/bench-lock.txt | $(BIN)/uv
+	test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv --without-pip $(BENCH_VENV)
+	$(BIN)/uv pip sync --quiet --python $(BENCH_VENV)/bin/python requirements/bench-lock.txt
+	touch $(BENCH_STAMP)
 
 lint: install
 	$(BIN)/ruff check plugins tests bench dags
@@ -45,6 +54,8 @@ demo: install
 lock: | $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --all-extras --python-version 3.11 \
 		--generate-hashes --quiet -o requirements/lock.txt
+	$(BIN)/uv pip compile requirements/bench.in --python-version 3.11 \
+		--generate-hashes --quiet -o requirements/bench-lock.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache

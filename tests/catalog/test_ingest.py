@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import xxhash
 from sqlalchemy import func, select, text
 
 from proseo.catalog.db import Catalog
@@ -53,6 +54,7 @@ def test_ingest_copies_checksums_and_registers(catalog: Catalog, data_dirs, tmp_
                 ProductFile.size,
                 ProductFile.md5,
                 ProductFile.sha256,
+                ProductFile.xxh128,
                 ProductFile.storage_url,
             )
         ).all()
@@ -61,12 +63,13 @@ def test_ingest_copies_checksums_and_registers(catalog: Catalog, data_dirs, tmp_
         ).all()
         orbit_numbers = {p.id: s.scalar(select(Orbit.number).where(Orbit.id == p.orbit_id)) for p in l0}
     by_name = {p.name: p for p in files}
-    for name, size, md5, sha256, url in rows:
+    for name, size, md5, sha256, xxh128, url in rows:
         body = by_name[name].read_bytes()
-        assert (size, md5, sha256) == (
+        assert (size, md5, sha256, xxh128) == (
             len(body),
             hashlib.md5(body).hexdigest(),
             hashlib.sha256(body).hexdigest(),
+            xxhash.xxh3_128_hexdigest(body),  # what stage-in verifies with, from the same pass
         )
         assert Path(url.removeprefix("file://")).read_bytes() == body
     # L0 validity and orbit come from the file name; generation time too.

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import xxhash
 from sqlalchemy import MetaData, func, select, text
 
 from proseo.catalog.db import Catalog
@@ -140,9 +141,11 @@ def test_a_0004_catalogue_upgrades_in_place_and_its_orders_run(
         (gave_up,) = {s.get(InputQuery, q).job_step_id for q in given_up}
         assert steptask.upstream(s, gave_up) == []
 
-    # The delivered exposures back on storage (their bytes follow from their names).
+    # The delivered exposures back on storage (their bytes follow from their names). They
+    # were catalogued before XXH3-128 was recorded (0007), so stage-in verifies SHA-256.
     with catalog.session() as s:
         delivered = s.scalars(select(ProductFile).join(Product).where(Product.job_step_id.is_(None))).all()
+        assert delivered and all(f.xxh128 is None for f in delivered)
         for f in delivered:
             path = Path(f.storage_url.removeprefix("file://"))
             assert path.is_relative_to(data), f.storage_url
@@ -164,6 +167,16 @@ def test_a_0004_catalogue_upgrades_in_place_and_its_orders_run(
             )
         )
         assert made == {"CALEXP_G": 1, "CALEXP_R": 1, "STACK_G": 1, "STACK_R": 1, "SRC_CAT": 1}
+        # Its outputs are registered with XXH3-128, so their consumers stage on the fast path.
+        new_files = s.scalars(
+            select(ProductFile)
+            .join(Product)
+            .where(Product.job_step_id.in_(_steps(catalog, "night-released")))
+        ).all()
+        assert new_files
+        for f in new_files:
+            body = Path(f.storage_url.removeprefix("file://")).read_bytes()
+            assert f.xxh128 == xxhash.xxh3_128_hexdigest(body)
         # Lineage of the catalogue: the stacks' inputs are the calibrated exposures the run staged.
         edges = s.scalar(
             select(func.count())

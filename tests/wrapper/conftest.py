@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import xxhash
 
 from proseo.devtools.s3server import MotoServer
 from proseo.storage import Storage, open_storage
@@ -81,6 +82,7 @@ def _spec_data(store: Store, config_file: Path, **overrides: Any) -> dict[str, A
                 "size": len(content),
                 "md5": hashlib.md5(content).hexdigest(),
                 "sha256": hashlib.sha256(content).hexdigest(),
+                "xxh128": xxhash.xxh3_128_hexdigest(content),
                 "start": "2024-03-01T00:00:00Z",
                 "stop": "2024-03-01T01:40:00.5Z",
             }

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import xxhash
 
 from proseo.wrapper.job import run_job
 from proseo.wrapper.joborder import parse_job_order
@@ -65,10 +66,11 @@ def test_success_uploads_planned_outputs_with_checksums(make_spec: Any, store: A
         assert product.metadata == {"job_order": "JobOrder_42.xml", "inputs": 4}  # 3 inputs + config file
         for f in product.files:
             data = store.storage.get_bytes(f.key)
-            assert (f.size, f.md5, f.sha256) == (
+            assert (f.size, f.md5, f.sha256, f.xxh128) == (
                 len(data),
                 hashlib.md5(data).hexdigest(),
                 hashlib.sha256(data).hexdigest(),
+                xxhash.xxh3_128_hexdigest(data),
             )
             assert f.url == store.storage.url_for(f.key)
     # The content depends on the inputs (their digest is in it).
@@ -91,11 +93,16 @@ def test_success_uploads_planned_outputs_with_checksums(make_spec: Any, store: A
     assert "behaviour ok" in log_text(store, manifest)
 
 
+@pytest.mark.parametrize(
+    "wrong",
+    [{"xxh128": "0" * 32}, {"sha256": "0" * 64, "xxh128": None}],
+    ids=["xxh128", "sha256 only"],
+)
 def test_corrupt_input_in_spec_fails_before_the_processor_starts(
-    make_spec: Any, store: Any, tmp_path: Path
+    make_spec: Any, store: Any, tmp_path: Path, wrong: dict[str, Any]
 ) -> None:
     spec: JobSpec = make_spec()
-    bad = spec.inputs[1].model_copy(update={"sha256": "0" * 64})
+    bad = spec.inputs[1].model_copy(update=wrong)  # the digest stage-in verifies with
     spec = spec.model_copy(update={"inputs": [spec.inputs[0], bad, spec.inputs[2]]})
     manifest = run_job(spec, tmp_path / "work")
 
@@ -107,10 +114,14 @@ def test_corrupt_input_in_spec_fails_before_the_processor_starts(
     assert stored(store) == INPUT_KEYS | {"logs/42/processor.log"}
 
 
+@pytest.mark.parametrize("catalogued", ["xxh128", "sha256 only"])
 def test_bytes_changed_in_storage_fail_before_the_processor_starts(
-    make_spec: Any, store: Any, tmp_path: Path
+    make_spec: Any, store: Any, tmp_path: Path, catalogued: str
 ) -> None:
     spec: JobSpec = make_spec()
+    if catalogued == "sha256 only":  # products catalogued before migration 0007 have no XXH3-128
+        old = [f.model_copy(update={"xxh128": None}) for f in spec.inputs]
+        spec = spec.model_copy(update={"inputs": old})
     original = store.storage.get_bytes(spec.inputs[2].key)
     tampered = original.replace(b"meteorology", b"meteorologY")  # same size
     store.storage.put_bytes(tampered, spec.inputs[2].key, replace=True)  # changed behind our back
@@ -118,9 +129,14 @@ def test_bytes_changed_in_storage_fail_before_the_processor_starts(
 
     assert (manifest.status, manifest.stage) == (Status.FAILED, "stage-in")
     reason = manifest.reason or ""
-    # file:// stages by hard link and verifies SHA-256 alone; S3 verifies both as bytes stream.
-    assert "'S5P_AUX_MET_20240301.nc'" in reason and ("MD5" in reason or "SHA-256" in reason)
+    assert "'S5P_AUX_MET_20240301.nc'" in reason and "size" not in reason
+    # Verified by XXH3-128 where the catalogue has it (file:// alone; S3 with MD5 as the bytes
+    # stream), else by SHA-256 (file:// alone; S3 with MD5).
+    fast = catalogued == "xxh128"
+    assert ("XXH3-128" in reason) is fast and ("SHA-256" in reason) is not fast
+    assert ("MD5" in reason) is (store.url.startswith("s3://"))
     assert not (tmp_path / "work" / "started").exists()
+    assert not (tmp_path / "work" / "inputs" / "AUX_MET" / "S5P_AUX_MET_20240301.nc").exists()
 
 
 def test_missing_input_is_named(make_spec: Any, store: Any, tmp_path: Path) -> None:

@@ -345,6 +345,7 @@ class Ingestor:
                             "size": info.size,
                             "md5": info.md5,
                             "sha256": info.sha256,
+                            "xxh128": info.xxh128 or None,
                             "created_at": now,
                         }
                         for pid, (d, _, info) in zip(ids, copied, strict=True)

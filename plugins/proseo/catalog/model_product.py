@@ -88,6 +88,10 @@ class ProductFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     md5: Mapped[str] = mapped_column(String(32))
     sha256: Mapped[str] = mapped_column(String(64))
+    # XXH3-128 (hex), what stage-in verifies every byte with; NULL for files catalogued
+    # before migration 0007 (stage-in then verifies SHA-256). MD5 and SHA-256 stay: the
+    # ESA interfaces' Checksum field and create-only comparisons use them.
+    xxh128: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     product: Mapped[Product] = relationship(back_populates="files")

@@ -177,6 +177,7 @@ def register_manifest(
                 size=f.size,
                 md5=f.md5,
                 sha256=f.sha256,
+                xxh128=f.xxh128,
             )
             for f in result.files
         ]

@@ -401,6 +401,7 @@ def _inputs(
                     size=f.size,
                     md5=f.md5,
                     sha256=f.sha256,
+                    xxh128=f.xxh128,
                     start=product.sensing_start,
                     stop=product.sensing_stop,
                 )

@@ -15,6 +15,7 @@ import string
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 TIME_FIELDS = frozenset({"start", "stop", "generation"})
@@ -48,6 +49,12 @@ class _Field:
 
 def template_fields(template: str) -> list[_Field]:
     """Fields of a template, in order; raises TemplateError on malformed braces."""
+    return list(_fields(template))
+
+
+@lru_cache(maxsize=1024)
+def _fields(template: str) -> tuple[_Field, ...]:
+    """Parsed once per template (a plan names every output; errors are not cached)."""
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
@@ -65,12 +72,12 @@ def template_fields(template: str) -> list[_Field]:
         if name in TIME_FIELDS:
             _time_regex(spec or "")  # ingestion reads every name back: refuse what it could not
         fields.append(_Field(name, spec or ""))
-    return fields
+    return tuple(fields)
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:
     """Render a file name; a missing field is an error naming it."""
-    missing = [f.name for f in template_fields(template) if f.name not in values]
+    missing = [f.name for f in _fields(template) if f.name not in values]
     if missing:
         raise TemplateError(f"no value for template field(s) {', '.join(sorted(set(missing)))}")
     try:

@@ -48,6 +48,8 @@ class CandidateIndex:
 
     def touching(self, lo: datetime, hi: datetime) -> list[Candidate]:
         """Candidates whose validity meets ``[lo, hi]`` (boundaries included; policies are stricter)."""
+        if not self._rows:
+            return []
         first = bisect_left(self._starts, lo - self._longest)
         last = bisect_right(self._starts, hi)
         return [row[2] for row in self._rows[first:last] if row[2].stop >= lo]

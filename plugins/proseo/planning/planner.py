@@ -64,6 +64,10 @@ class Planner:
         self._existing: dict[str, tuple[int, CandidateIndex]] = {}
         self._claimed: dict[str, tuple[int, CandidateIndex]] = {}
         self._rules: dict[str, list[ScopedRule]] = {}
+        self._applicable: dict[tuple[str, str], list[ScopedRule]] = {}
+        self._run_class: dict[str, str] = {}
+        self._producible: dict[str, bool] = {}
+        self._slices: dict[tuple[str, datetime, datetime], list[Slice]] = {}
         self.processor_choice: dict[str, ConfiguredProcessor] = {}  # run class -> chosen (choose.py)
         self.selector = Selector(self)
 
@@ -73,6 +77,12 @@ class Planner:
         return PlanningError(message, mission=self.cfg.code, order=self.spec.identifier)
 
     def producible(self, product_type: str) -> bool:
+        found = self._producible.get(product_type)
+        if found is None:
+            found = self._producible[product_type] = self._is_producible(product_type)
+        return found
+
+    def _is_producible(self, product_type: str) -> bool:
         if product_type not in self.cfg.product_classes or self.cfg.producer_of(product_type) is None:
             return False
         # Listing the enclosing class as input-only covers its components too.
@@ -80,13 +90,26 @@ class Planner:
 
     def run_class(self, product_type: str) -> str:
         """The class a job step is run for: components are made by their enclosing class's run."""
+        found = self._run_class.get(product_type)
+        if found is not None:
+            return found
         current = product_type
         while not self.cfg.product_classes[current].processor and self.cfg.enclosing_of(current):
             current = self.cfg.enclosing_of(current) or current
+        self._run_class[product_type] = current
         return current
 
     def slices_of(self, product_type: str, start: datetime, stop: datetime) -> list[Slice]:
-        slicing = self.cfg.product_classes[self.run_class(product_type)].slicing
+        """The slices of the class's own slicing meeting ``[start, stop]`` (the same windows
+        come back for every class of an orbit, so they are cut once)."""
+        key = (self.run_class(product_type), start, stop)
+        found = self._slices.get(key)
+        if found is None:
+            found = self._slices[key] = self._cut(key[0], start, stop)
+        return found
+
+    def _cut(self, run_class: str, start: datetime, stop: datetime) -> list[Slice]:
+        slicing = self.cfg.product_classes[run_class].slicing
         try:
             return make_slices(
                 slicing.type,
@@ -98,7 +121,7 @@ class Planner:
                 anchor=slicing.anchor,
             )
         except SlicingError as exc:
-            raise self.fail(f"slicing {product_type}: {exc}") from exc
+            raise self.fail(f"slicing {run_class}: {exc}") from exc
 
     def _existing_index(self, product_type: str) -> CandidateIndex:
         version = self.cache.version(product_type)
@@ -128,6 +151,15 @@ class Planner:
             self._claimed[product_type] = held
         return held[1].all() if lo is None or hi is None else held[1].touching(lo, hi)
 
+    def class_version(self, product_type: str) -> tuple[int, int, int]:
+        """Changes whenever a candidate of the class is added (catalogue, claimed, planned)."""
+        planned = self._planned.get(product_type)
+        return (
+            self.cache.version(product_type),
+            self.claimed.version(product_type) if self.claimed is not None else 0,
+            len(planned) if planned is not None else 0,
+        )
+
     def count_candidates(self, product_type: str) -> int:
         """How many candidates of a class there are in all (catalogue, claimed, planned)."""
         planned = self._planned.get(product_type)
@@ -153,7 +185,9 @@ class Planner:
         while frontier:
             self._prefetch(frontier)
             created: list[StepPlan] = []
-            for step in frontier:
+            # In time order, the classes of one slice come one after the other: they share
+            # most input rules, and their evaluations are remembered (planning/sources.py).
+            for step in sorted(frontier, key=lambda s: (s.slice.start, s.slice.stop, s.index)):
                 for rule in self.rules_for(step):
                     step.inputs.append(self.selector.select(step, rule, created))
             frontier = created
@@ -311,6 +345,14 @@ class Planner:
     # -- rules --------------------------------------------------------------------
 
     def rules_for(self, step: StepPlan) -> list[ScopedRule]:
+        """The step's input rules, parsed and merged once per run class and processor."""
+        key = (step.product_type, step.processor.id)
+        found = self._applicable.get(key)
+        if found is None:
+            found = self._applicable[key] = self._rules_for(step)
+        return found
+
+    def _rules_for(self, step: StepPlan) -> list[ScopedRule]:
         if step.product_type not in self._rules:
             pc = self.cfg.product_classes[step.product_type]
             specs = [
@@ -321,10 +363,17 @@ class Planner:
         return applicable_rules(self._rules[step.product_type], self.mode, step.processor.id)
 
     def _prefetch(self, steps: Sequence[StepPlan]) -> None:
-        needs: dict[str, ClassNeeds] = {}
+        """One batch of reads for a level: per rule, the span of its steps' slices is enough
+        (a class's needs are the union of windows, so each rule is widened once, not per step)."""
+        spans: dict[int, tuple[ScopedRule, datetime, datetime]] = {}
         for step in steps:
             for rule in self.rules_for(step):
-                self.selector.add_needs(needs, step, rule)
+                held = spans.get(id(rule))
+                a, b = step.slice.start, step.slice.stop
+                spans[id(rule)] = (rule, a, b) if held is None else (rule, min(held[1], a), max(held[2], b))
+        needs: dict[str, ClassNeeds] = {}
+        for rule, lo, hi in spans.values():
+            self.selector.add_needs(needs, rule, lo, hi)
         self._fetch(needs)
 
     def _fetch(self, needs: dict[str, ClassNeeds]) -> None:

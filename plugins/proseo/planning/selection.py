@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from proseo.planning.candidates import ClassNeeds
 from proseo.planning.model import ChosenInput, InputPlan, StepPlan, parse_claimed_id, parse_planned_id
+from proseo.planning.sources import MEMO_SIZE, Evaluations
 from proseo.rules.ast import WINDOWLESS, Alternative, PolicyName, QualifierKind, SimpleRule
-from proseo.rules.evaluate import Selection, evaluate, matches, widen
+from proseo.rules.evaluate import Selection, matches, widen
 from proseo.rules.merge import ScopedRule
-from proseo.rules.policies import Candidate
 
 if TYPE_CHECKING:
     from proseo.planning.planner import Planner
@@ -63,48 +63,6 @@ def add_rule_needs(
                 need.nearest.add(filters)
 
 
-class ClassSource:
-    """A source class's candidates for one evaluation, asked by window: catalogue products,
-    other orders' claimed outputs and this plan's outputs, each from its validity index, so
-    a windowed policy touches only the candidates that can meet its window (a year's plan
-    would otherwise scan every product of the class for every job step). ``span``: the
-    union of the rule's windows for this class (None when a policy reads the whole class);
-    it sets the candidate count the explanation reports."""
-
-    def __init__(
-        self,
-        planner: Planner,
-        ptype: str,
-        order_filters: tuple[tuple[str, str], ...],
-        span: tuple[datetime, datetime] | None,
-    ) -> None:
-        self._planner, self._ptype, self._filters, self._span = planner, ptype, order_filters, span
-        self._all: list[Candidate] | None = None
-
-    def _gather(self, lo: datetime | None, hi: datetime | None) -> list[Candidate]:
-        p, t = self._planner, self._ptype
-        outside = p.existing_candidates(t, lo, hi) + p.claimed_candidates(t, lo, hi)
-        if self._filters:
-            outside = [c for c in outside if matches(c, self._filters)]
-        return outside + p.planned_candidates(t, lo, hi)
-
-    def touching(self, lo: datetime, hi: datetime) -> list[Candidate]:
-        return self._gather(lo, hi)
-
-    def all(self) -> list[Candidate]:
-        if self._all is None:
-            self._all = self._gather(None, None)
-        return self._all
-
-    def __len__(self) -> int:
-        if self._span is not None:
-            return len(self._gather(*self._span))
-        if self._filters:
-            return len(self.all())
-        p, t = self._planner, self._ptype
-        return p.count_candidates(t)
-
-
 class Selector:
     def __init__(self, planner: Planner) -> None:
         self.planner = planner
@@ -112,48 +70,44 @@ class Selector:
             ptype: tuple((k, str(v).lower() if isinstance(v, bool) else str(v)) for k, v in values.items())
             for ptype, values in planner.spec.input_filters.items()
         }
+        self._evaluations = Evaluations(planner, self._order_filters)
+        self._covered_pieces: set[tuple[Any, ...]] = set()
+        # id(selection) -> (selection, references, upstream steps); the selection is kept so
+        # its id cannot be reused by another object while the entry lives.
+        self._references: dict[int, tuple[Selection, list[ChosenInput], set[int]]] = {}
 
     def filters_for(self, alt: Alternative) -> tuple[tuple[str, str], ...]:
         return alt.source.filters + self._order_filters.get(alt.source.product_type, ())
 
-    def add_needs(self, needs: dict[str, ClassNeeds], step: StepPlan, scoped: ScopedRule) -> None:
-        """Record which windows of which classes this rule will ask about (for batching)."""
-        add_rule_needs(needs, scoped.rule, step.slice.start, step.slice.stop, self.filters_for)
+    def add_needs(self, needs: dict[str, ClassNeeds], scoped: ScopedRule, lo: datetime, hi: datetime) -> None:
+        """Record which windows of which classes this rule will ask about for slices within
+        ``[lo, hi]`` (for batching)."""
+        add_rule_needs(needs, scoped.rule, lo, hi, self.filters_for)
 
-    def _pool(self, rule: SimpleRule, start: datetime, stop: datetime) -> dict[str, ClassSource]:
-        """One window-indexed source per source class (see :class:`ClassSource`)."""
-        spans: dict[str, tuple[datetime, datetime] | None] = {}
-        for alt in rule.alternatives:
-            ptype = alt.source.product_type
-            span: tuple[datetime, datetime] | None = None
-            if all(p.name not in WINDOWLESS | NEAREST | FALLS_BACK for p in alt.chain):
-                windows = [widen(start, stop, p) for p in alt.chain]
-                span = (min(w.start for w in windows), max(w.stop for w in windows))
-            if ptype in spans:
-                held = spans[ptype]
-                spans[ptype] = (
-                    None if held is None or span is None else (min(held[0], span[0]), max(held[1], span[1]))
-                )
-            else:
-                spans[ptype] = span
-        return {
-            ptype: ClassSource(self.planner, ptype, self._order_filters.get(ptype, ()), span)
-            for ptype, span in spans.items()
-        }
+    def _evaluate(self, rule: SimpleRule, start: datetime, stop: datetime) -> Selection:
+        return self._evaluations.evaluate(rule, start, stop)
 
     def _covered(self, ptype: str, alt: Alternative, piece: Slice) -> bool:
+        """Whether a product (existing, claimed or planned) covers the piece; once covered, a
+        piece stays covered (candidates are only added while planning)."""
         filters = self.filters_for(alt)
-        return any(
+        key = (ptype, filters, piece.start, piece.stop)
+        if key in self._covered_pieces:
+            return True
+        found = any(
             c.start <= piece.start and c.stop >= piece.stop and matches(c, filters)
             for c in self.planner.existing_candidates(ptype, piece.start, piece.stop)
             + self.planner.claimed_candidates(ptype, piece.start, piece.stop)
             + self.planner.planned_candidates(ptype, piece.start, piece.stop)
         )
+        if found:
+            self._covered_pieces.add(key)
+        return found
 
     def select(self, step: StepPlan, scoped: ScopedRule, created: list[StepPlan]) -> InputPlan:
         rule = scoped.rule
         start, stop = step.slice.start, step.slice.stop
-        selection = evaluate(rule, self._pool(rule, start, stop), start, stop)
+        selection = self._evaluate(rule, start, stop)
         planned: list[str] = []
         target = next((a for a in rule.alternatives if self.planner.producible(a.source.product_type)), None)
         if target is not None:
@@ -174,14 +128,17 @@ class Selector:
                     created.append(upstream)
                 planned.append(f"{ptype} {piece.label}")
             if planned:
-                selection = evaluate(rule, self._pool(rule, start, stop), start, stop)
+                selection = self._evaluate(rule, start, stop)
         return self._record(step, scoped, selection, planned)
 
-    def _record(
-        self, step: StepPlan, scoped: ScopedRule, selection: Selection, planned: list[str]
-    ) -> InputPlan:
-        rule = scoped.rule
+    def _chosen(self, selection: Selection) -> tuple[list[ChosenInput], set[int]]:
+        """The selection's choices as references (and the plan steps they come from), made
+        once per selection: a remembered selection serves several job steps."""
+        held = self._references.get(id(selection))
+        if held is not None and held[0] is selection:
+            return held[1], held[2]
         chosen: list[ChosenInput] = []
+        upstream: set[int] = set()
         for choice in selection.chosen:
             claimed = parse_claimed_id(choice.candidate.id)
             if claimed is not None:
@@ -193,9 +150,19 @@ class Selector:
                     ChosenInput(choice.policy.value, choice.product_type, product_id=choice.candidate.id)
                 )
                 continue
-            if ref[0] != step.index:
-                step.upstream.add(ref[0])
+            upstream.add(ref[0])
             chosen.append(ChosenInput(choice.policy.value, choice.product_type, step=ref[0], output=ref[1]))
+        if len(self._references) >= MEMO_SIZE:
+            self._references.clear()
+        self._references[id(selection)] = (selection, chosen, upstream)
+        return chosen, upstream
+
+    def _record(
+        self, step: StepPlan, scoped: ScopedRule, selection: Selection, planned: list[str]
+    ) -> InputPlan:
+        rule = scoped.rule
+        chosen, upstream = self._chosen(selection)
+        step.upstream.update(u for u in upstream if u != step.index)
         first = rule.alternatives[0]
         explanation = selection.explanation
         if planned:
@@ -206,14 +173,14 @@ class Selector:
         if elsewhere:
             explanation += f"; waits for {elsewhere} product(s) another order plans"
         return InputPlan(
-            rule_text=str(rule),
+            rule_text=rule.text,
             origin=scoped.origin,
             source_types=rule.product_types,
             mandatory=rule.qualifier.mandatory,
             min_cover=float(rule.qualifier.percent)
             if rule.qualifier.kind is QualifierKind.MINCOVER and rule.qualifier.percent is not None
             else None,
-            filters={k: v for k, v in self.filters_for(first)},
+            filters=dict(self.filters_for(first)),
             satisfied=selection.satisfied,
             chosen=chosen,
             coverage=selection.coverage,

@@ -1,7 +1,8 @@
 """Writing a plan into the catalogue, and reading it back as a job-step graph.
 
-A plan is written in one transaction with bulk inserts: jobs (one per distinct
-slice), job steps, their planned outputs (``job_step_output``, each with its storage
+A plan is written in one transaction, its ids allocated up front and its rows
+streamed in (COPY on PostgreSQL, executemany on SQLite; :mod:`proseo.planning.bulk`):
+jobs (one per distinct slice), job steps, their planned outputs (``job_step_output``, each with its storage
 key and the key of the product it will be), edges, input queries, and each query's
 bindings: the existing products it chose (``input_query_product``) and the outputs
 of other job steps it chose (``input_query_output``), each with its policy.
@@ -9,10 +10,9 @@ of other job steps it chose (``input_query_output``), each with its policy.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from proseo.catalog import products
@@ -30,6 +30,7 @@ from proseo.catalog.model_order import (
     ProcessingOrder,
     StepState,
 )
+from proseo.planning.bulk import allocate_ids, write_rows
 from proseo.planning.claims import refuse_if_awaited
 from proseo.planning.graph import Graph, Node
 from proseo.planning.model import Plan
@@ -77,27 +78,36 @@ def write_plan(
         )
 
     slices = sorted({(s.slice.start, s.slice.stop, s.slice.orbit) for s in plan.steps})
-    job_rows = [
-        {
-            "order_id": order.id,
-            "start_time": a,
-            "stop_time": b,
-            "orbit_id": orbit_ids.get(o) if o is not None else None,
-            "state": StepState.PLANNED.value,
-            "priority": order.priority,
-        }
-        for a, b, o in slices
-    ]
-    job_keys = _insert_keyed(session, Job, job_rows, ("start_time", "stop_time"))
-    job_of = {(a, b, o): job_keys[(a, b)] for a, b, o in slices}
-
-    step_rows = []
-    for s in plan.steps:
-        waiting = any(i.waits_for_input for i in s.inputs)
-        step_rows.append(
+    job_ids = allocate_ids(session, Job, len(slices))
+    job_of = {key: job_ids[n] for n, key in enumerate(slices)}
+    write_rows(
+        session,
+        Job,
+        [
             {
+                "id": job_of[(a, b, o)],
+                "order_id": order.id,
+                "start_time": a,
+                "stop_time": b,
+                "orbit_id": orbit_ids.get(o) if o is not None else None,
+                "state": StepState.PLANNED.value,
+                "priority": order.priority,
+            }
+            for a, b, o in slices
+        ],
+    )
+
+    step_ids = allocate_ids(session, JobStep, len(plan.steps))
+    write_rows(
+        session,
+        JobStep,
+        [
+            {
+                "id": step_ids[s.index],
                 "job_id": job_of[(s.slice.start, s.slice.stop, s.slice.orbit)],
-                "state": (StepState.WAITING_INPUT if waiting else StepState.PLANNED).value,
+                "state": (
+                    StepState.WAITING_INPUT if any(i.waits_for_input for i in s.inputs) else StepState.PLANNED
+                ).value,
                 "product_class_id": class_ids[s.product_type],
                 "configured_processor_id": processor_ids[s.processor.id],
                 "processing_mode": plan.mode,
@@ -106,25 +116,19 @@ def write_plan(
                 "depth": s.depth,
                 "requested": s.requested,
             }
-        )
-    step_keys = _insert_keyed(session, JobStep, step_rows, ("product_class_id", "start_time", "stop_time"))
-    step_ids = [step_keys[(r["product_class_id"], r["start_time"], r["stop_time"])] for r in step_rows]
+            for s in plan.steps
+        ],
+    )
 
-    output_rows = []
+    output_ids = allocate_ids(session, JobStepOutput, sum(len(s.outputs) for s in plan.steps))
+    output_of: dict[tuple[int, int], int] = {}
+    output_rows: list[dict[str, Any]] = []
     for s in plan.steps:
         for n, o in enumerate(s.outputs):
-            key = products.product_key(
-                mission=mission,
-                product_type=o.product_type,
-                file_class=plan.file_class,
-                mode=plan.mode,
-                start=o.start,
-                stop=o.stop,
-                configured_processor=s.processor.id,
-                parameters=o.parameters,
-            )
+            oid = output_of[(s.index, n)] = output_ids[len(output_rows)]
             output_rows.append(
                 {
+                    "id": oid,
                     "job_step_id": step_ids[s.index],
                     "output_index": n,
                     "product_class_id": class_ids[o.product_type],
@@ -134,37 +138,41 @@ def write_plan(
                     "orbit": o.orbit,
                     "parameters": o.parameters,
                     "storage_key": products.storage_key(o.product_type, o.start, o.file_name),
-                    "product_key": key,
+                    "product_key": products.product_key(
+                        mission=mission,
+                        product_type=o.product_type,
+                        file_class=plan.file_class,
+                        mode=plan.mode,
+                        start=o.start,
+                        stop=o.stop,
+                        configured_processor=s.processor.id,
+                        parameters=o.parameters,
+                    ),
                     "claim": None,  # claimed at release (planning/claims.py)
                 }
             )
-    # Many rows of many columns: a plain executemany (one statement prepared once) and one
-    # read of the new ids by their steps costs less than RETURNING on PostgreSQL.
-    if output_rows:
-        session.execute(insert(JobStepOutput), output_rows)
-    order_steps = select(JobStep.id).join(Job, Job.id == JobStep.job_id).where(Job.order_id == order.id)
-    output_keys: dict[tuple[Any, ...], int] = {
-        (sid, n): oid
-        for oid, sid, n in session.execute(
-            select(JobStepOutput.id, JobStepOutput.job_step_id, JobStepOutput.output_index).where(
-                JobStepOutput.job_step_id.in_(order_steps.scalar_subquery())
-            )
-        )
-    }
+    write_rows(session, JobStepOutput, output_rows)
 
-    edges = [
-        {"upstream_id": step_ids[u], "downstream_id": step_ids[s.index]}
-        for s in plan.steps
-        for u in sorted(s.upstream)
-    ]
-    if edges:
-        session.execute(insert(JobStepEdge), edges)
+    write_rows(
+        session,
+        JobStepEdge,
+        [
+            {"upstream_id": step_ids[u], "downstream_id": step_ids[s.index]}
+            for s in plan.steps
+            for u in sorted(s.upstream)
+        ],
+    )
 
+    query_ids = allocate_ids(session, InputQuery, sum(len(s.inputs) for s in plan.steps))
     query_rows: list[dict[str, Any]] = []
+    picks: dict[tuple[int, int], dict[str, Any]] = {}
+    bindings: dict[tuple[int, int], dict[str, Any]] = {}
     for s in plan.steps:
         for inp in s.inputs:
+            qid = query_ids[len(query_rows)]
             query_rows.append(
                 {
+                    "id": qid,
                     "job_step_id": step_ids[s.index],
                     "source_class_id": class_ids[inp.source_types[0]],
                     "rule_text": inp.rule_text,
@@ -177,14 +185,6 @@ def write_plan(
                     "coverage": round(inp.coverage, 3),
                 }
             )
-    query_keys = _insert_keyed(session, InputQuery, query_rows, ("job_step_id", "rule_text"))
-    picks: dict[tuple[int, int], dict[str, Any]] = {}
-    bindings: dict[tuple[int, int], dict[str, Any]] = {}
-    n = 0
-    for s in plan.steps:
-        for inp in s.inputs:
-            qid = query_keys[(query_rows[n]["job_step_id"], query_rows[n]["rule_text"])]
-            n += 1
             for c in inp.chosen:
                 if c.product_id is not None:
                     picks.setdefault(
@@ -195,35 +195,12 @@ def write_plan(
                     oid = c.output_id
                 else:
                     assert c.step is not None and c.output is not None
-                    oid = output_keys[(step_ids[c.step], c.output)]
+                    oid = output_of[(c.step, c.output)]
                 bindings.setdefault((qid, oid), {"query_id": qid, "output_id": oid, "policy": c.policy})
-    if picks:
-        session.execute(insert(InputQueryProduct), list(picks.values()))
-    if bindings:
-        session.execute(insert(InputQueryOutput), list(bindings.values()))
+    write_rows(session, InputQuery, query_rows)
+    write_rows(session, InputQueryProduct, list(picks.values()))
+    write_rows(session, InputQueryOutput, list(bindings.values()))
     return {s.index: step_ids[s.index] for s in plan.steps}
-
-
-def _insert_keyed(
-    session: Session, table: type[Any], rows: Sequence[dict[str, Any]], key: tuple[str, ...]
-) -> dict[tuple[Any, ...], int]:
-    """Bulk insert; returns natural key -> new id.
-
-    RETURNING the natural key (unique within one plan) instead of asking for rows in
-    parameter order keeps this one multi-row statement per batch on SQLite too, where
-    ordered RETURNING would fall back to a statement per row.
-    """
-    columns = [getattr(table, k) for k in key]
-    out: dict[tuple[Any, ...], int] = {}
-    for offset in range(0, len(rows), 1000):
-        chunk = rows[offset : offset + 1000]
-        statement = insert(table).returning(table.id, *columns)
-        # render_nulls: rows with and without NULLs share one statement shape (one batch).
-        for row in session.execute(statement, chunk, execution_options={"render_nulls": True}):
-            out[tuple(row[1:])] = row[0]
-    if len(out) != len(rows):
-        raise AssertionError(f"{table.__tablename__}: natural key {key} is not unique within the plan")
-    return out
 
 
 def order_graph(session: Session, order: ProcessingOrder) -> Graph:

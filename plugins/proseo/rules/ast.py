@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
+from functools import cached_property
 
 
 class Unit(StrEnum):
@@ -41,7 +42,7 @@ class Delta:
     def milliseconds(self) -> int:
         return self.value * _MILLISECONDS[self.unit]
 
-    @property
+    @cached_property
     def timedelta(self) -> timedelta:
         """The duration; OverflowError beyond ``timedelta.max`` (callers clamp)."""
         return timedelta(milliseconds=self.milliseconds)
@@ -83,6 +84,11 @@ class Policy:
     deltas: tuple[Delta, Delta] | None = None
 
     def __str__(self) -> str:
+        return self.text
+
+    @cached_property
+    def text(self) -> str:
+        """The canonical text, computed once (a year's plan prints each policy ~10^5 times)."""
         if self.deltas is None:
             return self.name.value
         return f"{self.name.value}({self.deltas[0]}, {self.deltas[1]})"
@@ -107,6 +113,10 @@ class Alternative:
     chain: tuple[Policy, ...]
 
     def __str__(self) -> str:
+        return self.text
+
+    @cached_property
+    def text(self) -> str:
         return f"FOR {self.source} SELECT " + " OR ".join(str(p) for p in self.chain)
 
 
@@ -146,6 +156,11 @@ class SimpleRule:
         return tuple(a.source.product_type for a in self.alternatives)
 
     def __str__(self) -> str:
+        return self.text
+
+    @cached_property
+    def text(self) -> str:
+        """The canonical text, computed once: every planned input stores it."""
         return " ELSE ".join(str(a) for a in self.alternatives) + f" {self.qualifier}"
 
 

@@ -15,8 +15,10 @@ from typing import TypeVar
 from proseo.storage.hashing import FileInfo, Progress
 
 T = TypeVar("T")
-#: What get_many expects of an object: (size, md5, sha256) with None for "don't check", a FileInfo, or None.
-Expected = tuple[int | None, str | None, str | None] | FileInfo | None
+#: What get_many expects of an object: (size, md5, sha256) or (size, md5, sha256, xxh128) with
+#: None for "don't check", a FileInfo (its "" digests are not checked), or None.
+Facts = tuple[int | None, str | None, str | None, str | None]
+Expected = tuple[int | None, str | None, str | None] | Facts | FileInfo | None
 
 
 def serialised(progress: Progress | None) -> Progress | None:
@@ -53,11 +55,12 @@ def in_parallel(tasks: Sequence[Callable[[], T]], workers: int) -> list[T]:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def expected_facts(expected: Expected) -> tuple[int | None, str | None, str | None]:
-    """(size, md5, sha256) of an Expected, None meaning 'not checked'."""
+def expected_facts(expected: Expected) -> Facts:
+    """(size, md5, sha256, xxh128) of an Expected, None meaning 'not checked'."""
     if expected is None:
-        return None, None, None
+        return None, None, None, None
     if isinstance(expected, FileInfo):
-        return expected.size, expected.md5, expected.sha256
-    size, md5, sha256 = expected
-    return size, md5, sha256
+        return expected.size, expected.md5 or None, expected.sha256 or None, expected.xxh128 or None
+    if len(expected) == 3:
+        return (*expected, None)
+    return expected

@@ -26,7 +26,17 @@ from proseo.storage import createonly
 from proseo.storage.backends import Backend, LocalBackend, atomic_local_write, make_backend, stream_size
 from proseo.storage.createonly import MISSING as _MISSING
 from proseo.storage.createonly import Source, SourceOpener, discard
-from proseo.storage.hashing import CHUNK, FileInfo, HashingReader, Progress, copy_stream, hash_local, verify
+from proseo.storage.hashing import (
+    CHUNK,
+    FileInfo,
+    HashingReader,
+    Progress,
+    copy_stream,
+    for_download,
+    for_staging,
+    hash_local,
+    verify,
+)
 from proseo.storage.keys import check_prefix, parse_root
 from proseo.storage.parallel import Expected, expected_facts, in_parallel, serialised
 from proseo.storage.retry import GaveUp, with_retries
@@ -229,28 +239,38 @@ class Storage:
         expected_size: int | None = None,
         expected_md5: str | None = None,
         expected_sha256: str | None = None,
+        expected_xxh128: str | None = None,
         progress: Progress | None = None,
         link: bool = False,
     ) -> FileInfo:
         """Download ``key`` to ``local_path`` (atomically), verifying the expected facts given.
 
         On a mismatch nothing is left under ``local_path`` (the partial file is removed)
-        and ChecksumMismatch names the URL and what differed. ``link=True`` lets a
-        file:// storage stage without copying (:meth:`LocalBackend.stage`); every byte is
-        still read and verified, by SHA-256 alone when a SHA-256 is expected.
+        and ChecksumMismatch names the URL and what differed. A download checks MD5 and
+        XXH3-128 as the bytes stream, and SHA-256 instead of XXH3-128's speed only when no
+        XXH3-128 is expected (:func:`~proseo.storage.hashing.for_download`); digests it did
+        not compute are "" in the result. ``link=True`` lets a file:// storage stage
+        without copying (:meth:`LocalBackend.stage`); every byte is still read and
+        verified, by the fastest digest expected alone (XXH3-128, else SHA-256).
         """
         url, path = self._locate(key)
+        expected = (expected_size, expected_md5, expected_sha256, expected_xxh128)
         if link and isinstance(self._backend, LocalBackend):
-            return self._stage_local(
-                url, path, local_path, expected_size, expected_md5, expected_sha256, progress
-            )
+            return self._stage_local(url, path, local_path, expected, progress)
+        digests = for_download(expected_xxh128)
 
         def action(report: Progress | None) -> FileInfo:
             with self._open(self._backend, path, url) as src:
-                reader = HashingReader(src, report)
+                reader = HashingReader(src, report, digests)
 
                 def check() -> None:
-                    verify(reader.info(url), size=expected_size, md5=expected_md5, sha256=expected_sha256)
+                    verify(
+                        reader.info(url),
+                        size=expected_size,
+                        md5=expected_md5,
+                        sha256=expected_sha256,
+                        xxh128=expected_xxh128,
+                    )
 
                 # A download is a staging copy that can be repeated: atomic, but not fsynced.
                 atomic_local_write(
@@ -265,19 +285,18 @@ class Storage:
         url: str,
         path: str,
         local_path: LocalPath,
-        size: int | None,
-        md5: str | None,
-        sha256: str | None,
+        expected: tuple[int | None, str | None, str | None, str | None],
         progress: Progress | None,
     ) -> FileInfo:
         backend = self._backend
         assert isinstance(backend, LocalBackend)
-        want_md5 = md5 is not None and sha256 is None
+        size, md5, sha256, xxh128 = expected
+        digests = for_staging(md5, sha256, xxh128)
         facts: list[FileInfo] = []
 
         def check(staged: str) -> None:
-            info = hash_local(staged, url, md5=want_md5, progress=progress)
-            verify(info, size=size, md5=md5 if want_md5 else None, sha256=sha256)
+            info = hash_local(staged, url, digests=digests, progress=progress)
+            verify(info, size=size, md5=md5, sha256=sha256, xxh128=xxh128)
             facts.append(info)
 
         def action(_: Progress | None) -> FileInfo:
@@ -408,13 +427,14 @@ class Storage:
         report = serialised(progress)
 
         def one(key: str, local: LocalPath, expected: Expected) -> FileInfo:
-            size, md5, sha256 = expected_facts(expected)
+            size, md5, sha256, xxh128 = expected_facts(expected)
             return self.get_file(
                 key,
                 local,
                 expected_size=size,
                 expected_md5=md5,
                 expected_sha256=sha256,
+                expected_xxh128=xxh128,
                 progress=report,
                 link=link,
             )

@@ -168,7 +168,13 @@ def upload_outputs(
             position += 1
             files.append(
                 ManifestFile(
-                    file_name=inner, key=key, url=info.url, size=info.size, md5=info.md5, sha256=info.sha256
+                    file_name=inner,
+                    key=key,
+                    url=info.url,
+                    size=info.size,
+                    md5=info.md5,
+                    sha256=info.sha256,
+                    xxh128=info.xxh128 or None,
                 )
             )
         o = f.output

@@ -86,6 +86,7 @@ class _Job:
             size=info.size,
             md5=info.md5,
             sha256=info.sha256,
+            xxh128=info.xxh128 or None,
         )
 
         self.stage = "run"

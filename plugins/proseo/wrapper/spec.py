@@ -46,6 +46,9 @@ class InputFile(Model):
     size: int = Field(ge=0)
     md5: str = Field(pattern=r"^[0-9a-f]{32}$")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # XXH3-128, what stage-in verifies every byte with; None for a product catalogued
+    # before it was recorded (stage-in then verifies SHA-256).
+    xxh128: str | None = Field(default=None, pattern=r"^[0-9a-f]{32}$")
     start: UtcDateTime
     stop: UtcDateTime
 
@@ -128,6 +131,7 @@ class ManifestFile(Model):
     size: int
     md5: str
     sha256: str
+    xxh128: str | None = None  # absent from the manifests of older wrapper images
 
 
 class ManifestProduct(Model):

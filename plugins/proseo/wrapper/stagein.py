@@ -1,9 +1,11 @@
 """Stage-in: every input file from storage into ``inputs/<product_type>/<file_name>``, verified.
 
 A processor given a truncated or altered input produces a wrong product that nobody
-notices, so each file is checked against the size, MD5 and SHA-256 the catalogue
-recorded, while it streams (one pass, never the whole file in memory), and the job
-fails here, naming the file, before the processor starts.
+notices, so every byte of each file is checked against the size and checksums the
+catalogue recorded, while it streams (one pass, never the whole file in memory), and
+the job fails here, naming the file, before the processor starts. The check uses
+XXH3-128 where the catalogue has it (fast enough that verifying costs no more than
+reading), SHA-256 for products catalogued before XXH3-128 was recorded.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def stage_inputs(spec: JobSpec, workdir: Path, note: Callable[[str], None] = log
         try:
             storage = open_storage(ref.url, ref.options)
             files = [(spec.inputs[i], workdir / paths[i]) for i in indexes]
-            items = [(f.key, local, (f.size, f.md5, f.sha256)) for f, local in files]
+            items = [(f.key, local, (f.size, f.md5, f.sha256, f.xxh128)) for f, local in files]
             note(f"staging {len(items)} input file(s) from {storage.root_url}")
             storage.get_many(items, workers=spec.transfer_workers, link=True)
         except StorageError as exc:

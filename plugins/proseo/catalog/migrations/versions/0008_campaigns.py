@@ -1,14 +1,13 @@
 """campaigns: the campaign table and each order's campaign, unit and attempt
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-03 08:10:00
 
 A reprocessing campaign is one row (its request as JSON, the state an operator gave
 it, the gap retry round); its orders point at it and name their unit and attempt.
 Everything else is derived from the orders and products. Existing orders belong to
-no campaign. (0007 is written in parallel on another branch; whoever merges second
-chains this revision after it.)
+no campaign.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 import proseo.catalog.db
 
 revision = "0008"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
