@@ -197,6 +197,28 @@ class PlanTooLarge(PlanningError):
     """The plan would exceed the job-step bound; the message suggests how to split the order."""
 
 
+class CampaignError(OrderError):
+    """A campaign request or operation was refused; names the mission and campaign."""
+
+    def __init__(self, message: str, *, mission: str | None = None, campaign: str | None = None) -> None:
+        self.campaign = campaign
+        super().__init__(message, mission=mission, order=campaign)
+
+
+class CampaignTransition(IllegalTransition):
+    """An operation that the campaign's current state does not allow."""
+
+    def __init__(
+        self, operation: str, state: str, *, allowed: list[str], mission: str, campaign: str
+    ) -> None:
+        self.operation = operation
+        self.state = state
+        hint = f" (allowed from {', '.join(allowed)})" if allowed else ""
+        OrderError.__init__(
+            self, f"cannot {operation} a campaign in state {state}{hint}", mission=mission, order=campaign
+        )
+
+
 # --- installation --------------------------------------------------------------------
 
 

@@ -80,6 +80,7 @@ class ProseoPlugin(AirflowPlugin):
         _view("Orders", "orders"),
         _view("Products", "products"),
         _view("Timeliness", "kpi"),
+        _view("Campaigns", "campaigns"),
     ]
     # DAG-run listeners run in the scheduler (and inline under dag.test()).
     listeners: ClassVar[list[Any]] = [listeners]

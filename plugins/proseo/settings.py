@@ -64,6 +64,12 @@ class Settings(BaseSettings):
         description="Seconds between two scans of each mission's data triggers for arrivals no Asset "
         "event announced (CLI ingestion) and for settled slices; also how often orbit triggers look.",
     )
+    campaign_pass_s: float = Field(
+        300.0,
+        ge=10,
+        description="Seconds between two passes over the running reprocessing campaigns (each pass "
+        "releases the next units up to the campaign's window; proseo_campaigns DAG).",
+    )
     wrapper_launch: Literal["fork", "exec"] | None = Field(
         None,
         description="How the local backend starts the wrapper: `fork` (default where the OS can) "

@@ -24,7 +24,14 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-from proseo.api import errors, routes_kpi, routes_missions, routes_orders, routes_products
+from proseo.api import (
+    errors,
+    routes_campaigns,
+    routes_kpi,
+    routes_missions,
+    routes_orders,
+    routes_products,
+)
 from proseo.api.auth import username
 from proseo.api.limits import BodyLimit, reject_nul
 from proseo.catalog.db import Catalog
@@ -75,7 +82,7 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=max_request_bytes or get_settings().max_request_bytes)
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(reject_nul)])
-    for module in (routes_missions, routes_orders, routes_products, routes_kpi):
+    for module in (routes_missions, routes_orders, routes_products, routes_kpi, routes_campaigns):
         api.include_router(module.router)
     app.include_router(api)
 

@@ -50,6 +50,7 @@ class ProcessingOrder(Base):
     __table_args__ = (
         UniqueConstraint("mission_id", "identifier"),
         Index("ix_order_state", "mission_id", "state"),
+        Index("ix_order_campaign", "campaign_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -98,6 +99,11 @@ class ProcessingOrder(Base):
     timeliness: Mapped[str | None] = mapped_column(String(64))
     deadline: Mapped[datetime | None]
     deadline_missed_at: Mapped[datetime | None]
+    # Campaigns: the campaign, its unit (a day or month, and which part of it) and the
+    # attempt (0, then the gap retry round that made it); see planning/campaign.py.
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id", ondelete="SET NULL"))
+    campaign_unit: Mapped[str | None] = mapped_column(String(64))
+    campaign_attempt: Mapped[int | None]
 
     jobs: Mapped[list[Job]] = relationship(
         back_populates="order", cascade="all, delete-orphan", order_by="Job.start_time"

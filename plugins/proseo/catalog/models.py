@@ -2,6 +2,7 @@
 
 from proseo.catalog.db import Base
 from proseo.catalog.model_access import ALL_MISSIONS, MissionRole
+from proseo.catalog.model_campaign import Campaign, CampaignState
 from proseo.catalog.model_mission import (
     ConfiguredProcessor,
     Facility,
@@ -34,6 +35,8 @@ from proseo.catalog.model_product import (
 __all__ = [
     "ALL_MISSIONS",
     "Base",
+    "Campaign",
+    "CampaignState",
     "ConfiguredProcessor",
     "Facility",
     "InputQuery",

@@ -41,7 +41,7 @@ from proseo.errors import ProseoError
 from proseo.planning import orders as ops
 from proseo.planning.graph import STATES, to_svg
 from proseo.text import MAX_INT64
-from proseo.ui import page_kpi
+from proseo.ui import page_campaigns, page_kpi
 from proseo.ui.render import (
     DEFAULT_LIMIT,
     PAGE_SIZES,
@@ -256,3 +256,4 @@ def install(app: FastAPI) -> None:
     """Add the pages to the /proseo app (called by :func:`proseo.api.app.create_app`)."""
     app.include_router(router)
     app.include_router(page_kpi.router)
+    app.include_router(page_campaigns.router)

@@ -133,6 +133,12 @@ class Links:
         where = f"/{self.seg(mission)}" if mission else ""
         return f"{self.root}/ui/kpi{where}{self._q(params)}"
 
+    def campaigns(self, **params: Any) -> str:
+        return f"{self.root}/ui/campaigns{self._q(params)}"
+
+    def campaign(self, mission: str, name: str) -> str:
+        return f"{self.root}/ui/campaigns/{self.seg(mission)}/{self.seg(name)}"
+
     def lineage(self, mission: str, ref: object, **params: Any) -> str:
         return f"{self.root}/ui/products/{self.seg(mission)}/{self.seg(ref)}/lineage{self._q(params)}"
 
