@@ -107,6 +107,11 @@ class Catalog:
     """Entry point to one catalogue database: engine plus session factory."""
 
     def __init__(self, url: str | None = None, *, engine: Engine | None = None) -> None:
+        # Every table registered before the first flush: a process that imported only some
+        # model modules (a step task: orders, products) could not resolve the foreign keys
+        # to the others (processing_order.campaign_id -> campaign) and every flush failed.
+        import proseo.catalog.models  # noqa: F401
+
         self.url = normalize_url(url or default_url())
         self.engine = engine or cached_engine(self.url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
