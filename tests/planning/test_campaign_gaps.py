@@ -98,3 +98,25 @@ def test_dry_run_gap_report_and_retry_of_the_gaps(s5p: Catalog, tmp_path: Path) 
     assert after.gaps == [] and after.produced == after.expected == report.expected
     states = {o.identifier: o.state for o in order_rows(s5p, cid)}
     assert states["gaps_20250302"] == "FAILED" and states["gaps_20250302_r1"] == "COMPLETED"
+
+
+def test_a_days_l3_gap_names_the_l0_its_orbit_order_missed(s5p: Catalog, tmp_path: Path) -> None:
+    """The L3 waits for L2 another order of the unit plans: its gap follows that binding to the L0."""
+    ingest(s5p, DAY - D, DAY + 2 * D, tmp_path, AUX)
+    ingest(s5p, DAY - D, DAY + 2 * D, tmp_path, L0 - {"L0__ODB_1_"})
+    ingest(s5p, DAY - D, DAY, tmp_path, {"L0__ODB_1_"})  # band 1 withheld from the day's own orbits
+    spec = parse_campaign(
+        {**SPEC, "requested_classes": ["L2__NO2___", "L3__NO2___"], "stop": (DAY + D).isoformat()}
+    )
+    with s5p.session() as s:
+        camp.create_campaign(s, "S5P", spec)
+    started = camp.start_campaign(s5p, "S5P", "gaps")
+    assert started.released == ["gaps_20250301_orbits", "gaps_20250301_period"], started
+    for order in started.released:
+        run_order(s5p, order)  # nothing can run: band 1 never comes ...
+        finish(s5p, order, "input timeout")  # ... until the runs give up
+    with s5p.session() as s:
+        report = gap_report(s, "S5P", "gaps")
+    (l3,) = [g for g in report.gaps if g.product_type == "L3__NO2___"]
+    assert l3.reason == INPUT_MISSING and "L0__ODB_1_" in l3.detail, l3
+    assert {g.reason for g in report.gaps} == {INPUT_MISSING} and report.produced == 0

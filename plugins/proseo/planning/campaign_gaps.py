@@ -26,6 +26,7 @@ from proseo.catalog.model_campaign import Campaign
 from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_order import (
     InputQuery,
+    InputQueryOutput,
     Job,
     JobStep,
     JobStepEdge,
@@ -191,7 +192,11 @@ def _steps_for(session: Session, campaign_id: int, class_id_list: list[int]) -> 
 
 
 def missing_inputs(session: Session, step_ids: list[int]) -> dict[int, list[str]]:
-    """Per step, the classes of mandatory inputs never satisfied, its own or upstream of it."""
+    """Per step, the classes of mandatory inputs never satisfied, its own or upstream of it.
+
+    Upstream: through the order's job_step_edge and through the outputs of other steps
+    (also of other orders) its input queries are bound to.
+    """
     names = dict(session.execute(select(ProductClass.id, ProductClass.product_type)).all())
     own: dict[int, set[str]] = defaultdict(set)
     ups: dict[int, set[int]] = defaultdict(set)
@@ -212,6 +217,15 @@ def missing_inputs(session: Session, step_ids: list[int]) -> dict[int, list[str]
             select(JobStepEdge.upstream_id, JobStepEdge.downstream_id).where(
                 JobStepEdge.downstream_id.in_(batch)
             )
+        ):
+            ups[down].add(up)
+        # Outputs of another order's steps it waits for (a unit's L3 reads the L2 of the
+        # unit's orbit order): no edge links those steps, the binding does.
+        for down, up in session.execute(
+            select(InputQuery.job_step_id, JobStepOutput.job_step_id)
+            .join(InputQueryOutput, InputQueryOutput.query_id == InputQuery.id)
+            .join(JobStepOutput, JobStepOutput.id == InputQueryOutput.output_id)
+            .where(InputQuery.job_step_id.in_(batch))
         ):
             ups[down].add(up)
         frontier = {u for b in batch for u in ups[b]} | (frontier - set(batch))
