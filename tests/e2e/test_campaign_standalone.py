@@ -181,8 +181,10 @@ def campaign(world: dict) -> dict:
     )  # fmt: skip
     out = proseo_cli("campaign", "start", "-m", "S5P", NAME)
     assert "RUNNING" in out and "not released" not in out, out
-    # In the middle: once products are being made, the scheduler is killed hard.
-    _wait(lambda: len(_made(catalog)) >= 10, 900, "first products", catalog)
+    # In the middle: once about half of the period's products are made (a day makes about
+    # 60), the scheduler is killed hard.
+    half = max(10, 30 * DAYS)
+    _wait(lambda: len(_made(catalog)) >= half, 900 + 150 * DAYS, f"{half} products", catalog)
     scheduler = _scheduler(airflow)
     os.kill(scheduler, signal.SIGKILL)
     killed_at = len(_made(catalog))
