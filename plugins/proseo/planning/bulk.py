@@ -11,6 +11,7 @@ they are stored exactly as a statement would store them.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -18,8 +19,11 @@ from typing import Any
 
 from sqlalchemy import JSON, func, insert, select, text
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.schema import Table
+
+from proseo.planning.bulk_keys import KeyCheck
 
 Row = dict[str, Any]
 
@@ -69,19 +73,21 @@ def _write(conn: Connection, table: Table, rows: Sequence[Row]) -> None:
 class RowWriter:
     """Writes tables in order, on PostgreSQL from a thread of its own.
 
-    PostgreSQL checks a COPY's foreign keys when the COPY ends (about half of the server's
-    time for a plan); with the COPY in its own thread that time overlaps with the caller
-    building the next table's rows instead of adding to it. The caller must not use the
-    session until the writer is closed; the first error is raised by the next write or by
-    :meth:`close`, and nothing more is written after it. SQLite writes at once (its
-    connections stay in the thread that made them).
+    On PostgreSQL the COPYs run in a thread of their own, overlapping with the caller
+    building the next table's rows, and the foreign keys are checked per set when the
+    writer closes rather than per row (:mod:`proseo.planning.bulk_keys`) where the role
+    may; otherwise PostgreSQL checks each COPY's keys when it ends. The caller must not
+    use the session until the writer is closed; the first error is raised by the next
+    write or by :meth:`close`, and nothing more is written after it. SQLite writes at
+    once (its connections stay in the thread that made them).
     """
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, *, keys_per_set: bool = True) -> None:
         self._conn = session.connection()
         self._error: BaseException | None = None
         self._queue: queue.SimpleQueue[tuple[Table, Sequence[Row]] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._keys = KeyCheck.relax(self._conn) if keys_per_set else None
         if self._conn.dialect.name == "postgresql":
             self._thread = threading.Thread(target=self._run, name="proseo-plan-writer", daemon=True)
             self._thread.start()
@@ -100,7 +106,10 @@ class RowWriter:
         while (item := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    _write(self._conn, *item)
+                    table, rows = item
+                    if self._keys is not None:
+                        self._keys.note(table, list(rows[0]), rows)
+                    _write(self._conn, table, rows)
                 except BaseException as exc:  # handed to the caller's thread
                     self._error = exc
 
@@ -111,6 +120,9 @@ class RowWriter:
             self._thread = None
         if self._error is not None:
             raise self._error
+        if self._keys is not None:
+            keys, self._keys = self._keys, None
+            keys.finish()
 
     def __enter__(self) -> RowWriter:
         return self
@@ -124,6 +136,10 @@ class RowWriter:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+        if self._keys is not None:
+            keys, self._keys = self._keys, None
+            with contextlib.suppress(DBAPIError):  # an aborted transaction reverts it anyway
+                keys.restore()
 
 
 def _processors(table: Table, columns: list[str], dialect: Dialect) -> list[Callable[[Any], Any] | None]:

@@ -38,6 +38,9 @@ from proseo.planning.graph import Graph, Node
 from proseo.planning.model import Plan
 from proseo.planning.stepinputs import read_step_inputs
 
+#: Input queries handed to the writer at a time (a year's plan has about 115,000).
+CHUNK = 20_000
+
 
 def clear_plan(session: Session, order: ProcessingOrder) -> None:
     """Remove an order's jobs and everything under them (cascades to steps, outputs, queries).
@@ -195,9 +198,15 @@ def _write_rows(
     query_rows: list[dict[str, Any]] = []
     picks: dict[tuple[int, int], dict[str, Any]] = {}
     bindings: dict[tuple[int, int], dict[str, Any]] = {}
+    written = 0
     for s in plan.steps:
+        if len(query_rows) >= CHUNK:
+            # Handed over in pieces: the server stores one while the next is built.
+            _write_queries(writer, query_rows, picks, bindings)
+            written += len(query_rows)
+            query_rows, picks, bindings = [], {}, {}
         for inp in s.inputs:
-            qid = query_ids[len(query_rows)]
+            qid = query_ids[written + len(query_rows)]
             query_rows.append(
                 {
                     "id": qid,
@@ -225,6 +234,16 @@ def _write_rows(
                     assert c.step is not None and c.output is not None
                     oid = output_of[(c.step, c.output)]
                 bindings.setdefault((qid, oid), {"query_id": qid, "output_id": oid, "policy": c.policy})
+    _write_queries(writer, query_rows, picks, bindings)
+
+
+def _write_queries(
+    writer: RowWriter,
+    query_rows: list[dict[str, Any]],
+    picks: dict[tuple[int, int], dict[str, Any]],
+    bindings: dict[tuple[int, int], dict[str, Any]],
+) -> None:
+    """Input queries, then what they chose (their keys need the queries first)."""
     writer.write(InputQuery, query_rows)
     writer.write(InputQueryProduct, list(picks.values()))
     writer.write(InputQueryOutput, list(bindings.values()))
