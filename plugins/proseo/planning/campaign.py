@@ -37,7 +37,6 @@ from proseo.errors import (
     ConflictError,
     IllegalTransition,
     NotFoundError,
-    ProseoError,
 )
 from proseo.missions.loader import LoadedMission
 from proseo.planning import lifecycle
@@ -353,19 +352,7 @@ def _advance(catalog: Catalog, mission: str, campaign_id: int, result: PassResul
             .where(ProcessingOrder.campaign_id == campaign_id, ProcessingOrder.state.in_(WAITING))
             .order_by(ProcessingOrder.campaign_unit, ProcessingOrder.campaign_attempt)
         ).all()
-    for identifier, state in todo:
-        try:
-            if state == OrderState.INITIAL.value:
-                lifecycle.approve_order(catalog, mission, identifier)
-                state = OrderState.APPROVED.value
-            if state == OrderState.APPROVED.value:
-                lifecycle.plan_order(catalog, mission, identifier)
-            lifecycle.release_order(catalog, mission, identifier)
-            result.released.append(identifier)
-        except IllegalTransition:
-            continue  # another pass carried it on meanwhile
-        except ProseoError as exc:
-            result.failed.append(f"{identifier}: {exc}")
+    lifecycle.carry_to_release(catalog, mission, todo, result.released, result.failed)
 
 
 def campaign_pass(catalog: Catalog, mission: str, name: str, *, now: datetime | None = None) -> PassResult:

@@ -31,7 +31,6 @@ from proseo.catalog.mission_sync import get_mission, loaded_from_catalog
 from proseo.catalog.model_order import OrderState, ProcessingOrder
 from proseo.catalog.model_product import Product
 from proseo.catalog.products import class_ids as class_ids_of
-from proseo.errors import IllegalTransition, ProseoError
 from proseo.missions.loader import LoadedMission
 from proseo.missions.production import DataWhen, Trigger, TriggerKind
 from proseo.planning import lifecycle
@@ -246,17 +245,5 @@ def advance_generated(catalog: Catalog, mission: str, into: Pass | None = None) 
             )
             .order_by(ProcessingOrder.deadline, ProcessingOrder.id)
         ).all()
-    for identifier, state in todo:
-        try:
-            if state == OrderState.INITIAL.value:
-                lifecycle.approve_order(catalog, mission, identifier)
-                state = OrderState.APPROVED.value
-            if state == OrderState.APPROVED.value:
-                lifecycle.plan_order(catalog, mission, identifier)
-            lifecycle.release_order(catalog, mission, identifier)
-            result.released.append(identifier)
-        except IllegalTransition:
-            continue  # another generator carried it on meanwhile
-        except ProseoError as exc:
-            result.failed.append(f"{identifier}: {exc}")
+    lifecycle.carry_to_release(catalog, mission, todo, result.released, result.failed)
     return result

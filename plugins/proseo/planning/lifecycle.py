@@ -11,7 +11,7 @@ never stays in PLANNING and never holds half a plan.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,7 +31,7 @@ from proseo.catalog.model_order import (
     StepState,
 )
 from proseo.catalog.products import class_ids, processor_ids
-from proseo.errors import PlanningError
+from proseo.errors import IllegalTransition, PlanningError, ProseoError
 from proseo.planning.blueprint import build_blueprint
 from proseo.planning.candidates import CandidateCache
 from proseo.planning.claims import ClaimConflict, ClaimedOutputs, claim_outputs, release_claims, untouched
@@ -46,6 +46,7 @@ __all__ = [
     "DEFAULT_MAX_STEPS",
     "approve_order",
     "cancel_order",
+    "carry_to_release",
     "close_order",
     "finalize_order",
     "plan_order",
@@ -323,3 +324,31 @@ def finalize_order(session: Session, order_id: int, reason: str) -> str:
     """The order's run ended: steps that did not finish fail with ``reason``; then roll up."""
     _set_steps(session, order_id, StepOp.NOT_RUN, f"not run: {reason}")
     return rollup_order(session, order_id)
+
+
+def carry_to_release(
+    catalog: Catalog,
+    mission_code: str,
+    todo: Iterable[tuple[str, str]],
+    released: list[str],
+    failed: list[str],
+) -> None:
+    """Approve, plan and release orders (identifier, state) that are INITIAL, APPROVED or PLANNED.
+
+    What systematic production and campaigns both do with the orders they create. An
+    order another pass carried on meanwhile is skipped; an order that cannot go on is
+    listed in ``failed`` as "<order>: <reason>" and the others still go on.
+    """
+    for identifier, state in todo:
+        try:
+            if state == OrderState.INITIAL.value:
+                approve_order(catalog, mission_code, identifier)
+                state = OrderState.APPROVED.value
+            if state == OrderState.APPROVED.value:
+                plan_order(catalog, mission_code, identifier)
+            release_order(catalog, mission_code, identifier)
+            released.append(identifier)
+        except IllegalTransition:
+            continue
+        except ProseoError as exc:
+            failed.append(f"{identifier}: {exc}")
