@@ -34,6 +34,8 @@ from proseo.api import (
 )
 from proseo.api.auth import username
 from proseo.api.limits import BodyLimit, reject_nul
+from proseo.api.prip import ROOT as PRIP_ROOT
+from proseo.api.prip import create_prip
 from proseo.catalog.db import Catalog
 from proseo.settings import get_settings
 
@@ -85,6 +87,9 @@ def create_app(
     for module in (routes_missions, routes_orders, routes_products, routes_kpi, routes_campaigns):
         api.include_router(module.router)
     app.include_router(api)
+
+    # The PRIP speaks OData (its own URL forms and error body): an app of its own.
+    app.mount(PRIP_ROOT, create_prip(app))
 
     # OpenAPI and its docs page need a token like everything else (the UI's cookie does).
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(username)])

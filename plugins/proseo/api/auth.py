@@ -83,3 +83,46 @@ def caller(
 
 CallerDep = Annotated[Caller, Depends(caller)]
 CatalogDep = Annotated[Catalog, Depends(catalog_of)]
+
+
+class TokenRefused(Exception):
+    """Credentials the auth manager did not accept (``status``: 400 malformed, 401 wrong)."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+
+
+def issue_token(user: str, password: str, *, expires_in: int) -> str:
+    """A JWT of Airflow's auth manager for a user name and password (the PRIP's OAuth2 route).
+
+    Airflow's SimpleAuthManager checks the password in process, as its own ``/auth/token``
+    does; any other auth manager is asked through Airflow's ``POST /auth/token`` at
+    ``PROSEO_AIRFLOW_URL`` (every auth manager that issues tokens answers there).
+    """
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.datamodels.login import LoginBody
+    from airflow.api_fastapi.auth.managers.simple.services.login import SimpleAuthManagerLogin
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    if not user or not password:
+        raise TokenRefused(400, "a user name (or client_id) and a password (or client_secret) are needed")
+    if isinstance(get_auth_manager(), SimpleAuthManager):
+        try:
+            return str(
+                SimpleAuthManagerLogin.create_token(
+                    LoginBody(username=user, password=password), expiration_time_in_seconds=expires_in
+                )
+            )
+        except HTTPException as exc:
+            raise TokenRefused(exc.status_code, str(exc.detail)) from exc
+    from proseo.api.airflow_client import AirflowApiError, AirflowClient
+    from proseo.settings import get_settings
+
+    url = get_settings().airflow_url
+    if not url:
+        raise TokenRefused(503, "tokens come from Airflow's /auth/token: set PROSEO_AIRFLOW_URL")
+    try:
+        return AirflowClient(url, username=user, password=password).bearer()
+    except AirflowApiError as exc:
+        raise TokenRefused(exc.status or 502, str(exc)) from exc

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated
 
@@ -10,6 +9,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from proseo.api.auth import CallerDep, CatalogDep
+from proseo.api.downloads import file_response
 from proseo.api.limits import Offset
 from proseo.api.schemas import Page, ProductOut, product_out
 from proseo.api.stored import stored_object
@@ -21,15 +21,8 @@ from proseo.planning.graph import to_dot, to_svg
 
 router = APIRouter(tags=["products"])
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-#: Byte positions are 64-bit; longer digit strings are beyond any file (and int() refuses 4,300+).
-_MAX_DIGITS = 19
 #: Deepest lineage the API walks (far beyond any processing chain).
 MAX_DEPTH = 1000
-
-
-class RangeNotSatisfiable(ProseoError):
-    """A Range header that selects no byte of the file."""
 
 
 @router.get("/missions/{mission}/products", response_model=Page[ProductOut])
@@ -94,35 +87,6 @@ def product_lineage(
     return Response(to_svg(graph), media_type="image/svg+xml")
 
 
-def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """``(start, stop)`` of a single ``bytes=`` range (stop exclusive); None for the whole file."""
-    if not header:
-        return None
-    match = _RANGE.match(header.strip())
-    if match is None:
-        return None  # unsupported forms (several ranges, other units): answer the whole file
-    first, last = (_position(g, size) for g in match.groups())
-    if first is None and last is None:
-        return None
-    if first is None:  # the last N bytes
-        assert last is not None
-        if last == 0:
-            raise RangeNotSatisfiable(f"range {header[:80]!r} selects no byte of a {size}-byte file")
-        return max(0, size - last), size
-    start = first
-    stop = min(size, last + 1) if last is not None else size
-    if start >= size or stop <= start:
-        raise RangeNotSatisfiable(f"range {header[:80]!r} selects no byte of a {size}-byte file")
-    return start, stop
-
-
-def _position(digits: str, size: int) -> int | None:
-    """A byte position of a Range header; numbers of more than 19 digits count as "past the end"."""
-    if not digits:
-        return None
-    return int(digits) if len(digits.lstrip("0")) <= _MAX_DIGITS else size + 1
-
-
 @router.get("/missions/{mission}/products/{ref}/files/{file_name}", response_class=StreamingResponse)
 def download(
     mission: str,
@@ -142,27 +106,5 @@ def download(
         f = match[0]
         storage, key = stored_object(session, f.facility_id, f.storage_url)
         size, sha256 = f.size, f.sha256
-    try:
-        window = _byte_range(range, size)
-    except RangeNotSatisfiable as exc:
-        return Response(
-            str(exc), status_code=416, headers={"Content-Range": f"bytes */{size}"}, media_type="text/plain"
-        )
-    start, stop = window or (0, size)
-    headers = {
-        "Accept-Ranges": "bytes",
-        "Content-Length": str(stop - start),
-        "Content-Disposition": f'attachment; filename="{file_name}"',
-    }
-    if sha256:
-        headers["X-Checksum-SHA256"] = sha256
-    status = 200
-    if window is not None:
-        status = 206
-        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-    return StreamingResponse(
-        storage.read_range(key, start, stop),
-        status_code=status,
-        headers=headers,
-        media_type="application/octet-stream",
-    )
+    extra = {"X-Checksum-SHA256": sha256} if sha256 else {}
+    return file_response(storage, key, size, file_name, range, extra)

@@ -1,0 +1,7 @@
+"""PRIP ``Products``: the entity set and single products, answered from the catalogue."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
