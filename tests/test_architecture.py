@@ -12,7 +12,7 @@ from tests_paths import REPO
 
 # Every package of the core; each has a .ruff.toml banning Airflow. Later core packages
 # (rules, planning, wrapper) join this list when they are created.
-CORE = ["missions", "catalog", "storage", "rules", "planning", "wrapper"]
+CORE = ["missions", "catalog", "storage", "rules", "planning", "wrapper", "interfaces"]
 
 
 def test_core_packages_import_without_airflow() -> None:
