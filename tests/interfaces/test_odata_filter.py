@@ -99,10 +99,16 @@ def test_in_list_and_string_functions() -> None:
     assert isinstance(tree, And)
     assert tree.left == In(
         Property(("ContentLength",), 0),
-        (Literal(LiteralType.INTEGER, 1, 18), Literal(LiteralType.INTEGER, 2, 21), Literal(LiteralType.INTEGER, 3, 23)),
+        (
+            Literal(LiteralType.INTEGER, 1, 18),
+            Literal(LiteralType.INTEGER, 2, 21),
+            Literal(LiteralType.INTEGER, 3, 23),
+        ),
         14,
     )
-    assert tree.right == StringMatch("endswith", Property(("Name",), 39), Literal(LiteralType.STRING, ".nc", 44), 30)
+    assert tree.right == StringMatch(
+        "endswith", Property(("Name",), 39), Literal(LiteralType.STRING, ".nc", 44), 30
+    )
     for function in ("contains", "startswith", "endswith"):
         match = parse_filter(f"{function}(Name,'S5P')")
         assert isinstance(match, StringMatch) and match.function == function
@@ -116,7 +122,9 @@ def test_typed_attribute_lambda() -> None:
     tree = parse_filter(text)
     assert isinstance(tree, Any) and tree.type == "String" and tree.variable == "att"
     assert tree.predicate == And(
-        Compare(CompareOp.EQ, AttributeRef("Name", None, 45), Literal(LiteralType.STRING, "productType", 57), 54),
+        Compare(
+            CompareOp.EQ, AttributeRef("Name", None, 45), Literal(LiteralType.STRING, "productType", 57), 54
+        ),
         Compare(
             CompareOp.EQ,
             AttributeRef("Value", "String", 75),
@@ -130,7 +138,9 @@ def test_typed_attribute_lambda() -> None:
 @pytest.mark.parametrize("kind", ["String", "Integer", "Double", "Boolean", "DateTimeOffset"])
 def test_every_typed_collection_and_any_variable_name(kind: str) -> None:
     cast = parse_filter(f"Attributes/OData.CSC.{kind}Attribute/any(x:x/Name eq 'a' and x/Value ne null)")
-    short = parse_filter(f"{kind}Attributes/any(item: item/Name eq 'a' and item/OData.CSC.{kind}Attribute/Value ne null)")
+    short = parse_filter(
+        f"{kind}Attributes/any(item: item/Name eq 'a' and item/OData.CSC.{kind}Attribute/Value ne null)"
+    )
     assert isinstance(cast, Any) and isinstance(short, Any)
     assert cast.type == short.type == kind and cast.variable == "x" and short.variable == "item"
     untyped = parse_filter("Attributes/any(a:a/Name eq 'orbitNumber')")

@@ -67,14 +67,26 @@ def s5p(catalog: Catalog, data_dirs: dict[str, Path], tmp_path: Path) -> Catalog
     assert ingest.run([p for p in files if not kind[p].startswith("L0") and kind[p] != "AUX_MET_TP"]).ok
     with catalog.session() as s:
         odb1 = s.scalars(
-            select(Product).join(ProductClass).where(ProductClass.product_type == "L0__ODB_1_").order_by(Product.id)
+            select(Product)
+            .join(ProductClass)
+            .where(ProductClass.product_type == "L0__ODB_1_")
+            .order_by(Product.id)
         ).all()
         for k, p in enumerate(odb1):
-            p.parameters = {"collection": k % 3, "quality": k / 10, "degraded": k % 2 == 0, "site": "KIR SVB".split()[k % 2]}
+            p.parameters = {
+                "collection": k % 3,
+                "quality": k / 10,
+                "degraded": k % 2 == 0,
+                "site": ["KIR", "SVB"][k % 2],
+            }
         processor = s.scalars(select(ConfiguredProcessor).order_by(ConfiguredProcessor.id)).first()
         assert processor is not None
         odb4 = select(ProductClass.id).where(ProductClass.product_type == "L0__ODB_4_").scalar_subquery()
-        s.execute(update(Product).where(Product.product_class_id == odb4).values(configured_processor_id=processor.id))
+        s.execute(
+            update(Product)
+            .where(Product.product_class_id == odb4)
+            .values(configured_processor_id=processor.id)
+        )
         for p in odb1[:3]:
             p.eviction_time = T0 + timedelta(days=30 + p.id % 5)
     return catalog
@@ -86,7 +98,9 @@ def oracle(catalog: Catalog) -> list[Expected]:
         for p in s.scalars(select(Product)):
             orbit = s.get(Orbit, p.orbit_id) if p.orbit_id else None
             craft = s.get(Spacecraft, orbit.spacecraft_id) if orbit else None
-            proc = s.get(ConfiguredProcessor, p.configured_processor_id) if p.configured_processor_id else None
+            proc = (
+                s.get(ConfiguredProcessor, p.configured_processor_id) if p.configured_processor_id else None
+            )
             attrs: dict[str, Any] = dict(p.parameters)
             attrs |= {
                 "productType": p.product_class.product_type,
@@ -173,7 +187,8 @@ def cases(products: list[Expected]) -> list[Case]:
             lambda p: p.production_type == "on-demand default",
         ),
         (
-            "ProductionType ne OData.CSC.ProductionType'on-demand default' and not startswith(Name,'S5P_OPER_L0')",
+            "ProductionType ne OData.CSC.ProductionType'on-demand default' "
+            "and not startswith(Name,'S5P_OPER_L0')",
             lambda p: p.production_type != "on-demand default" and not p.name.startswith("S5P_OPER_L0"),
         ),
         (
@@ -186,9 +201,18 @@ def cases(products: list[Expected]) -> list[Case]:
             f"a/OData.CSC.IntegerAttribute/Value ge {mid})",
             lambda p: a(p, "orbitNumber") is not None and a(p, "orbitNumber") >= mid,
         ),
-        ("IntegerAttributes/any(a:a/Name eq 'collection' and a/Value eq 1)", lambda p: a(p, "collection") == 1),
-        ("DoubleAttributes/any(x:x/Name eq 'quality' and x/Value gt 0.35)", lambda p: (a(p, "quality") or 0) > 0.35),
-        ("BooleanAttributes/any(b:b/Name eq 'degraded' and b/Value eq true)", lambda p: a(p, "degraded") is True),
+        (
+            "IntegerAttributes/any(a:a/Name eq 'collection' and a/Value eq 1)",
+            lambda p: a(p, "collection") == 1,
+        ),
+        (
+            "DoubleAttributes/any(x:x/Name eq 'quality' and x/Value gt 0.35)",
+            lambda p: (a(p, "quality") or 0) > 0.35,
+        ),
+        (
+            "BooleanAttributes/any(b:b/Name eq 'degraded' and b/Value eq true)",
+            lambda p: a(p, "degraded") is True,
+        ),
         ("StringAttributes/any(s:s/Name eq 'site' and s/Value in ('KIR'))", lambda p: a(p, "site") == "KIR"),
         (
             "Attributes/OData.CSC.DateTimeOffsetAttribute/any(d:d/Name eq 'processingDate' and "
@@ -303,7 +327,11 @@ def test_rendering_loads_nothing_more(s5p: Catalog) -> None:
             63,
             "type Integer cannot be compared with a String literal",
         ),
-        ("StringAttributes/any(a:a/Name eq 'orbitNumber' and a/Value eq '5')", 33, "orbitNumber is of type Integer"),
+        (
+            "StringAttributes/any(a:a/Name eq 'orbitNumber' and a/Value eq '5')",
+            33,
+            "orbitNumber is of type Integer",
+        ),
         (
             "Attributes/any(a:a/Name eq 'orbitNumber' and a/OData.CSC.StringAttribute/Value eq '5')",
             45,
@@ -319,7 +347,11 @@ def test_rendering_loads_nothing_more(s5p: Catalog) -> None:
         ("Name", 0, "Name is not a Boolean"),
         ("contains(ContentLength,'1')", 9, "contains() applies to strings"),
         ("Online gt true", 7, "gt does not apply to a Boolean"),
-        ("OData.CSC.Intersects(area=geography'SRID=4326;POINT(1 2)')", 0, "footprint filters are not available"),
+        (
+            "OData.CSC.Intersects(area=geography'SRID=4326;POINT(1 2)')",
+            0,
+            "footprint filters are not available",
+        ),
     ],
 )
 def test_type_errors_name_the_character(s5p: Catalog, text: str, offset: int, message: str) -> None:

@@ -62,7 +62,14 @@ _DATETIME = re.compile(
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![\w-])")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?(?![\w.])")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
-_PUNCT = {"/": Kind.SLASH, "(": Kind.LPAREN, ")": Kind.RPAREN, ",": Kind.COMMA, ":": Kind.COLON, "=": Kind.EQUALS}
+_PUNCT = {
+    "/": Kind.SLASH,
+    "(": Kind.LPAREN,
+    ")": Kind.RPAREN,
+    ",": Kind.COMMA,
+    ":": Kind.COLON,
+    "=": Kind.EQUALS,
+}
 
 
 def tokenize(text: str, option: str = "$filter") -> list[Token]:

@@ -60,6 +60,8 @@ EXPANDABLE = (
     "BooleanAttributes",
     "DateTimeOffsetAttributes",
 )
+# Characters left as they are in a next link's query (all legal there): keeps filters readable.
+_URL_SAFE = "$/,:()'"
 _KNOWN = ("$filter", "$orderby", "$top", "$skip", "$count", "$select", "$expand", "$format")
 
 
@@ -108,7 +110,9 @@ def parse_orderby(text: str) -> tuple[OrderKey, ...]:
             raise ODataError("$orderby", text, offset, "expected a property name")
         prop, direction = m.group(1), (m.group(2) or "asc")
         if prop not in SORTABLE:
-            raise ODataError("$orderby", text, offset, f"cannot order by {prop!r} (one of {', '.join(SORTABLE)})")
+            raise ODataError(
+                "$orderby", text, offset, f"cannot order by {prop!r} (one of {', '.join(SORTABLE)})"
+            )
         if direction.lower() not in ("asc", "desc"):
             raise ODataError("$orderby", text, offset + m.start(2), "expected 'asc' or 'desc'")
         if any(k.property == prop for k in keys):
@@ -170,4 +174,4 @@ def next_link(base_url: str, params: Mapping[str, str], options: QueryOptions) -
     following = {k: v for k, v in params.items() if k not in ("$skip", "$top")}
     following["$top"] = str(options.top)
     following["$skip"] = str(options.skip + options.top)
-    return f"{base_url}?{urlencode(following, quote_via=quote, safe=chr(36) + '/,:()')}"
+    return f"{base_url}?{urlencode(following, quote_via=quote, safe=_URL_SAFE)}"

@@ -64,9 +64,7 @@ def attributes(row: PripRow) -> list[dict[str, Any]]:
     return out
 
 
-def product_entity(
-    row: PripRow, options: QueryOptions, footprint: Geometry | None = None
-) -> dict[str, Any]:
+def product_entity(row: PripRow, options: QueryOptions, footprint: Geometry | None = None) -> dict[str, Any]:
     """One ``Products`` entity with ``$select`` applied and the ``$expand``-ed collections."""
     p, f = row.product, row.file
     checksums = (

@@ -36,6 +36,7 @@ from proseo.interfaces.odata_ast import (
     StringMatch,
 )
 from proseo.interfaces.odata_lexer import ODataError
+from proseo.interfaces.prip_lambda import attribute_names, decide
 from proseo.interfaces.prip_model import (
     PRODUCTION_TYPE_ENUM,
     PRODUCTION_TYPES,
@@ -59,7 +60,12 @@ _COMPATIBLE = {
     "DateTimeOffset": {LiteralType.DATETIME},
     "ProductionType": {LiteralType.ENUM, LiteralType.STRING},
 }
-_FLIP = {CompareOp.GT: CompareOp.LT, CompareOp.LT: CompareOp.GT, CompareOp.GE: CompareOp.LE, CompareOp.LE: CompareOp.GE}
+_FLIP = {
+    CompareOp.GT: CompareOp.LT,
+    CompareOp.LT: CompareOp.GT,
+    CompareOp.GE: CompareOp.LE,
+    CompareOp.LE: CompareOp.GE,
+}
 _ORDERED = {"String", "Int64", "Integer", "Double", "DateTimeOffset", "Guid"}
 
 
@@ -84,7 +90,11 @@ class FilterTranslator:
     """One filter's translation; ``parameter_types`` types the parameters (see prip_model)."""
 
     def __init__(
-        self, text: str, *, footprint: Footprint | None = None, parameter_types: Mapping[str, str] | None = None
+        self,
+        text: str,
+        *,
+        footprint: Footprint | None = None,
+        parameter_types: Mapping[str, str] | None = None,
     ) -> None:
         self.text = text
         self.footprint = footprint
@@ -136,7 +146,9 @@ class FilterTranslator:
         if isinstance(expr, Property):
             if expr.name not in self.properties:
                 known = ", ".join(self.properties)
-                raise self.error(expr.offset, f"unknown or unfilterable property {expr.name!r} (one of {known})")
+                raise self.error(
+                    expr.offset, f"unknown or unfilterable property {expr.name!r} (one of {known})"
+                )
             return self.properties[expr.name]
         if isinstance(expr, AttributeRef):
             if expr.field == "Name":
@@ -152,7 +164,10 @@ class FilterTranslator:
 
     def value(self, column: Column, lit: Literal, at: int) -> AnyType:
         if lit.type not in _COMPATIBLE[column.type]:
-            raise self.error(lit.offset, f"a value of type {column.type} cannot be compared with a {lit.type.value} literal")
+            raise self.error(
+                lit.offset,
+                f"a value of type {column.type} cannot be compared with a {lit.type.value} literal",
+            )
         if column.type == "ProductionType":
             if lit.type is LiteralType.ENUM and lit.enum_type != PRODUCTION_TYPE_ENUM:
                 raise self.error(lit.offset, f"expected a {PRODUCTION_TYPE_ENUM} literal")
@@ -162,7 +177,11 @@ class FilterTranslator:
             return stored[lit.value]  # type: ignore[index]
         if isinstance(lit.value, Decimal):
             return float(lit.value)
-        if isinstance(lit.value, int) and not isinstance(lit.value, bool) and not -(2**63) <= lit.value < 2**63:
+        if (
+            isinstance(lit.value, int)
+            and not isinstance(lit.value, bool)
+            and not -(2**63) <= lit.value < 2**63
+        ):
             raise self.error(lit.offset, "integer beyond 64 bits")
         if column.type == "Guid":
             return str(lit.value).lower()
@@ -198,7 +217,9 @@ class FilterTranslator:
     def string_match(self, expr: StringMatch) -> ColumnElement[bool]:
         column = self.operand(expr.subject)
         if column.type != "String":
-            raise self.error(expr.subject.offset, f"{expr.function}() applies to strings, not a {column.type}")
+            raise self.error(
+                expr.subject.offset, f"{expr.function}() applies to strings, not a {column.type}"
+            )
         pattern = str(expr.pattern.value)
         c, n = column.expr, len(pattern)
         if expr.function == "contains":
@@ -213,14 +234,16 @@ class FilterTranslator:
         if self.bound is not None or self.bound_name is not None:
             raise self.error(expr.offset, "any() cannot be nested")
         if expr.predicate is None:
-            present = [self.column(n, k).expr.is_not(None) for n, k in self.kinds.items() if expr.type in (None, k)]
+            present = [
+                self.column(n, k).expr.is_not(None) for n, k in self.kinds.items() if expr.type in (None, k)
+            ]
             return or_(false(), *present)
-        named = _names(expr.predicate)
-        if _decide(expr.predicate, None) is not False:
+        named = attribute_names(expr.predicate)
+        if decide(expr.predicate, None) is not False:
             raise self.error(expr.offset, "any() must fix the attribute: add att/Name eq '...'")
         branches = []
         for name, offset in named.items():
-            if _decide(expr.predicate, name) is False:
+            if decide(expr.predicate, name) is False:
                 continue
             kind = self.kinds.get(name) or expr.type or "String"
             if expr.type is not None and kind != expr.type:
@@ -238,7 +261,7 @@ class FilterTranslator:
 
     def lambda_body(self, expr: Expr, name: str) -> ColumnElement[bool]:
         """The predicate for one attribute: Name conditions decided here, the rest in SQL."""
-        decided = _decide(expr, name)
+        decided = decide(expr, name)
         if decided is not None:  # true or false whatever the value: skip the SQL
             return true() if decided else false()
         if isinstance(expr, And):
@@ -248,79 +271,3 @@ class FilterTranslator:
         if isinstance(expr, Not):
             return not_(self.lambda_body(expr.operand, name))
         return self.condition(expr)
-
-
-def _is_name(expr: Expr) -> bool:
-    return isinstance(expr, AttributeRef) and expr.field == "Name"
-
-
-def _names(expr: Expr) -> dict[str, int]:
-    """Every string compared with ``att/Name`` in a predicate, with its offset."""
-    if isinstance(expr, And | Or):
-        return {**_names(expr.left), **_names(expr.right)}
-    if isinstance(expr, Not):
-        return _names(expr.operand)
-    if isinstance(expr, Compare):
-        for a, b in ((expr.left, expr.right), (expr.right, expr.left)):
-            if _is_name(a) and isinstance(b, Literal) and isinstance(b.value, str):
-                return {b.value: b.offset}
-    if isinstance(expr, In) and _is_name(expr.operand):
-        return {str(v.value): v.offset for v in expr.values}
-    return {}
-
-
-def _only_names(expr: Expr) -> bool:
-    if isinstance(expr, And | Or):
-        return _only_names(expr.left) and _only_names(expr.right)
-    if isinstance(expr, Not):
-        return _only_names(expr.operand)
-    if isinstance(expr, Compare):
-        return _is_name(expr.left) or _is_name(expr.right)
-    if isinstance(expr, In | StringMatch):
-        return _is_name(expr.operand if isinstance(expr, In) else expr.subject)
-    return False
-
-
-def _decide(expr: Expr, name: str | None) -> bool | None:
-    """The predicate's truth for attribute ``name`` as far as Name conditions decide it.
-
-    None as ``name`` stands for any attribute the predicate does not mention; None as the
-    answer means "depends on the value".
-    """
-    if isinstance(expr, And):
-        a, b = _decide(expr.left, name), _decide(expr.right, name)
-        return False if False in (a, b) else (True if a is b is True else None)
-    if isinstance(expr, Or):
-        a, b = _decide(expr.left, name), _decide(expr.right, name)
-        return True if True in (a, b) else (False if a is b is False else None)
-    if isinstance(expr, Not):
-        inner = _decide(expr.operand, name)
-        return None if inner is None else not inner
-    if not _only_names(expr):
-        return None
-    if name is None:
-        if isinstance(expr, Compare):
-            return {CompareOp.EQ: False, CompareOp.NE: True}.get(expr.op)
-        return False if isinstance(expr, In) else None
-    if isinstance(expr, In):
-        return name in [v.value for v in expr.values]
-    if isinstance(expr, StringMatch):
-        pattern = str(expr.pattern.value)
-        checks = {"contains": name.__contains__, "startswith": name.startswith, "endswith": name.endswith}
-        return checks[expr.function](pattern)
-    assert isinstance(expr, Compare)
-    left, right, op = expr.left, expr.right, expr.op
-    if _is_name(right):
-        left, right, op = right, left, _FLIP.get(op, op)
-    if not isinstance(right, Literal) or not isinstance(right.value, str):
-        return None
-    v = right.value
-    results = {
-        CompareOp.EQ: name == v,
-        CompareOp.NE: name != v,
-        CompareOp.GT: name > v,
-        CompareOp.GE: name >= v,
-        CompareOp.LT: name < v,
-        CompareOp.LE: name <= v,
-    }
-    return results[op]

@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select
+from sqlalchemy import SQLColumnExpression, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
+from proseo.catalog.mission_sync import revision_config
 from proseo.catalog.model_mission import ConfiguredProcessor, Mission, Orbit, ProductClass, Spacecraft
 from proseo.catalog.model_product import Product, ProductFile, ProductionType, ProductStatus
-from proseo.catalog.mission_sync import revision_config
 from proseo.missions.types import ParameterType
 
 CONTENT_TYPE = "application/octet-stream"
@@ -43,7 +43,7 @@ class Column:
     """An entity property or attribute: its OData type and the SQL expression holding it."""
 
     type: str  # String, Int64/Integer, Double, Boolean, DateTimeOffset, Guid, ProductionType
-    expr: ColumnElement[Any]
+    expr: SQLColumnExpression[Any]
 
 
 def property_columns() -> dict[str, Column]:
@@ -85,7 +85,7 @@ def attribute_columns() -> dict[str, Column]:
 def parameter_column(name: str, kind: str) -> Column:
     """A product parameter as a typed SQL value (JSON element access runs on both backends)."""
     element = Product.parameters[name]
-    exprs: dict[str, ColumnElement[Any]] = {
+    exprs: dict[str, SQLColumnExpression[Any]] = {
         "String": element.as_string(),
         "Integer": element.as_integer(),
         "Double": element.as_float(),

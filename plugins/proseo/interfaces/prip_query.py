@@ -22,6 +22,8 @@ from proseo.interfaces.odata_options import QueryOptions
 from proseo.interfaces.prip_filter_sql import FilterTranslator
 from proseo.interfaces.prip_model import PrimaryFile, primary_file_id, property_columns
 
+#: A select of several columns (SQLAlchemy 2.1 types a select by its column tuple).
+AnySelect = Select[*tuple[Any, ...]]
 Footprint = Callable[[Geometry], ColumnElement[bool]]
 
 
@@ -45,7 +47,7 @@ class PripPage:
     count: int | None  # all matches, when $count=true
 
 
-def _joined(stmt: Select[Any]) -> Select[Any]:
+def _joined(stmt: AnySelect) -> AnySelect:
     return (
         stmt.join(ProductClass, ProductClass.id == Product.product_class_id)
         .join(Mission, Mission.id == Product.mission_id)
@@ -79,7 +81,7 @@ def page_statement(
     scope: ColumnElement[bool] | None = None,
     footprint: Footprint | None = None,
     parameter_types: Mapping[str, str] | None = None,
-) -> Select[Any]:
+) -> AnySelect:
     """The statement of one page (``$top`` + 1 rows from ``$skip``, in ``$orderby`` order).
 
     ``filter_text`` is the raw ``$filter`` (for error messages), ``scope`` restricts the
@@ -92,7 +94,7 @@ def page_statement(
     for key in options.orderby:
         expr = columns[key.property].expr
         order.append((expr.desc() if key.descending else expr.asc()).nulls_last())
-    stmt = select(
+    stmt: AnySelect = select(
         Product,
         PrimaryFile,
         Mission.code,
@@ -120,7 +122,7 @@ def count_statement(
     parameter_types: Mapping[str, str] | None = None,
 ) -> Select[Any]:
     """How many products match the filter (``@odata.count``), whatever ``$top`` and ``$skip``."""
-    stmt = select(func.count(Product.id)).select_from(Product)
+    stmt: AnySelect = select(func.count(Product.id)).select_from(Product)
     return _joined(stmt).where(*_conditions(options, filter_text, scope, footprint, parameter_types))
 
 
