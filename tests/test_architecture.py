@@ -20,6 +20,7 @@ def test_core_packages_import_without_airflow() -> None:
         "import sys\n"
         "import proseo.missions, proseo.catalog.ingest, proseo.catalog.models, proseo.storage\n"
         "import proseo.cli.main\n"
+        "import proseo.interfaces.prip_entity, proseo.interfaces.prip_query\n"
         "bad = sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))\n"
         "assert not bad, bad\n"
     )

@@ -76,6 +76,11 @@ def test_scalar_literals(text: str, kind: LiteralType, value: object) -> None:
     assert isinstance(tree, Compare) and tree.right == Literal(kind, value, 8)  # type: ignore[arg-type]
 
 
+def test_operators_need_no_space_before_a_quote() -> None:
+    tree = parse_filter("Name eq'x'")
+    assert isinstance(tree, Compare) and tree.right == Literal(LiteralType.STRING, "x", 7)
+
+
 def test_enum_literal() -> None:
     tree = parse_filter("ProductionType eq OData.CSC.ProductionType'on-demand default'")
     assert isinstance(tree, Compare)

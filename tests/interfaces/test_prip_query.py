@@ -87,8 +87,8 @@ def s5p(catalog: Catalog, data_dirs: dict[str, Path], tmp_path: Path) -> Catalog
             .where(Product.product_class_id == odb4)
             .values(configured_processor_id=processor.id)
         )
-        for p in odb1[:3]:
-            p.eviction_time = T0 + timedelta(days=30 + p.id % 5)
+        for k, p in enumerate(odb1[:3]):
+            p.eviction_time = T0 + timedelta(days=30 + k)
     return catalog
 
 
@@ -214,6 +214,16 @@ def cases(products: list[Expected]) -> list[Case]:
             lambda p: a(p, "degraded") is True,
         ),
         ("StringAttributes/any(s:s/Name eq 'site' and s/Value in ('KIR'))", lambda p: a(p, "site") == "KIR"),
+        # untyped: an attribute the missions do not declare takes the type of what it is compared with
+        (
+            "Attributes/any(u:u/Name eq 'quality' and u/Value gt 0.35)",
+            lambda p: (a(p, "quality") or 0) > 0.35,
+        ),
+        (
+            "BooleanAttributes/any(b:b/Name eq 'degraded' and not b/Value)",
+            lambda p: a(p, "degraded") is False,
+        ),
+        ("IntegerAttributes/any()", lambda p: "orbitNumber" in p.attributes or "collection" in p.attributes),
         (
             "Attributes/OData.CSC.DateTimeOffsetAttribute/any(d:d/Name eq 'processingDate' and "
             "d/OData.CSC.DateTimeOffsetAttribute/Value lt 2025-03-01T06:00:00Z)",
@@ -231,6 +241,12 @@ def cases(products: list[Expected]) -> list[Case]:
         ),
         ("EvictionDate eq null", lambda p: p.evicted_at is None),
         ("EvictionDate ne null", lambda p: p.evicted_at is not None),
+        # comparisons with a missing value are false, so their negation holds
+        (
+            "not (EvictionDate lt 2025-04-02T00:00:00Z)",
+            lambda p: not (p.evicted_at and p.evicted_at < at(32, 0)),
+        ),
+        ("EvictionDate ne 2025-03-31T00:00:00Z", lambda p: p.evicted_at != at(30, 0)),
         (f"Id in ({', '.join(some)})", lambda p: p.id in some),
         (f"Id eq '{some[0]}' or Id eq {some[1].upper()}", lambda p: p.id in some[:2]),
         (
@@ -338,6 +354,11 @@ def test_rendering_loads_nothing_more(s5p: Catalog) -> None:
             "orbitNumber is of type Integer, not String",
         ),
         ("Attributes/any(a:a/Value eq 'x')", 0, "any() must fix the attribute"),
+        (
+            "DateTimeOffsetAttributes/any(a:a/Name eq 'foo' and a/Value lt 2025-01-01T00:00:00Z)",
+            41,
+            "no DateTimeOffset attribute is named 'foo'",
+        ),
         ("Attributes/any(a:a/Name ne 'productType')", 0, "any() must fix the attribute"),
         ("ContentDate/Start gt 'yesterday'", 21, "type DateTimeOffset cannot be compared with a String"),
         ("Name gt 5", 8, "type String cannot be compared with a Int64"),

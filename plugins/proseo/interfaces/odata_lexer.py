@@ -62,6 +62,7 @@ _DATETIME = re.compile(
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}(?![\w-])")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?(?![\w.])")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_OPERATORS = {"eq", "ne", "gt", "ge", "lt", "le", "and", "or", "not", "in"}
 _PUNCT = {
     "/": Kind.SLASH,
     "(": Kind.LPAREN,
@@ -92,7 +93,7 @@ def tokenize(text: str, option: str = "$filter") -> list[Token]:
             i += len(tokens[-1].text)
         elif m := _NAME.match(text, i):
             end = m.end()
-            if end < len(text) and text[end] == "'":
+            if end < len(text) and text[end] == "'" and m.group() not in _OPERATORS:
                 value, close = _quoted(text, end, option)
                 tokens.append(Token(Kind.TYPED, text[i:close], i, (m.group(), value)))
                 i = close

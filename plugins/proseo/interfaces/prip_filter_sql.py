@@ -36,8 +36,9 @@ from proseo.interfaces.odata_ast import (
     StringMatch,
 )
 from proseo.interfaces.odata_lexer import ODataError
-from proseo.interfaces.prip_lambda import attribute_names, decide
+from proseo.interfaces.prip_lambda import attribute_names, decide, value_hint
 from proseo.interfaces.prip_model import (
+    PARAMETER_KINDS,
     PRODUCTION_TYPE_ENUM,
     PRODUCTION_TYPES,
     Column,
@@ -114,7 +115,8 @@ class FilterTranslator:
         if isinstance(expr, Or):
             return or_(self.condition(expr.left), self.condition(expr.right))
         if isinstance(expr, Not):
-            return not_(self.condition(expr.operand))
+            # OData's comparisons with null are false, SQL's unknown: "not" must see false.
+            return not_(func.coalesce(self.condition(expr.operand), false()))
         if isinstance(expr, Compare):
             return self.compare(expr)
         if isinstance(expr, In):
@@ -206,7 +208,7 @@ class FilterTranslator:
         c = column.expr
         ops: dict[CompareOp, Callable[[], ColumnElement[bool]]] = {
             CompareOp.EQ: lambda: c == value,
-            CompareOp.NE: lambda: c != value,
+            CompareOp.NE: lambda: c.is_distinct_from(value),  # null ne 5 is true in OData
             CompareOp.GT: lambda: c > value,
             CompareOp.GE: lambda: c >= value,
             CompareOp.LT: lambda: c < value,
@@ -245,9 +247,12 @@ class FilterTranslator:
         for name, offset in named.items():
             if decide(expr.predicate, name) is False:
                 continue
-            kind = self.kinds.get(name) or expr.type or "String"
+            # An attribute the catalogue does not type takes the type the filter gives it.
+            kind = self.kinds.get(name) or expr.type or value_hint(expr.predicate) or "String"
             if expr.type is not None and kind != expr.type:
                 raise self.error(offset, f"attribute {name} is of type {kind}, not {expr.type}")
+            if name not in self.attributes and kind not in PARAMETER_KINDS:
+                raise self.error(offset, f"no {kind} attribute is named {name!r}")
             column = self.column(name, kind)
             self.bound, self.bound_name = column, name
             try:

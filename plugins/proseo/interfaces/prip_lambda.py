@@ -16,6 +16,7 @@ from proseo.interfaces.odata_ast import (
     Expr,
     In,
     Literal,
+    LiteralType,
     Not,
     Or,
     StringMatch,
@@ -103,3 +104,42 @@ def decide(expr: Expr, name: str | None) -> bool | None:
         CompareOp.LE: name <= v,
     }
     return results[op]
+
+
+_LITERAL_KINDS = {
+    LiteralType.STRING: "String",
+    LiteralType.INTEGER: "Integer",
+    LiteralType.DECIMAL: "Double",
+    LiteralType.BOOLEAN: "Boolean",
+    LiteralType.DATETIME: "DateTimeOffset",
+}
+
+
+def _is_value(expr: Expr) -> bool:
+    return isinstance(expr, AttributeRef) and expr.field == "Value"
+
+
+def value_hint(expr: Expr) -> str | None:
+    """The type a predicate gives ``att/Value``: its cast, else the first literal it is compared with."""
+    if isinstance(expr, And | Or):
+        return value_hint(expr.left) or value_hint(expr.right)
+    if isinstance(expr, Not):
+        return value_hint(expr.operand)
+    sides: list[Expr] = []
+    if isinstance(expr, Compare):
+        sides = [expr.left, expr.right]
+    elif isinstance(expr, In):
+        sides = [expr.operand, *expr.values]
+    elif isinstance(expr, StringMatch):
+        sides = [expr.subject]
+    refs = [e for e in sides if _is_value(e)]
+    for ref in refs:
+        if isinstance(ref, AttributeRef) and ref.cast:
+            return ref.cast
+    if isinstance(expr, StringMatch) and refs:
+        return "String"
+    if refs:
+        for side in sides:
+            if isinstance(side, Literal) and side.type in _LITERAL_KINDS:
+                return _LITERAL_KINDS[side.type]
+    return None

@@ -82,6 +82,10 @@ def attribute_columns() -> dict[str, Column]:
     }
 
 
+#: The types a product parameter can have (the mission files' parameter types).
+PARAMETER_KINDS = ("String", "Integer", "Double", "Boolean")
+
+
 def parameter_column(name: str, kind: str) -> Column:
     """A product parameter as a typed SQL value (JSON element access runs on both backends)."""
     element = Product.parameters[name]
