@@ -69,6 +69,7 @@ def test_date_time_literals_are_utc_aware(text: str, expected: datetime) -> None
         ("false", LiteralType.BOOLEAN, False),
         ("null", LiteralType.NULL, None),
         ("6F0B7C1E-3d55-4c1e-9a53-70726f73656f", LiteralType.GUID, "6f0b7c1e-3d55-4c1e-9a53-70726f73656f"),
+        ("ac36d0aa-8bf7-5ba7-ad99-48b2921b03d3", LiteralType.GUID, "ac36d0aa-8bf7-5ba7-ad99-48b2921b03d3"),
     ],
 )
 def test_scalar_literals(text: str, kind: LiteralType, value: object) -> None:

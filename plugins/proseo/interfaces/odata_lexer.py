@@ -91,6 +91,9 @@ def tokenize(text: str, option: str = "$filter") -> list[Token]:
         elif c.isdigit() or (c == "-" and i + 1 < len(text) and text[i + 1].isdigit()):
             tokens.append(_numeric(text, i, option))
             i += len(tokens[-1].text)
+        elif m := _GUID.match(text, i):  # a GUID may start with a letter: before names
+            tokens.append(Token(Kind.GUID, m.group(), i, m.group().lower()))
+            i = m.end()
         elif m := _NAME.match(text, i):
             end = m.end()
             if end < len(text) and text[end] == "'" and m.group() not in _OPERATORS:

@@ -99,7 +99,6 @@ class FilterTranslator:
     ) -> None:
         self.text = text
         self.footprint = footprint
-        self.parameter_types = dict(parameter_types or {})
         self.kinds = attribute_kinds(parameter_types)
         self.properties = property_columns()
         self.attributes = attribute_columns()
