@@ -49,7 +49,8 @@ def test_every_option_parsed() -> None:
     assert (options.top, options.skip, options.count) == (1000, 40, True)
     assert options.select == ("Id", "Name", "ContentDate")
     assert options.expand == ("Attributes", "IntegerAttributes")
-    assert parse_options({"$count": "False", "$filter": "  "}) == QueryOptions()
+    assert options.filter_text == "Name eq 'x'"
+    assert parse_options({"$count": "False"}) == QueryOptions()
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from proseo.catalog.model_product import Product, ProductionType
 from proseo.devtools.generate import write_inputs
 from proseo.interfaces.odata_lexer import ODataError
 from proseo.interfaces.odata_options import QueryOptions, parse_options
-from proseo.interfaces.prip_entity import page_json, product_entity
+from proseo.interfaces.prip_entity import page_json, product_entity, products_answer
 from proseo.interfaces.prip_model import parameter_types
 from proseo.interfaces.prip_query import query_page
 from proseo.missions import load_mission
@@ -151,7 +151,7 @@ def run(catalog: Catalog, params: dict[str, str], **kw: Any) -> dict[str, Any]:
     with catalog.session() as s:
         types = parameter_types(s)
         with statements(catalog) as seen:
-            page = query_page(s, options, filter_text=params.get("$filter", ""), parameter_types=types, **kw)
+            page = query_page(s, options, parameter_types=types, **kw)
             answer = page_json(page, options, base_url=BASE, params=params)
         assert len(seen) == (2 if options.count else 1), seen
     return answer
@@ -401,3 +401,16 @@ def test_default_page_is_twenty_with_a_next_link(s5p: Catalog) -> None:
     answer = run(s5p, {})
     assert len(answer["value"]) == 20 and answer["@odata.nextLink"].endswith("$top=20&$skip=20")
     assert QueryOptions().top == 20
+
+
+def test_products_answer_in_one_call_with_a_scope(s5p: Catalog) -> None:
+    params = {"$filter": "IntegerAttributes/any(a:a/Name eq 'collection' and a/Value ge 1)", "$count": "true"}
+    scope = ProductClass.product_type == "L0__ODB_1_"
+    with s5p.session() as s:
+        answer = products_answer(s, params, base_url=BASE, scope=scope)
+        outside = products_answer(s, params, base_url=BASE, scope=ProductClass.product_type == "AUX_NISE__")
+    expected = [p for p in oracle(s5p) if p.attributes.get("collection", 0) >= 1]
+    assert answer["@odata.count"] == len(expected) > 0 and outside["@odata.count"] == 0
+    assert answer["@odata.context"] == "$metadata#Products"
+    with s5p.session() as s, pytest.raises(ODataError, match=r"^\$top: "):
+        products_answer(s, {"$top": "5000"}, base_url=BASE)

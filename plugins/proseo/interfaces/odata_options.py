@@ -74,6 +74,7 @@ class OrderKey:
 @dataclass(frozen=True)
 class QueryOptions:
     filter: Expr | None = None
+    filter_text: str = ""  # what the client sent, for the translation's error messages
     orderby: tuple[OrderKey, ...] = ()
     top: int = DEFAULT_TOP
     skip: int = 0
@@ -92,6 +93,7 @@ def parse_options(params: Mapping[str, str]) -> QueryOptions:
     text = params.get("$filter")
     return QueryOptions(
         filter=parse_filter(text) if text is not None and text.strip() else None,
+        filter_text=text or "",
         orderby=parse_orderby(params.get("$orderby", "")),
         top=_integer("$top", params.get("$top"), DEFAULT_TOP, 1, MAX_TOP),
         skip=_integer("$skip", params.get("$skip"), 0, 0, None),

@@ -10,11 +10,14 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import Session
+
 from proseo.catalog.geometry import Geometry
 from proseo.catalog.model_product import ProductStatus
-from proseo.interfaces.odata_options import PROPERTIES, QueryOptions, next_link
-from proseo.interfaces.prip_model import CONTENT_TYPE, PRODUCTION_TYPES, value_type
-from proseo.interfaces.prip_query import PripPage, PripRow
+from proseo.interfaces.odata_options import PROPERTIES, QueryOptions, next_link, parse_options
+from proseo.interfaces.prip_model import CONTENT_TYPE, PRODUCTION_TYPES, parameter_types, value_type
+from proseo.interfaces.prip_query import Footprint, PripPage, PripRow, query_page
 
 FootprintOf = Callable[[PripRow], Geometry | None]
 
@@ -122,3 +125,26 @@ def page_json(
     if page.more:
         out["@odata.nextLink"] = next_link(base_url, params, options)
     return out
+
+
+def products_answer(
+    session: Session,
+    params: Mapping[str, str],
+    *,
+    base_url: str,
+    scope: ColumnElement[bool] | None = None,
+    footprint: Footprint | None = None,
+    footprint_of: FootprintOf | None = None,
+    context: str = "$metadata#Products",
+) -> dict[str, Any]:
+    """``GET Products`` from its query parameters to its JSON, in one call.
+
+    Raises :class:`~proseo.interfaces.odata_lexer.ODataError` (answer 400) for any option
+    that does not parse or type-check, before a page statement runs.
+    """
+    options = parse_options(params)
+    types = parameter_types(session) if options.filter is not None else {}
+    page = query_page(session, options, scope=scope, footprint=footprint, parameter_types=types)
+    return page_json(
+        page, options, base_url=base_url, params=params, context=context, footprint_of=footprint_of
+    )

@@ -60,7 +60,6 @@ def _joined(stmt: AnySelect) -> AnySelect:
 
 def _conditions(
     options: QueryOptions,
-    filter_text: str,
     scope: ColumnElement[bool] | None,
     footprint: Footprint | None,
     parameter_types: Mapping[str, str] | None,
@@ -69,7 +68,9 @@ def _conditions(
     if scope is not None:
         where.append(scope)
     if options.filter is not None:
-        translator = FilterTranslator(filter_text, footprint=footprint, parameter_types=parameter_types)
+        translator = FilterTranslator(
+            options.filter_text, footprint=footprint, parameter_types=parameter_types
+        )
         where.append(translator.condition(options.filter))
     return where
 
@@ -77,14 +78,13 @@ def _conditions(
 def page_statement(
     options: QueryOptions,
     *,
-    filter_text: str = "",
     scope: ColumnElement[bool] | None = None,
     footprint: Footprint | None = None,
     parameter_types: Mapping[str, str] | None = None,
 ) -> AnySelect:
     """The statement of one page (``$top`` + 1 rows from ``$skip``, in ``$orderby`` order).
 
-    ``filter_text`` is the raw ``$filter`` (for error messages), ``scope`` restricts the
+    ``scope`` restricts the
     products a caller may see (mission, visibility), ``footprint`` turns a geometry into
     the intersection condition, ``parameter_types`` types product parameters
     (:func:`proseo.interfaces.prip_model.parameter_types`).
@@ -105,7 +105,7 @@ def page_statement(
     )
     return (
         _joined(stmt)
-        .where(*_conditions(options, filter_text, scope, footprint, parameter_types))
+        .where(*_conditions(options, scope, footprint, parameter_types))
         .options(contains_eager(Product.product_class))
         .order_by(*order, Product.id)
         .limit(options.top + 1)
@@ -116,28 +116,25 @@ def page_statement(
 def count_statement(
     options: QueryOptions,
     *,
-    filter_text: str = "",
     scope: ColumnElement[bool] | None = None,
     footprint: Footprint | None = None,
     parameter_types: Mapping[str, str] | None = None,
 ) -> Select[Any]:
     """How many products match the filter (``@odata.count``), whatever ``$top`` and ``$skip``."""
     stmt: AnySelect = select(func.count(Product.id)).select_from(Product)
-    return _joined(stmt).where(*_conditions(options, filter_text, scope, footprint, parameter_types))
+    return _joined(stmt).where(*_conditions(options, scope, footprint, parameter_types))
 
 
 def query_page(
     session: Session,
     options: QueryOptions,
     *,
-    filter_text: str = "",
     scope: ColumnElement[bool] | None = None,
     footprint: Footprint | None = None,
     parameter_types: Mapping[str, str] | None = None,
 ) -> PripPage:
     """Run the page statement (and the count one when ``$count=true``)."""
     kw: dict[str, Any] = {
-        "filter_text": filter_text,
         "scope": scope,
         "footprint": footprint,
         "parameter_types": parameter_types,
