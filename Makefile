@@ -36,7 +36,7 @@ lint: install
 	$(BIN)/python -m proseo.cli.main mission validate mission_configs/*.yaml
 
 # The core packages (no Airflow) are type-checked with mypy (settings in pyproject.toml).
-CORE := missions rules planning catalog wrapper storage
+CORE := missions rules planning catalog wrapper storage interfaces
 typecheck: install
 	$(BIN)/mypy $(addprefix plugins/proseo/,$(CORE)) plugins/proseo/settings.py plugins/proseo/errors.py plugins/proseo/text.py
 

@@ -12,7 +12,7 @@ from tests_paths import REPO
 
 # Every package of the core; each has a .ruff.toml banning Airflow. Later core packages
 # (rules, planning, wrapper) join this list when they are created.
-CORE = ["missions", "catalog", "storage", "rules", "planning", "wrapper"]
+CORE = ["missions", "catalog", "storage", "rules", "planning", "wrapper", "interfaces"]
 
 
 def test_core_packages_import_without_airflow() -> None:
@@ -20,6 +20,7 @@ def test_core_packages_import_without_airflow() -> None:
         "import sys\n"
         "import proseo.missions, proseo.catalog.ingest, proseo.catalog.models, proseo.storage\n"
         "import proseo.cli.main\n"
+        "import proseo.interfaces.prip_entity, proseo.interfaces.prip_query\n"
         "bad = sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.'))\n"
         "assert not bad, bad\n"
     )

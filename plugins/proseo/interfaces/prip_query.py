@@ -1,0 +1,148 @@
+"""PRIP ``Products`` queries: one SQL statement per page, one more for ``$count``.
+
+The page statement selects the product with everything its entity shows (class,
+mission, orbit, spacecraft, configured processor, first file) through joins, so
+rendering a page loads nothing more. It asks for one row beyond ``$top`` to know
+whether a next page exists without counting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
+from sqlalchemy.orm import Session, contains_eager
+
+from proseo.catalog.geometry import Geometry
+from proseo.catalog.model_mission import ConfiguredProcessor, Mission, Orbit, ProductClass, Spacecraft
+from proseo.catalog.model_product import Product, ProductFile, ProductStatus
+from proseo.interfaces.odata_options import QueryOptions
+from proseo.interfaces.prip_filter_sql import FilterTranslator
+from proseo.interfaces.prip_model import PrimaryFile, primary_file_id, property_columns
+
+#: A select of several columns (SQLAlchemy 2.1 types a select by its column tuple).
+AnySelect = Select[*tuple[Any, ...]]
+Footprint = Callable[[Geometry], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
+class PripRow:
+    """One product with the values of the rows its entity draws on."""
+
+    product: Product
+    file: ProductFile | None
+    mission: str
+    spacecraft: str | None
+    orbit: int | None
+    processor_class: str | None
+    processor_version: str | None
+
+
+@dataclass(frozen=True)
+class PripPage:
+    rows: list[PripRow]
+    more: bool  # another page follows (give @odata.nextLink)
+    count: int | None  # all matches, when $count=true
+
+
+def _joined(stmt: AnySelect) -> AnySelect:
+    return (
+        stmt.join(ProductClass, ProductClass.id == Product.product_class_id)
+        .join(Mission, Mission.id == Product.mission_id)
+        .outerjoin(Orbit, Orbit.id == Product.orbit_id)
+        .outerjoin(Spacecraft, Spacecraft.id == Orbit.spacecraft_id)
+        .outerjoin(ConfiguredProcessor, ConfiguredProcessor.id == Product.configured_processor_id)
+        .outerjoin(PrimaryFile, PrimaryFile.id == primary_file_id)
+    )
+
+
+def _conditions(
+    options: QueryOptions,
+    scope: ColumnElement[bool] | None,
+    footprint: Footprint | None,
+    parameter_types: Mapping[str, str] | None,
+) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [Product.status == ProductStatus.AVAILABLE.value]
+    if scope is not None:
+        where.append(scope)
+    if options.filter is not None:
+        translator = FilterTranslator(
+            options.filter_text, footprint=footprint, parameter_types=parameter_types
+        )
+        where.append(translator.condition(options.filter))
+    return where
+
+
+def page_statement(
+    options: QueryOptions,
+    *,
+    scope: ColumnElement[bool] | None = None,
+    footprint: Footprint | None = None,
+    parameter_types: Mapping[str, str] | None = None,
+) -> AnySelect:
+    """The statement of one page (``$top`` + 1 rows from ``$skip``, in ``$orderby`` order).
+
+    ``scope`` restricts the
+    products a caller may see (mission, visibility), ``footprint`` turns a geometry into
+    the intersection condition, ``parameter_types`` types product parameters
+    (:func:`proseo.interfaces.prip_model.parameter_types`).
+    """
+    columns = property_columns()
+    order = []
+    for key in options.orderby:
+        expr = columns[key.property].expr
+        order.append((expr.desc() if key.descending else expr.asc()).nulls_last())
+    stmt: AnySelect = select(
+        Product,
+        PrimaryFile,
+        Mission.code,
+        Spacecraft.code,
+        Orbit.number,
+        ConfiguredProcessor.processor_class,
+        ConfiguredProcessor.version,
+    )
+    return (
+        _joined(stmt)
+        .where(*_conditions(options, scope, footprint, parameter_types))
+        .options(contains_eager(Product.product_class))
+        .order_by(*order, Product.id)
+        .limit(options.top + 1)
+        .offset(options.skip)
+    )
+
+
+def count_statement(
+    options: QueryOptions,
+    *,
+    scope: ColumnElement[bool] | None = None,
+    footprint: Footprint | None = None,
+    parameter_types: Mapping[str, str] | None = None,
+) -> Select[Any]:
+    """How many products match the filter (``@odata.count``), whatever ``$top`` and ``$skip``."""
+    stmt: AnySelect = select(func.count(Product.id)).select_from(Product)
+    return _joined(stmt).where(*_conditions(options, scope, footprint, parameter_types))
+
+
+def query_page(
+    session: Session,
+    options: QueryOptions,
+    *,
+    scope: ColumnElement[bool] | None = None,
+    footprint: Footprint | None = None,
+    parameter_types: Mapping[str, str] | None = None,
+) -> PripPage:
+    """Run the page statement (and the count one when ``$count=true``)."""
+    kw: dict[str, Any] = {
+        "scope": scope,
+        "footprint": footprint,
+        "parameter_types": parameter_types,
+    }
+    stmt = page_statement(options, **kw)
+    count = session.scalar(count_statement(options, **kw)) if options.count else None
+    rows = [
+        PripRow(product, file, mission, spacecraft, orbit, pclass, version)
+        for product, file, mission, spacecraft, orbit, pclass, version in session.execute(stmt)
+    ]
+    return PripPage(rows[: options.top], len(rows) > options.top, count)
