@@ -10,7 +10,6 @@ else, and a product of another mission answers 404 as if it did not exist.
 from __future__ import annotations
 
 import base64
-import uuid
 from typing import Annotated
 from urllib.parse import parse_qs
 
@@ -23,6 +22,7 @@ from proseo.api.auth import Caller, CallerDep, CatalogDep, TokenRefused, issue_t
 from proseo.api.downloads import file_response
 from proseo.api.errors import status_of
 from proseo.api.prip_metadata import metadata_xml, service_document
+from proseo.api.prip_products import product_uuid
 from proseo.api.stored import stored_object
 from proseo.catalog.access import Role
 from proseo.catalog.db import Catalog
@@ -113,19 +113,6 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/") + request.scope.get("root_path", "").rstrip("/")
 
 
-def product_uuid(key: str) -> str:
-    """The UUID of ``Products(<key>)``: bare (OData's Guid literal) or quoted."""
-    text = key.strip().strip("'")
-    try:
-        return str(uuid.UUID(text))
-    except ValueError as exc:
-        raise ProductKeyError(f"Products({key[:80]}): the key must be a product Id (a UUID)") from exc
-
-
-class ProductKeyError(ProseoError):
-    """``Products(<key>)`` whose key is not a UUID."""
-
-
 def _download(key: str, caller: Caller, catalog: Catalog, header: str | None) -> Response:
     wanted = product_uuid(key)
     with catalog.session() as session:
@@ -167,8 +154,11 @@ async def _odata_error(request: Request, exc: Exception) -> JSONResponse:
     """OData's error body; the status as the REST API would answer it (400 for a bad query)."""
     assert isinstance(exc, ProseoError)
     code = status_of(exc)
-    body = {"error": {"code": type(exc).__name__, "message": str(exc)}}
-    target = getattr(exc, "offset", None)
-    if isinstance(target, int):
-        body["error"]["target"] = f"character {target + 1}"  # type: ignore[index]
+    error: dict[str, object] = {"code": type(exc).__name__, "message": str(exc)}
+    option = getattr(exc, "option", None)
+    if isinstance(option, str):  # a query option that did not parse: where, as OData's target
+        error["target"] = option
+        if isinstance(getattr(exc, "offset", None), int):
+            error["offset"] = exc.offset  # type: ignore[attr-defined]
+    body = {"error": error}
     return JSONResponse(body, status_code=code)
