@@ -61,7 +61,9 @@ EXPANDABLE = (
     "DateTimeOffsetAttributes",
 )
 # Characters left as they are in a next link's query (all legal there): keeps filters readable.
-_URL_SAFE = "$/,:()'"
+# ``$`` is encoded (%24): clients that look for a literal "$skip" in the link (EODAG) then
+# read the link as a URL, which every client can.
+_URL_SAFE = "/,:()'"
 _KNOWN = ("$filter", "$orderby", "$top", "$skip", "$count", "$select", "$expand", "$format")
 
 
