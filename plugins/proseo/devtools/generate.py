@@ -5,7 +5,8 @@ the class's file-name template, with validity and generation times that follow
 each class's real delivery rhythm (one L0 per orbit and detector, meteorological
 AUX every 6 hours, nightly exposures alternating filters, ...). Content is
 deterministic pseudo-random bytes derived from the name, so two runs produce the
-same files and a re-ingest is recognised as such.
+same files and a re-ingest is recognised as such. S5P's orbit L0 of the radiance
+detectors come with a ``<file>.footprint.json``: the sunlit swath of the orbit.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Delivery:
     generation: datetime
     values: dict[str, Any] = field(default_factory=dict)
     sidecar: dict[str, Any] | None = None
+    footprint: dict[str, Any] | None = None  # GeoJSON, written as <file>.footprint.json
 
 
 def _floor(t: datetime, step: timedelta) -> datetime:
@@ -57,13 +59,42 @@ def _periodic(
         t += step
 
 
+def swath(start: datetime, stop: datetime) -> dict[str, Any]:
+    """A plausible footprint of a sun-synchronous (13:30 ascending) orbit's sunlit half.
+
+    A band 2 x 13 degrees wide from 80 S to 80 N, its centre at the longitude where local
+    solar time is 13:30 at the orbit's middle, drifting west with the Earth's rotation
+    while the satellite climbs. Vertices every 10 degrees of latitude (edges stay short).
+    A band reaching past the antimeridian is cut there: one POLYGON cannot cross it.
+    """
+    middle = start + (stop - start) / 2
+    hours = middle.hour + middle.minute / 60 + middle.second / 3600
+    centre = (13.5 - hours) * 15.0
+    centre = (centre + 180.0) % 360.0 - 180.0
+    quarter = (stop - start).total_seconds() / 86400 * 360.0 / 4  # Earth's turn in a quarter orbit
+    lats = range(-80, 81, 10)
+
+    def lon(lat: int, side: float) -> float:
+        return max(-180.0, min(180.0, round(centre + quarter * (-lat / 80) + side * 13.0, 4)))
+
+    east = [[lon(lat, 1.0), float(lat)] for lat in lats]
+    west = [[lon(lat, -1.0), float(lat)] for lat in reversed(lats)]
+    return {"type": "Polygon", "coordinates": [east + west + [east[0]]]}
+
+
 def _s5p(m: LoadedMission, start: datetime, stop: datetime) -> Iterator[Delivery]:
     for orbit in m.orbits["S5P"]:
         if orbit.stop <= start or orbit.start >= stop:
             continue
+        footprint = swath(orbit.start, orbit.stop)
         for ptype in ("L0__ODB_1_", "L0__ODB_4_", "L0__ODB_6_", "L0__ENG_A_"):
             yield Delivery(
-                ptype, orbit.start, orbit.stop, orbit.stop + timedelta(minutes=20), {"orbit": orbit.number}
+                ptype,
+                orbit.start,
+                orbit.stop,
+                orbit.stop + timedelta(minutes=20),
+                {"orbit": orbit.number},
+                footprint=footprint if ptype.startswith("L0__ODB") else None,
             )
     yield from _periodic("AUX_MET_TP", start, stop, 6 * H, 6 * H, -6 * H)
     yield from _periodic("AUX_CTMFCT", start, stop, D, D, -12 * H)
@@ -158,5 +189,7 @@ def write_inputs(
         path.write_bytes(content(name, size))
         if d.sidecar is not None:
             path.with_name(name + ".json").write_text(json.dumps(d.sidecar))
+        if d.footprint is not None:
+            path.with_name(name + ".footprint.json").write_text(json.dumps(d.footprint))
         paths.append(path)
     return paths
