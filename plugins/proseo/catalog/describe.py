@@ -31,6 +31,8 @@ from proseo.missions.yamlsource import format_loc
 
 SIDECAR_SUFFIX = ".json"
 FOOTPRINT_SUFFIX = ".footprint.json"
+#: Every file that may accompany a delivered one (all end in SIDECAR_SUFFIX).
+SIDECAR_SUFFIXES = (SIDECAR_SUFFIX, FOOTPRINT_SUFFIX)
 
 
 class Sidecar(BaseModel):
