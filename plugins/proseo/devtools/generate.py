@@ -21,6 +21,7 @@ from typing import Any
 
 from proseo.missions.filenames import render
 from proseo.missions.loader import LoadedMission
+from proseo.processors.swath import swath
 
 H = timedelta(hours=1)
 D = timedelta(days=1)
@@ -57,29 +58,6 @@ def _periodic(
     while t < stop:
         yield Delivery(ptype, t, t + valid, t + lag, dict(values))
         t += step
-
-
-def swath(start: datetime, stop: datetime) -> dict[str, Any]:
-    """A plausible footprint of a sun-synchronous (13:30 ascending) orbit's sunlit half.
-
-    A band 2 x 13 degrees wide from 80 S to 80 N, its centre at the longitude where local
-    solar time is 13:30 at the orbit's middle, drifting west with the Earth's rotation
-    while the satellite climbs. Vertices every 10 degrees of latitude (edges stay short).
-    A band reaching past the antimeridian is cut there: one POLYGON cannot cross it.
-    """
-    middle = start + (stop - start) / 2
-    hours = middle.hour + middle.minute / 60 + middle.second / 3600
-    centre = (13.5 - hours) * 15.0
-    centre = (centre + 180.0) % 360.0 - 180.0
-    quarter = (stop - start).total_seconds() / 86400 * 360.0 / 4  # Earth's turn in a quarter orbit
-    lats = range(-80, 81, 10)
-
-    def lon(lat: int, side: float) -> float:
-        return max(-180.0, min(180.0, round(centre + quarter * (-lat / 80) + side * 13.0, 4)))
-
-    east = [[lon(lat, 1.0), float(lat)] for lat in lats]
-    west = [[lon(lat, -1.0), float(lat)] for lat in reversed(lats)]
-    return {"type": "Polygon", "coordinates": [east + west + [east[0]]]}
 
 
 def _s5p(m: LoadedMission, start: datetime, stop: datetime) -> Iterator[Delivery]:
