@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install browser test lint typecheck demo lock clean
+.PHONY: install browser postgis test lint typecheck demo lock clean
 
 install: $(STAMP) $(BENCH_STAMP)
 
@@ -44,7 +44,11 @@ typecheck: install
 browser:
 	bash tests/ui/install_chromium.sh
 
-test: lint typecheck browser
+# Debian's PostGIS for the local PostgreSQL: footprints (migration 0009 creates the extension).
+postgis:
+	bash tests/catalog/install_postgis.sh
+
+test: lint typecheck browser postgis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install

@@ -8,14 +8,15 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from proseo.catalog.db import Base, Catalog, make_engine
-from proseo.catalog.schema import current_revision, head_revision, require_current, upgrade
+from proseo.catalog.schema import compare_filters, current_revision, head_revision, require_current, upgrade
 from proseo.errors import SchemaError
 
 
 def test_migrated_schema_matches_the_models(catalog: Catalog) -> None:
     assert current_revision(catalog.engine) == head_revision()
     with catalog.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        opts = {"compare_type": True, **compare_filters(conn.dialect.name)}
+        diff = compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata)
     assert diff == []
 
 

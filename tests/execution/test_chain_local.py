@@ -97,6 +97,15 @@ def test_s5p_orbit_chain_runs_and_registers(s5p_cat: Catalog, tmp_path) -> None:
             select(Product).join(ProductClass).where(ProductClass.product_type == "L1B_RA_BD3")
         ).all()
         assert bands[0].enclosing_product_id is not None  # a component of its L1B product set
+        # The processors report the orbit's swath, which is where its L0 look (their sidecars).
+        (l0,) = s.scalars(
+            select(Product)
+            .join(ProductClass)
+            .where(ProductClass.product_type == "L0__ODB_1_", Product.orbit_id.isnot(None))
+            .where(Product.sensing_start == bands[0].sensing_start)
+        ).all()
+        produced = s.scalars(select(Product).where(Product.job_step_id.isnot(None))).all()
+        assert l0.footprint is not None and {p.footprint for p in produced} == {l0.footprint}
     assert {"L0__ODB_1_", "L0__ODB_4_", "L0__ODB_6_", "AUX_MET_TP", "L1B_RA_BD4"} <= _lineage_types(
         s5p_cat, "L2__NO2___"
     )

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
 from proseo.catalog.model_product import Product
-from proseo.catalog.pickup import CLAIMED, DONE, REJECTED, claim
+from proseo.catalog.pickup import CLAIMED, DONE, REJECTED, claim, reject
 from proseo.devtools.generate import write_inputs
 from proseo.missions import load_mission
 from proseo.orchestration.pickup import PickupTrigger, build_pickup_dags, ingest_pickup, products_alias
@@ -93,6 +93,23 @@ def test_a_file_is_complete_only_when_seen_unchanged_and_its_sidecar_too(tmp_pat
     assert claimed == []
     claimed, seen = trigger.look(seen)
     assert claimed == ["x.fits"] and sorted(os.listdir(tmp_path / CLAIMED)) == ["x.fits", "x.fits.json"]
+
+
+def test_a_footprint_sidecar_is_waited_for_and_travels_with_its_file(tmp_path: Path) -> None:
+    trigger = PickupTrigger("S5P", str(tmp_path), settle_s=60, poll_s=1)
+    data, footprint = tmp_path / "y.nc", tmp_path / "y.nc.footprint.json"
+    data.write_bytes(b"12345")
+    footprint.write_text('{"type": "Point", "coordinates": [1, 2]}')
+    _old(data)
+    claimed, seen = trigger.look({})
+    claimed, seen = trigger.look(seen)
+    assert claimed == []  # its footprint is still being written
+    _old(footprint)
+    claimed, seen = trigger.look(seen)
+    claimed, seen = trigger.look(seen)
+    assert claimed == ["y.nc"] and sorted(os.listdir(tmp_path / CLAIMED)) == ["y.nc", "y.nc.footprint.json"]
+    reject(tmp_path, "y.nc", "a test")
+    assert sorted(os.listdir(tmp_path / REJECTED)) == ["y.nc", "y.nc.footprint.json", "y.nc.reason"]
 
 
 def test_a_name_still_waiting_in_claimed_is_left_for_later(tmp_path: Path) -> None:

@@ -14,11 +14,13 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from proseo.processors.ipf import GMES_1_1, MMFI_1_8, JobOrderError, read_job_order
+from proseo.processors.swath import swath
 
 BIN = Path(sys.executable).parent
 START, STOP = "20250301_000000000000", "20250301_014100000000"
@@ -263,12 +265,25 @@ def test_processor_writes_every_output_naming_its_inputs(tmp_path: Path, case: C
         assert [i["file_name"] for i in body["inputs"]] == sorted(digests)
         meta = json.loads(path.with_name(path.name + ".meta.json").read_text())
         sizes = [(tmp_path / n).stat().st_size for names in case.inputs.values() for n in names]
+        footprint = meta.pop("footprint", None)
         assert meta == {
             "input_count": len(digests),
             "input_bytes": sum(sizes),
             "input_digest": body["input_digest"],
             "job_order": "JobOrder.xml",
         }
+        assert footprint == _expected_footprint(case)
+
+
+def _expected_footprint(case: Case) -> dict[str, object] | None:
+    """S5P orbit products look where the orbit's sunlit half does; the daily L3 at the globe."""
+    if case.id.startswith("s5p-l3"):
+        globe = [[-180.0, -90.0], [180.0, -90.0], [180.0, 90.0], [-180.0, 90.0], [-180.0, -90.0]]
+        return {"type": "Polygon", "coordinates": [globe]}
+    if case.id.startswith("s5p"):
+        start, stop = (datetime.strptime(t, "%Y%m%d_%H%M%S%f").replace(tzinfo=UTC) for t in (START, STOP))
+        return swath(start, stop)
+    return None
 
 
 def test_l1b_enclosing_product_names_its_components(tmp_path: Path) -> None:

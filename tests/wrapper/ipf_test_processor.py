@@ -76,6 +76,10 @@ def main() -> int:
         meta = {"job_order": job_order.path.name if job_order.path else None, "inputs": len(inputs)}
         if behaviour == "contradict":  # reports another orbit than the one planned
             meta["orbit"] = 2
+        if behaviour == "footprint":
+            meta["footprint"] = {"type": "Polygon", "coordinates": [[[0, 0], [10, 0], [10, 10], [0, 0]]]}
+        if behaviour == "bad-footprint":  # a bow tie: its ring crosses itself
+            meta["footprint"] = {"type": "Polygon", "coordinates": [[[0, 0], [9, 9], [9, 0], [0, 9], [0, 0]]]}
         target.with_name(target.name + ".meta.json").write_text(json.dumps(meta))
     if behaviour == "leftover":
         child = subprocess.Popen(SLEEPER, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -267,6 +267,23 @@ def test_metadata_contradicting_a_planned_parameter_fails_the_collect(
     assert stored(store) == INPUT_KEYS | KEPT_KEYS  # nothing uploaded
 
 
+def test_a_reported_footprint_travels_in_the_manifest(make_spec: Any, store: Any, tmp_path: Path) -> None:
+    manifest = run_job(make_spec("footprint"), tmp_path / "work")
+
+    assert manifest.status is Status.SUCCESS, manifest.reason
+    for product in manifest.products:
+        assert product.footprint == {"type": "Polygon", "coordinates": [[[0, 0], [10, 0], [10, 10], [0, 0]]]}
+        assert "footprint" not in product.metadata
+
+
+def test_an_invalid_reported_footprint_fails_the_collect(make_spec: Any, store: Any, tmp_path: Path) -> None:
+    manifest = run_job(make_spec("bad-footprint"), tmp_path / "work")
+
+    assert (manifest.status, manifest.stage) == (Status.FAILED, "collect")
+    assert ".meta.json: footprint: POLYGON is not valid: Self-intersection" in (manifest.reason or "")
+    assert stored(store) == INPUT_KEYS | KEPT_KEYS  # nothing uploaded
+
+
 def test_processes_left_behind_are_terminated(make_spec: Any, store: Any, tmp_path: Path) -> None:
     manifest = run_job(make_spec("leftover"), tmp_path / "work")
 

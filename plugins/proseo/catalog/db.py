@@ -82,6 +82,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+    # Imported here: footprint_column needs shapely, which db's importers need not load.
+    from proseo.catalog.footprint_column import register_sqlite_functions
+
+    register_sqlite_functions(dbapi_conn)
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:

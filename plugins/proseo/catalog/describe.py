@@ -1,9 +1,11 @@
 """Work out what a delivered file is: class, validity, file class, mode, parameters.
 
-Metadata comes from, in order of precedence: command-line options, a sidecar JSON
-file (``<file>.json``, validated by a pydantic model), and the class's file-name
-pattern. A file that cannot be described gets an error that names the file and
-what is missing; nothing about it is guessed silently.
+Metadata comes from, in order of precedence: command-line options, a sidecar JSON file
+(``<file>.json``, validated by a pydantic model), and the class's file-name pattern. A
+footprint comes from ``<file>.footprint.json`` (a GeoJSON Point or Polygon), kept apart
+from ``<file>.json`` so a plain GeoJSON file written by any tool will do. A file that
+cannot be described gets an error that names the file and what is missing; nothing about
+it is guessed silently.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from proseo.catalog.footprint_column import validated
+from proseo.catalog.geometry import Geometry, GeometryError
 from proseo.errors import IngestError
 from proseo.missions.filenames import NameMetadata
 from proseo.missions.loader import LoadedMission
@@ -26,6 +30,9 @@ from proseo.missions.types import UtcDateTime
 from proseo.missions.yamlsource import format_loc
 
 SIDECAR_SUFFIX = ".json"
+FOOTPRINT_SUFFIX = ".footprint.json"
+#: Every file that may accompany a delivered one (all end in SIDECAR_SUFFIX).
+SIDECAR_SUFFIXES = (SIDECAR_SUFFIX, FOOTPRINT_SUFFIX)
 
 
 class Sidecar(BaseModel):
@@ -57,6 +64,7 @@ class Described:
     orbit: int | None
     parameters: dict[str, Any] = field(default_factory=dict)
     size: int = 0
+    footprint: Geometry | None = None
 
 
 def read_sidecar(path: Path, mission: str) -> Sidecar | None:
@@ -74,6 +82,21 @@ def read_sidecar(path: Path, mission: str) -> Sidecar | None:
         raise IngestError(
             f"{format_loc(first['loc'])}: {first['msg']}", file=str(side), mission=mission
         ) from exc
+
+
+def read_footprint(path: Path, mission: str) -> Geometry | None:
+    """The footprint in ``<file>.footprint.json``, if there is one; errors name that file."""
+    side = path.with_name(path.name + FOOTPRINT_SUFFIX)
+    if not side.exists():
+        return None
+    try:
+        return validated(Geometry.from_geojson(json.loads(side.read_text(encoding="utf-8"))))
+    except json.JSONDecodeError as exc:
+        raise IngestError(
+            f"line {exc.lineno}, column {exc.colno}: invalid JSON: {exc.msg}", file=str(side), mission=mission
+        ) from exc
+    except (GeometryError, UnicodeDecodeError) as exc:
+        raise IngestError(f"not a footprint: {exc}", file=str(side), mission=mission) from exc
 
 
 def describe_file(
@@ -152,4 +175,7 @@ def describe_file(
         except ValueError as exc:
             raise fail(f"parameter {key}: {exc}") from exc
     generation = side.generation_time or named.generation
-    return Described(path, ptype, fclass, pmode, start, stop, generation, orbit, params, st.st_size)
+    footprint = read_footprint(path, code)
+    return Described(
+        path, ptype, fclass, pmode, start, stop, generation, orbit, params, st.st_size, footprint
+    )

@@ -326,6 +326,7 @@ class Ingestor:
                 "orbit_id": self.orbits[d.orbit][0] if d.orbit in self.orbits else None,
                 "created_at": now,
                 "raw_available_at": now,  # delivered: available now
+                "footprint": d.footprint,
             }
             for d, ident, _ in copied
         ]

@@ -16,6 +16,8 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from proseo.catalog.db import Base, BigId, utcnow
+from proseo.catalog.footprint_column import FootprintType
+from proseo.catalog.geometry import Geometry
 from proseo.catalog.model_mission import ProductClass
 
 
@@ -41,6 +43,8 @@ class Product(Base):
         Index("ix_product_class_generation", "product_class_id", "generation_time"),
         Index("ix_product_job_step", "job_step_id"),
         Index("ix_product_enclosing", "enclosing_product_id"),
+        # PostGIS only; SQLite indexes footprints in an R*Tree (catalog/footprint_column.py).
+        Index("ix_product_footprint", "footprint", postgresql_using="gist").ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -65,6 +69,9 @@ class Product(Base):
     # When the raw data behind the product was available: an ingested product's own
     # catalogue time, a produced one's latest over its inputs (timeliness KPIs).
     raw_available_at: Mapped[datetime | None]
+    # WGS84 point or polygon (ESA interfaces' Footprint / GeoFootprint); set it through
+    # proseo.catalog.footprints.set_footprint, which refuses invalid polygons.
+    footprint: Mapped[Geometry | None] = mapped_column(FootprintType())
 
     product_class: Mapped[ProductClass] = relationship(lazy="joined")
     files: Mapped[list[ProductFile]] = relationship(

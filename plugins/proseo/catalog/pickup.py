@@ -2,14 +2,15 @@
 
 Layout (``<root>/<MISSION CODE>/``, root from ``PROSEO_PICKUP_ROOT``)::
 
-    <dir>/              deliveries land here (a sidecar ``<file>.json`` beside its file)
+    <dir>/              deliveries land here (sidecars ``<file>.json`` and
+                        ``<file>.footprint.json`` beside their file)
     <dir>/.claimed/     taken by the pickup trigger, waiting for (or being) ingested
     <dir>/.done/        ingested (new, or already in the catalogue with the same bytes)
     <dir>/.rejected/    cannot be ingested as delivered, with ``<name>.reason`` saying why
 
 A file is *complete* when its name is not temporary (``*.part``, ``*.tmp``, dotfiles),
 and its size and modification time are the ones seen on the previous look and at least
-the settle time old (its sidecar, if any, too). ``*.json`` files are always sidecars,
+the settle time old (its sidecars, if any, too). ``*.json`` files are always sidecars,
 never products (as for ``proseo product ingest``): deliver the sidecar before its file,
 or rename the file into place last. A sidecar whose file never comes stays where it is.
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from proseo.catalog.db import Catalog
-from proseo.catalog.describe import SIDECAR_SUFFIX, describe_file
+from proseo.catalog.describe import SIDECAR_SUFFIX, SIDECAR_SUFFIXES, describe_file
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import loaded_from_catalog
 from proseo.errors import IngestError
@@ -85,13 +86,13 @@ def scan(
         for name in sorted(files)
         if not name.endswith(SIDECAR_SUFFIX)
         and settled(name)
-        and (name + SIDECAR_SUFFIX not in files or settled(name + SIDECAR_SUFFIX))
+        and all(name + s not in files or settled(name + s) for s in SIDECAR_SUFFIXES)
     ]
     return complete, seen
 
 
 def claim(directory: Path, names: list[str]) -> list[str]:
-    """Move the files (sidecar first) into ``.claimed/``; the names actually claimed.
+    """Move the files (sidecars first) into ``.claimed/``; the names actually claimed.
 
     A name already waiting in ``.claimed/`` (delivered again before the first was
     ingested) stays in the directory for a later look, so neither copy is lost.
@@ -103,9 +104,10 @@ def claim(directory: Path, names: list[str]) -> list[str]:
         if (target / name).exists():
             continue
         try:
-            side = directory / (name + SIDECAR_SUFFIX)
-            if side.exists():
-                os.rename(side, target / side.name)
+            for suffix in SIDECAR_SUFFIXES:
+                side = directory / (name + suffix)
+                if side.exists():
+                    os.rename(side, target / side.name)
             os.rename(directory / name, target / name)
         except FileNotFoundError:  # taken away meanwhile
             continue
@@ -114,10 +116,10 @@ def claim(directory: Path, names: list[str]) -> list[str]:
 
 
 def _move(directory: Path, name: str, to: str) -> None:
-    """Move a claimed file and its sidecar to ``<dir>/<to>/`` (replacing an older one)."""
+    """Move a claimed file and its sidecars to ``<dir>/<to>/`` (replacing older ones)."""
     source, target = directory / CLAIMED, directory / to
     target.mkdir(exist_ok=True)
-    for item in (name + SIDECAR_SUFFIX, name):
+    for item in (*(name + s for s in SIDECAR_SUFFIXES), name):
         if (source / item).exists():
             os.replace(source / item, target / item)
 

@@ -19,6 +19,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from proseo.catalog.db import utcnow
+from proseo.catalog.footprint_column import validated
+from proseo.catalog.geometry import Geometry
 from proseo.catalog.model_mission import ConfiguredProcessor, Mission
 from proseo.catalog.model_order import Job, JobStep, JobStepOutput, ProcessingOrder
 from proseo.catalog.model_product import Product, ProductFile, ProductInput, ProductStatus, Provenance
@@ -168,6 +170,7 @@ def register_manifest(
             parameters={**result.metadata, **dict(result.parameters)},
             configured_processor_id=processor.id,
             job_step_id=step.id,
+            footprint=_footprint(result.footprint),
         )
         product.files = [
             ProductFile(
@@ -256,3 +259,8 @@ def _link(
             )
         )
         session.add_all(ProductInput(product_id=product.id, input_product_id=i) for i in inputs)
+
+
+def _footprint(geojson: dict[str, Any] | None) -> Geometry | None:
+    """The footprint a processor reported (the wrapper checked it; checked again here)."""
+    return None if geojson is None else validated(Geometry.from_geojson(geojson))

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from proseo.catalog.footprint_column import FOREIGN_TABLES, POSTGRESQL_ONLY_INDEXES
 from proseo.errors import SchemaError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -37,6 +38,22 @@ def head_revision() -> str:
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def compare_filters(dialect: str) -> dict[str, Callable[..., bool]]:
+    """Alembic's comparison options: what of the database and the models is not compared.
+
+    PostGIS's and SQLite's R*Tree tables are not part of the models; the GiST index on
+    footprints exists on PostgreSQL only.
+    """
+
+    def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+        return not (type_ == "table" and name in FOREIGN_TABLES)
+
+    def include_object(obj: object, name: str | None, type_: str, reflected: bool, other: object) -> bool:
+        return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES and dialect != "postgresql")
+
+    return {"include_name": include_name, "include_object": include_object}
 
 
 def upgrade(engine: Engine, target: str = "head") -> tuple[str | None, str]:

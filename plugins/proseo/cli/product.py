@@ -68,7 +68,8 @@ def ingest(
     progress: bool | None,
     as_json: bool,
 ) -> None:
-    """Copy files into storage and register them (metadata from names or <file>.json sidecars).
+    """Copy files into storage and register them (metadata from names or <file>.json sidecars,
+    footprints from <file>.footprint.json).
 
     Re-ingesting a file is a no-op; a different file under the same identity is a
     conflict (exit 4). Files that fail are reported and the rest still ingest (exit 1).

@@ -5,7 +5,8 @@ the class's file-name template, with validity and generation times that follow
 each class's real delivery rhythm (one L0 per orbit and detector, meteorological
 AUX every 6 hours, nightly exposures alternating filters, ...). Content is
 deterministic pseudo-random bytes derived from the name, so two runs produce the
-same files and a re-ingest is recognised as such.
+same files and a re-ingest is recognised as such. S5P's orbit L0 of the radiance
+detectors come with a ``<file>.footprint.json``: the sunlit swath of the orbit.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from proseo.missions.filenames import render
 from proseo.missions.loader import LoadedMission
+from proseo.processors.swath import swath
 
 H = timedelta(hours=1)
 D = timedelta(days=1)
@@ -35,6 +37,7 @@ class Delivery:
     generation: datetime
     values: dict[str, Any] = field(default_factory=dict)
     sidecar: dict[str, Any] | None = None
+    footprint: dict[str, Any] | None = None  # GeoJSON, written as <file>.footprint.json
 
 
 def _floor(t: datetime, step: timedelta) -> datetime:
@@ -61,9 +64,15 @@ def _s5p(m: LoadedMission, start: datetime, stop: datetime) -> Iterator[Delivery
     for orbit in m.orbits["S5P"]:
         if orbit.stop <= start or orbit.start >= stop:
             continue
+        footprint = swath(orbit.start, orbit.stop)
         for ptype in ("L0__ODB_1_", "L0__ODB_4_", "L0__ODB_6_", "L0__ENG_A_"):
             yield Delivery(
-                ptype, orbit.start, orbit.stop, orbit.stop + timedelta(minutes=20), {"orbit": orbit.number}
+                ptype,
+                orbit.start,
+                orbit.stop,
+                orbit.stop + timedelta(minutes=20),
+                {"orbit": orbit.number},
+                footprint=footprint if ptype.startswith("L0__ODB") else None,
             )
     yield from _periodic("AUX_MET_TP", start, stop, 6 * H, 6 * H, -6 * H)
     yield from _periodic("AUX_CTMFCT", start, stop, D, D, -12 * H)
@@ -158,5 +167,7 @@ def write_inputs(
         path.write_bytes(content(name, size))
         if d.sidecar is not None:
             path.with_name(name + ".json").write_text(json.dumps(d.sidecar))
+        if d.footprint is not None:
+            path.with_name(name + ".footprint.json").write_text(json.dumps(d.footprint))
         paths.append(path)
     return paths

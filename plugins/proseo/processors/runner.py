@@ -50,10 +50,16 @@ class MissingInput(Exception):
 
 
 Details = Callable[[JobOrder, OutputSpec, Sequence[InputFact]], dict[str, object]]
+#: The GeoJSON footprint of an output (``footprint`` of its meta.json), or None for none.
+Footprint = Callable[[JobOrder, OutputSpec], "dict[str, object] | None"]
 
 
 def _no_details(job: JobOrder, output: OutputSpec, inputs: Sequence[InputFact]) -> dict[str, object]:
     return {}
+
+
+def _no_footprint(job: JobOrder, output: OutputSpec) -> dict[str, object] | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class Processor:
     command: str
     expected_inputs: tuple[str, ...] = ()
     details: Details = field(default=_no_details)
+    footprint: Footprint = field(default=_no_footprint)
 
 
 def _files(name: str, name_type: str) -> Iterator[tuple[str, Path]]:
@@ -192,6 +199,9 @@ def write_output(
         "input_digest": digest,
         "job_order": job.path.name,
     }
+    footprint = processor.footprint(job, output)
+    if footprint is not None:  # where the product looks (the catalogue's Footprint)
+        meta["footprint"] = footprint
     meta_path = path.with_name(path.name + ".meta.json")
     _write_atomically(meta_path, (json.dumps(meta, indent=1, sort_keys=True) + "\n").encode())
     return path

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from proseo.catalog.footprint_column import validated
+from proseo.catalog.geometry import Geometry, GeometryError
 from proseo.errors import StorageError
 from proseo.storage import check_key, open_storage
 from proseo.wrapper.failure import WrapperError
@@ -40,6 +42,7 @@ class FoundOutput:
     output: OutputSpec
     files: list[tuple[Path, str, str]]
     metadata: dict[str, Any] = field(default_factory=dict)
+    footprint: dict[str, Any] | None = None  # GeoJSON the processor reported, checked
 
 
 def _refuse(output: OutputSpec, problem: str) -> WrapperError:
@@ -122,6 +125,17 @@ def _metadata(output: OutputSpec, product: Path) -> dict[str, Any]:
     return data
 
 
+def _footprint(output: OutputSpec, metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``footprint`` of the metadata (a GeoJSON Point or Polygon), taken out of it."""
+    value = metadata.pop("footprint", None)
+    if value is None:
+        return None
+    try:
+        return validated(Geometry.from_geojson(value)).geojson()
+    except GeometryError as exc:
+        raise _refuse(output, f"{output.file_name}{META_SUFFIX}: footprint: {exc}") from None
+
+
 def find_outputs(spec: JobSpec, workdir: Path) -> list[FoundOutput]:
     """Every planned output, checked; WrapperError("collect") for a missing or refused one."""
     found = []
@@ -137,7 +151,8 @@ def find_outputs(spec: JobSpec, workdir: Path) -> list[FoundOutput]:
                 check_key(key)
             except StorageError as exc:
                 raise _refuse(output, f"file {inner!r} cannot be stored: {exc}") from None
-        found.append(FoundOutput(output, files, _metadata(output, path)))
+        metadata = _metadata(output, path)
+        found.append(FoundOutput(output, files, metadata, _footprint(output, metadata)))
     return found
 
 
@@ -187,6 +202,7 @@ def upload_outputs(
                 parameters=o.parameters,
                 files=files,
                 metadata=f.metadata,
+                footprint=f.footprint,
             )
         )
     return products

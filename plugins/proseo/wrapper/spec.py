@@ -142,6 +142,8 @@ class ManifestProduct(Model):
     parameters: dict[str, ParamValue] = Field(default_factory=dict)
     files: list[ManifestFile]
     metadata: dict[str, Any] = Field(default_factory=dict)  # what the processor reported
+    # GeoJSON Point or Polygon from the metadata's "footprint" (checked when collected).
+    footprint: dict[str, Any] | None = None
 
 
 class Manifest(Model):

@@ -7,17 +7,21 @@ from sqlalchemy import Connection
 
 from proseo.catalog import models  # noqa: F401  (registers every table on Base.metadata)
 from proseo.catalog.db import Base, make_engine
+from proseo.catalog.schema import compare_filters
 
 config = context.config
 target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    filters = compare_filters(connection.dialect.name)
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=filters["include_name"],
+        include_object=filters["include_object"],
     )
     with context.begin_transaction():
         context.run_migrations()
