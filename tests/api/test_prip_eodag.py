@@ -125,3 +125,24 @@ def test_eodag_downloads_with_the_published_checksum(dag: Any, world: Catalog, t
     files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
     assert len(files) == 1
     assert hashlib.md5(files[0].read_bytes()).hexdigest() == wanted[product.properties["uid"]][2]
+
+
+def test_eodag_searches_by_footprint(dag: Any, world: Catalog) -> None:
+    from shapely.geometry import box, shape
+
+    with world.session() as s:
+        shapes = {
+            u: shape(g.geojson())
+            for u, g in s.execute(
+                select(Product.uuid, Product.footprint)
+                .join(ProductClass, ProductClass.id == Product.product_class_id)
+                .where(ProductClass.product_type == "L0__ODB_1_", Product.footprint.is_not(None))
+            ).all()
+        }
+    x, y = next(iter(shapes.values())).representative_point().coords[0]
+    area = box(x - 1, y - 1, x + 1, y + 1)
+    wanted = {u for u, g in shapes.items() if g.intersects(area)}
+    assert wanted and wanted != set(shapes)
+    found = dag.search_all(collection="L0__ODB_1_", provider="proseo", geom=area)
+    assert {p.properties["uid"] for p in found} == wanted
+    assert all(p.geometry.intersects(area) for p in found)

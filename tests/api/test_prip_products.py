@@ -147,3 +147,50 @@ def test_a_filter_that_does_not_parse_answers_400_naming_the_character(
     error = answer.json()["error"]
     assert error["target"] == "$filter" and error["offset"] == offset, error
     assert f"character {offset}" in error["message"]
+
+
+def _footprints(catalog: Catalog) -> dict[str, Any]:
+    """uuid -> shapely shape of every S5P product that has a footprint."""
+    from shapely.geometry import shape
+
+    with catalog.session() as s:
+        rows = s.execute(
+            select(Product.uuid, Product.footprint)
+            .join(Mission, Mission.id == Product.mission_id)
+            .where(Mission.code == "S5P", Product.footprint.is_not(None))
+        ).all()
+    return {u: shape(g.geojson()) for u, g in rows}
+
+
+@pytest.mark.parametrize("kind", ["point", "box"])
+def test_search_by_footprint(client: Any, token_for: Any, world: Catalog, kind: str) -> None:
+    from shapely import wkt
+
+    shapes = _footprints(world)
+    assert len(shapes) > 3
+    # An area inside one product's footprint: a point there, or a 2-degree box around it.
+    x, y = next(iter(shapes.values())).representative_point().coords[0]
+    area = f"POINT({x:.4f} {y:.4f})"
+    if kind == "box":
+        corners = [(x - 1, y - 1), (x + 1, y - 1), (x + 1, y + 1), (x - 1, y + 1), (x - 1, y - 1)]
+        area = "POLYGON((" + ",".join(f"{a:.4f} {b:.4f}" for a, b in corners) + "))"
+    wanted = {u for u, g in shapes.items() if g.intersects(wkt.loads(area))}
+    assert wanted and wanted != set(shapes), "the area should split the products"
+    for form in (
+        f"OData.CSC.Intersects(area=geography'SRID=4326;{area}')",
+        f"OData.CSC.Intersects(Footprint=geography'SRID=4326;{area}')",
+    ):
+        found, _ = _all_pages(client, token_for("s5p-viewer"), **{"$filter": form, "$top": "1000"})
+        assert {e["Id"] for e in found} == wanted
+        for entity in found:
+            assert entity["Footprint"].startswith("geography'SRID=4326;POLYGON((")
+            assert entity["GeoFootprint"]["type"] == "Polygon"
+
+
+def test_an_invalid_area_is_refused_at_its_character(client: Any, token_for: Any, world: Catalog) -> None:
+    bowtie = "POLYGON((0 0,10 10,10 0,0 10,0 0))"
+    text = f"Online eq true and OData.CSC.Intersects(area=geography'SRID=4326;{bowtie}')"
+    answer = _get(client, token_for("s5p-viewer"), "/Products", **{"$filter": text})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["offset"] == text.index("OData.CSC.Intersects") and "area" in error["message"]

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from proseo.api.auth import Caller, CallerDep, CatalogDep
 from proseo.catalog.access import Role
+from proseo.catalog.db import Catalog
+from proseo.catalog.footprints import footprint_of, intersects
 from proseo.catalog.model_mission import Mission
 from proseo.errors import NotFoundError, ProseoError
 from proseo.interfaces.odata_lexer import ODataError
@@ -65,7 +67,7 @@ def _root(request: Request) -> str:
 
 
 def _answer(
-    request: Request, caller: Caller, catalog: Any, params: dict[str, str], context: str
+    request: Request, caller: Caller, catalog: Catalog, params: dict[str, str], context: str
 ) -> dict[str, Any]:
     root = _root(request)
     with catalog.session() as session:
@@ -74,6 +76,8 @@ def _answer(
             params,
             base_url=f"{root}/Products",
             scope=_scope(session, caller),
+            footprint=intersects,
+            footprint_of=lambda row: footprint_of(row.product),
             context=f"{root}/$metadata#{context}",
         )
 

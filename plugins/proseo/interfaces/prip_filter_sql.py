@@ -18,7 +18,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import Integer
 
-from proseo.catalog.geometry import Geometry
+from proseo.catalog.geometry import Geometry, GeometryError
 from proseo.interfaces.odata_ast import (
     And,
     Any,
@@ -129,7 +129,10 @@ class FilterTranslator:
         if isinstance(expr, Intersects):
             if self.footprint is None:
                 raise self.error(expr.offset, "footprint filters are not available")
-            return self.footprint(expr.geometry)
+            try:
+                return self.footprint(expr.geometry)
+            except GeometryError as exc:  # e.g. a self-crossing ring: the area is refused where it is
+                raise self.error(expr.offset, f"area: {exc}") from exc
         if isinstance(expr, Property):
             column = self.operand(expr)
             if column.type != "Boolean":
