@@ -3,6 +3,7 @@
 from proseo.catalog.db import Base
 from proseo.catalog.model_access import ALL_MISSIONS, MissionRole
 from proseo.catalog.model_campaign import Campaign, CampaignState
+from proseo.catalog.model_interface import InterfaceCursor
 from proseo.catalog.model_mission import (
     ConfiguredProcessor,
     Facility,
@@ -41,6 +42,7 @@ __all__ = [
     "Facility",
     "InputQuery",
     "InputQueryProduct",
+    "InterfaceCursor",
     "Job",
     "JobStep",
     "JobStepEdge",
