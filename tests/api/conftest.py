@@ -9,6 +9,10 @@ and one planned order per mission.
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -122,3 +126,46 @@ def as_user(client: Any, token_for: Any) -> Any:
             return call
 
     return Session
+
+
+def _airflow_user() -> tuple[str, str]:
+    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+
+    passwords = json.loads(Path(SimpleAuthManager.get_generated_password_file()).read_text())
+    return next(iter(passwords.items()))
+
+
+@pytest.fixture
+def airflow_credentials(auth_manager: Any) -> tuple[str, str]:
+    """A user name and password Airflow's SimpleAuthManager accepts (it generated them)."""
+    return _airflow_user()
+
+
+@pytest.fixture
+def prip_url(world: Catalog, auth_manager: Any) -> Iterator[str]:
+    """The PRIP root of a /proseo app served over HTTP (uvicorn in a thread)."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from proseo.api.app import create_app
+
+    user, _ = _airflow_user()
+    with world.session() as s:
+        access.grant(s, user, "S5P", "viewer", by="test")
+    outer = FastAPI()
+    outer.mount("/proseo", create_app(catalog_url=world.url, airflow_url=""))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(outer, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/proseo/prip/odata/v1"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -9,11 +9,6 @@ window and footprint, pages to the end, and downloads with its checksum.
 from __future__ import annotations
 
 import hashlib
-import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +16,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from proseo.catalog import access
 from proseo.catalog.db import Catalog
 from proseo.catalog.model_mission import Mission, ProductClass
 from proseo.catalog.model_product import Product, ProductFile
@@ -31,45 +25,10 @@ from tests_paths import REPO
 PROVIDER = REPO / "docs" / "eodag-proseo.yml"
 
 
-def _airflow_user() -> tuple[str, str]:
-    from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
-
-    passwords = json.loads(Path(SimpleAuthManager.get_generated_password_file()).read_text())
-    return next(iter(passwords.items()))
-
-
 @pytest.fixture
-def prip_url(world: Catalog, auth_manager: Any) -> Iterator[str]:
-    """The PRIP root of a /proseo app served over HTTP (uvicorn in a thread)."""
-    import uvicorn
-    from fastapi import FastAPI
-
-    from proseo.api.app import create_app
-
-    user, _ = _airflow_user()
-    with world.session() as s:
-        access.grant(s, user, "S5P", "viewer", by="test")
-    outer = FastAPI()
-    outer.mount("/proseo", create_app(catalog_url=world.url, airflow_url=""))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(outer, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/proseo/prip/odata/v1"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@pytest.fixture
-def dag(prip_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+def dag(
+    prip_url: str, airflow_credentials: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
     """EODAG with only the proseo provider, configured as a user would."""
     monkeypatch.setenv("EODAG_CFG_DIR", str(tmp_path / "eodag"))
     monkeypatch.setenv("EODAG_PROVIDERS_WHITELIST", '["proseo"]')
@@ -79,7 +38,7 @@ def dag(prip_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     gateway = EODataAccessGateway()
     gateway.update_providers_config(PROVIDER.read_text().replace("PRIP_ROOT", prip_url))
-    user, password = _airflow_user()
+    user, password = airflow_credentials
     gateway.update_providers_config(
         dict_conf={"proseo": {"auth": {"credentials": {"username": user, "password": password}}}}
     )

@@ -87,7 +87,12 @@ class _Http:
             raise PullError("no token and no user name and password to get one", source=self.source.name)
         url = f"{self.source.root}/oauth2/token"
         form = {"grant_type": "password", "username": self.source.username, "password": self.source.password}
-        answer = self.client.post(url, data=form)
+        try:
+            answer = self.client.post(url, data=form)
+        except httpx.HTTPError as exc:
+            raise PullError(
+                f"token route: {type(exc).__name__}: {exc}", source=self.source.name, url=url
+            ) from exc
         if answer.status_code != 200:
             raise PullError(
                 f"token refused ({answer.status_code}): {answer.text[:300]}", source=self.source.name, url=url
@@ -96,7 +101,10 @@ class _Http:
         return self.token
 
     def get(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-        answer = self.client.get(url, params=params, headers={"Authorization": f"Bearer {self.bearer()}"})
+        try:
+            answer = self.client.get(url, params=params, headers={"Authorization": f"Bearer {self.bearer()}"})
+        except httpx.HTTPError as exc:
+            raise PullError(f"{type(exc).__name__}: {exc}", source=self.source.name, url=url) from exc
         if answer.status_code != 200:
             raise PullError(
                 f"{answer.status_code}: {answer.text[:300]}", source=self.source.name, url=str(answer.url)
@@ -111,14 +119,21 @@ class _Http:
         url = f"{self.source.root}/Products({product_id})/$value"
         md5, sha256, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
         headers = {"Authorization": f"Bearer {self.bearer()}"}
-        with self.client.stream("GET", url, headers=headers) as answer, target.open("wb") as out:
-            if answer.status_code != 200:
-                raise PullError(f"download refused ({answer.status_code})", source=self.source.name, url=url)
-            for chunk in answer.iter_bytes(CHUNK):
-                md5.update(chunk)
-                sha256.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
+        try:
+            with self.client.stream("GET", url, headers=headers) as answer, target.open("wb") as out:
+                if answer.status_code != 200:
+                    raise PullError(
+                        f"download refused ({answer.status_code})", source=self.source.name, url=url
+                    )
+                for chunk in answer.iter_bytes(CHUNK):
+                    md5.update(chunk)
+                    sha256.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        except httpx.HTTPError as exc:  # cut off, refused, timed out: the next pull tries again
+            raise PullError(
+                f"download failed: {type(exc).__name__}: {exc}", source=self.source.name, url=url
+            ) from exc
         return md5.hexdigest(), sha256.hexdigest(), size
 
 
