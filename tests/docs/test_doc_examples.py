@@ -314,7 +314,8 @@ def test_the_example_processor_runs_on_the_hand_written_spec(tmp_path: Path) -> 
     assert manifest.inputs == [1]
     (product,) = manifest.products
     assert product.metadata["input_count"] == 1
-    assert product.metadata["footprint"]["type"] == "Polygon"
+    assert "footprint" not in product.metadata and product.footprint is not None
+    assert product.footprint["type"] == "Polygon"
     for line in one(CONTRACT_DOC, "stderr").replace(TUTORIAL, str(root)).strip().splitlines():
         assert line in stderr, line
     assert (root / "store" / "logs/trial/17/processor.log").is_file()
@@ -446,4 +447,4 @@ def test_the_tutorial_mission_runs_end_to_end(
     )
     (daily,) = json.loads(queried.output)["products"]
     assert daily["parameters"]["input_count"] == 4
-    assert daily["parameters"]["footprint"]["type"] == "Polygon"
+    assert daily["footprint"]["type"] == "Polygon" and "footprint" not in daily["parameters"]

@@ -208,11 +208,12 @@ def test_geo_mission_from_the_docs(tmp_path: Path, catalog_url: str, monkeypatch
         "GEO_OPER_L3_DAILY_GEO1_B01_20250301T000500_20250302T000500_"
     )
 
-    # Parameters: the order's output parameters plus the processors' .meta.json, footprint included.
-    assert daily["parameters"]["footprint"] == FULL_DISK
+    # Parameters: the order's output parameters plus the processors' .meta.json; the footprint
+    # reported there is the product's footprint (checked, stored, searchable), not a parameter.
+    assert daily["footprint"] == FULL_DISK and "footprint" not in daily["parameters"]
     assert daily["parameters"]["hour_count"] == 24
     assert (daily["parameters"]["satellite"], daily["parameters"]["baseline"]) == ("GEO1", "B01")
-    assert all(p["parameters"]["footprint"] == FULL_DISK for p in l1 + l2)
+    assert all(p["footprint"] == FULL_DISK for p in l1 + l2)
     assert all(p["parameters"]["scan_count"] == 4 for p in l2)
     assert all(p["parameters"]["climatology"] is False for p in l2)  # OPTIONAL input absent
     query = geo.json(

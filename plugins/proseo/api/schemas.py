@@ -193,6 +193,7 @@ class ProductOut(BaseModel):
     production_type: str | None
     status: str
     parameters: dict[str, Any]
+    footprint: dict[str, Any] | None = None
     files: list[ProductFileOut]
 
 

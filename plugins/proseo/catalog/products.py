@@ -185,6 +185,8 @@ def product_dict(p: Product) -> dict[str, Any]:
         "production_type": p.production_type,
         "status": p.status,
         "parameters": p.parameters,
+        # GeoJSON (Point or Polygon) from the processor or the ingestion sidecar; None: none.
+        "footprint": p.footprint.geojson() if p.footprint is not None else None,
         "files": [
             {"file_name": f.file_name, "url": f.storage_url, "size": f.size, "md5": f.md5, "sha256": f.sha256}
             for f in p.files
