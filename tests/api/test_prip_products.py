@@ -194,3 +194,9 @@ def test_an_invalid_area_is_refused_at_its_character(client: Any, token_for: Any
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
     assert error["offset"] == text.index("OData.CSC.Intersects") and "area" in error["message"]
+
+
+def test_asking_for_more_than_the_quota_answers_429(client: Any, token_for: Any, world: Catalog) -> None:
+    answer = _get(client, token_for("s5p-viewer"), "/Products", **{"$top": "5000"})
+    assert answer.status_code == 429
+    assert answer.json()["error"]["message"].startswith("$top: Product retrieval quota exceeded")

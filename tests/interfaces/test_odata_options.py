@@ -13,6 +13,7 @@ from proseo.interfaces.odata_options import (
     MAX_TOP,
     OrderKey,
     QueryOptions,
+    QuotaExceeded,
     next_link,
     parse_options,
 )
@@ -56,9 +57,9 @@ def test_every_option_parsed() -> None:
 @pytest.mark.parametrize(
     ("params", "option", "offset", "message"),
     [
-        ({"$top": "0"}, "$top", None, "0 is out of range: must be between 1 and 1000"),
-        ({"$top": "1001"}, "$top", None, "1001 is out of range"),
-        ({"$top": "ten"}, "$top", None, "'ten' is not an integer between 1 and 1000"),
+        ({"$top": "0"}, "$top", None, "0 is out of range: must be at least 1"),
+        ({"$top": "1001"}, "$top", None, "Product retrieval quota exceeded: 1001 products asked for"),
+        ({"$top": "ten"}, "$top", None, "'ten' is not an integer at least 1"),
         ({"$top": "-5"}, "$top", None, "not an integer"),
         ({"$skip": "-1"}, "$skip", None, "not an integer at least 0"),
         ({"$count": "yes"}, "$count", None, "'yes' is not true or false"),
@@ -96,6 +97,13 @@ def test_next_link_advances_skip_and_keeps_the_query() -> None:
     assert parts.path == "/odata/v1/Products"
     following = dict(parse_qsl(parts.query))
     assert following == {**params, "$top": "15", "$skip": "45"}
-    assert "$filter=startswith(Name,'S5P')%20and" in link  # readable, and still one URL
+    assert "%24filter=startswith(Name,'S5P')%20and" in link  # readable, and still one URL
     again = parse_options(following)
     assert (again.skip, again.top, again.filter) == (45, 15, options.filter)
+
+
+def test_more_than_the_quota_per_answer_is_a_429() -> None:
+    with pytest.raises(QuotaExceeded) as caught:
+        parse_options({"$top": "5000"})
+    assert caught.value.http_status == 429 and "at most 1,000 per answer" in str(caught.value)
+    assert parse_options({"$top": "1000"}).top == MAX_TOP

@@ -399,7 +399,7 @@ def test_intersects_uses_the_injected_footprint_condition(s5p: Catalog) -> None:
 
 def test_default_page_is_twenty_with_a_next_link(s5p: Catalog) -> None:
     answer = run(s5p, {})
-    assert len(answer["value"]) == 20 and answer["@odata.nextLink"].endswith("$top=20&$skip=20")
+    assert len(answer["value"]) == 20 and answer["@odata.nextLink"].endswith("%24top=20&%24skip=20")
     assert QueryOptions().top == 20
 
 

@@ -97,7 +97,7 @@ def parse_options(params: Mapping[str, str]) -> QueryOptions:
         filter=parse_filter(text) if text is not None and text.strip() else None,
         filter_text=text or "",
         orderby=parse_orderby(params.get("$orderby", "")),
-        top=_integer("$top", params.get("$top"), DEFAULT_TOP, 1, MAX_TOP),
+        top=_top(params.get("$top")),
         skip=_integer("$skip", params.get("$skip"), 0, 0, None),
         count=_boolean("$count", params.get("$count")),
         select=_names("$select", params["$select"], PROPERTIES) if "$select" in params else None,
@@ -159,6 +159,25 @@ def _integer(option: str, text: str | None, default: int, low: int, high: int | 
     value = int(text)
     if value < low or (high is not None and value > high):
         raise ODataError(option, text, None, f"{value} is out of range: must be {bound}")
+    return value
+
+
+class QuotaExceeded(ODataError):
+    """More products asked for in one answer than the quota: 429, with the ICD's wording."""
+
+    http_status = 429
+
+
+def _top(text: str | None) -> int:
+    value = _integer("$top", text, DEFAULT_TOP, 1, None)
+    if value > MAX_TOP:
+        raise QuotaExceeded(
+            "$top",
+            text or "",
+            None,
+            f"Product retrieval quota exceeded: {value} products asked for, at most {MAX_TOP:,} per "
+            "answer; page through the rest with $skip or @odata.nextLink",
+        )
     return value
 
 
