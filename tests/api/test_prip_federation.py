@@ -8,6 +8,7 @@ ingested; a pull that fails half-way resumes where it stopped.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,33 @@ def test_without_credentials_the_pull_says_so(world: Catalog, second: Catalog, p
     bad: Any = Source("first-prip", prip_url, FILTER, username="admin", password="wrong")
     with pytest.raises(PullError, match="token refused"):
         pull(second, "S5P", bad)
+
+
+def test_the_conformance_suite_passes_on_our_prip(
+    world: Catalog, prip_url: str, airflow_credentials: tuple[str, str]
+) -> None:
+    from proseo.demo import proseo_cli
+
+    user, password = airflow_credentials
+    out = proseo_cli(
+        "interfaces", "check", prip_url, "--user", user, "--password", password, "--format", "json"
+    )
+    report = json.loads(out[out.index("{") :])
+    outcomes = {r["name"]: r["outcome"] for r in report["results"]}
+    assert report["failed"] == 0 and set(outcomes.values()) == {"pass"}, report
+    assert len(outcomes) == 9
+
+
+def test_the_conformance_suite_reports_what_fails(
+    world: Catalog, prip_url: str, airflow_credentials: tuple[str, str]
+) -> None:
+    from proseo.interfaces.conformance import Prip, run_checks
+
+    user, password = airflow_credentials
+    # The source publishes wrong checksums and a caller without a role sees nothing.
+    with world.session() as s:
+        s.execute(update(ProductFile).values(sha256="0" * 64, md5="0" * 32))
+    results = {r.name: r for r in run_checks(Prip(prip_url, user=user, password=password))}
+    assert results["download with checksum and Range"].outcome == "fail"
+    assert "differs from the published one" in results["download with checksum and Range"].detail
+    assert results["ContentDate window"].outcome == "pass"

@@ -47,12 +47,13 @@ def cli(ctx: click.Context, catalog_url: str | None) -> None:
 
 
 def _register() -> None:
-    from proseo.cli import access, campaign, db, kpi, mission, order, product, steps, trigger  # noqa: F401  (steps joins order)
+    from proseo.cli import access, campaign, db, interfaces, kpi, mission, order, product, steps, trigger  # noqa: F401  (steps joins order)
     from proseo.cli import rule as rule_cli
 
     cli.add_command(access.access)
     cli.add_command(campaign.campaign_group)
     cli.add_command(db.db)
+    cli.add_command(interfaces.interfaces_group)
     cli.add_command(kpi.kpi_group)
     cli.add_command(mission.mission)
     cli.add_command(product.product)
