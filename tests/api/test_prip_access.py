@@ -128,3 +128,20 @@ def test_value_of_an_unseen_or_unknown_product_is_an_odata_error(
     bad = client.get(f"{PRIP}/Products(not-a-uuid)/$value", headers=viewer)
     assert bad.status_code == 400 and "must be a product Id" in bad.json()["error"]["message"]
     assert client.get(f"{PRIP}/Products({uuid})/$value").status_code == 401
+
+
+def test_value_of_a_file_gone_from_storage_is_404_before_any_byte(
+    client: Any, token_for: Any, world: Catalog
+) -> None:
+    uuid = _product(world, "S5P")[0]
+    with world.session() as s:
+        url = s.scalars(
+            select(ProductFile.storage_url)
+            .join(Product, Product.id == ProductFile.product_id)
+            .where(Product.uuid == uuid)
+        ).one()
+    Path(url.removeprefix("file://")).unlink()
+    answer = client.get(
+        f"{PRIP}/Products({uuid})/$value", headers={"Authorization": f"Bearer {token_for('s5p-viewer')}"}
+    )
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "StorageNotFound"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from fastapi.responses import Response, StreamingResponse
 
-from proseo.errors import ProseoError
+from proseo.errors import ProseoError, StorageError
 from proseo.storage import Storage
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -21,6 +21,12 @@ _MAX_DIGITS = 19
 
 class RangeNotSatisfiable(ProseoError):
     """A Range header that selects no byte of the file."""
+
+
+class StoredFileDiffers(StorageError):
+    """The storage holds another size than the catalogue records: nothing is sent."""
+
+    http_status = 500
 
 
 def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -60,7 +66,16 @@ def file_response(
     range_header: str | None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
-    """The stored file (or the range asked for) as an attachment, with ``headers`` added."""
+    """The stored file (or the range asked for) as an attachment, with ``headers`` added.
+
+    The object is looked at before the answer starts: a file gone from the storage answers
+    404 (StorageNotFound) and one of another size 500, instead of a 200 cut off mid-body.
+    """
+    stored = storage.size(key)
+    if stored != size:
+        raise StoredFileDiffers(
+            f"{file_name}: the storage holds {stored} bytes, the catalogue {size}", url=key
+        )
     try:
         window = byte_range(range_header, size)
     except RangeNotSatisfiable as exc:
