@@ -145,3 +145,15 @@ def test_value_of_a_file_gone_from_storage_is_404_before_any_byte(
         f"{PRIP}/Products({uuid})/$value", headers={"Authorization": f"Bearer {token_for('s5p-viewer')}"}
     )
     assert answer.status_code == 404 and answer.json()["error"]["code"] == "StorageNotFound"
+
+
+def test_the_rest_api_shows_each_file_s_fast_hash(as_user: Any, world: Catalog) -> None:
+    uuid = _product(world, "S5P")[0]
+    with world.session() as s:
+        expected = s.scalars(
+            select(ProductFile.xxh128)
+            .join(Product, Product.id == ProductFile.product_id)
+            .where(Product.uuid == uuid)
+        ).one()
+    shown = as_user("s5p-viewer").get(f"/missions/S5P/products/{uuid}").json()
+    assert expected and shown["files"][0]["xxh128"] == expected

@@ -179,6 +179,7 @@ class ProductFileOut(BaseModel):
     size: int | None
     md5: str | None
     sha256: str | None
+    xxh128: str | None = None  # what staging verifies with; None for files catalogued before it
 
 
 class ProductOut(BaseModel):

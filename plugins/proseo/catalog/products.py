@@ -188,7 +188,14 @@ def product_dict(p: Product) -> dict[str, Any]:
         # GeoJSON (Point or Polygon) from the processor or the ingestion sidecar; None: none.
         "footprint": p.footprint.geojson() if p.footprint is not None else None,
         "files": [
-            {"file_name": f.file_name, "url": f.storage_url, "size": f.size, "md5": f.md5, "sha256": f.sha256}
+            {
+                "file_name": f.file_name,
+                "url": f.storage_url,
+                "size": f.size,
+                "md5": f.md5,
+                "sha256": f.sha256,
+                "xxh128": f.xxh128,
+            }
             for f in p.files
         ],
     }
