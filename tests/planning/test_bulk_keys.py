@@ -208,3 +208,20 @@ def test_a_role_that_may_not_relax_keeps_the_triggers(pg: Catalog, plain_role: s
             assert conn.execute(text("SHOW session_replication_role")).scalar_one() == "origin"
     finally:
         engine.dispose()
+
+
+@ON_POSTGRESQL
+def test_the_plan_tables_have_no_trigger_the_replica_role_would_silence(pg: Catalog) -> None:
+    """session_replication_role = replica skips ordinary triggers as well as the key checks."""
+    from proseo.catalog.model_order import InputQueryOutput, JobStepEdge, JobStepOutput
+
+    tables = [m.__tablename__ for m in (*PLAN_TABLES, JobStepEdge, JobStepOutput, InputQueryOutput)]
+    with pg.session() as s:
+        found = s.execute(
+            text(
+                "SELECT tgrelid::regclass::text, tgname FROM pg_trigger "
+                "WHERE NOT tgisinternal AND tgrelid::regclass::text = ANY(:t)"
+            ),
+            {"t": tables},
+        ).all()
+    assert found == [], f"triggers on plan tables would not fire during bulk writes: {found}"

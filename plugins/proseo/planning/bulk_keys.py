@@ -17,6 +17,8 @@ only and checks every key itself when the writer closes:
 A reference to nothing raises :class:`~proseo.errors.CatalogError` naming the table,
 column and value; the caller rolls the transaction back as it would after a refused
 COPY. Where the role may not set it, the triggers stay on and nothing here runs.
+The replica role silences ordinary triggers too; the plan tables have none, and a test
+(tests/planning/test_bulk_keys.py) keeps it so.
 """
 
 from __future__ import annotations
