@@ -99,6 +99,13 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    if parsed.get_backend_name() == "postgresql":
+        # No JIT: catalogue queries are short, and when a poor row estimate (PostGIS's for
+        # tall footprints, a join's) pushes a plan's cost past jit_above_cost, compiling it
+        # takes 100-250 ms, more than the query runs.
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args["options"] = f"{connect_args.get('options', '')} -c jit=off".strip()
+        kwargs["connect_args"] = connect_args
     return create_engine(url, **kwargs)
 
 
