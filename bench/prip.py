@@ -3,7 +3,7 @@
 A fresh PostgreSQL database gets the S5P sample mission (``sync_mission``) and N products
 with their files and footprints, written in bulk the way ingestion and registration store
 them (bench/prip_fill.py says how), then VACUUM ANALYZE. The /proseo app is served by
-uvicorn in a thread and queried over HTTP with a real Airflow JWT (SimpleAuthManager, as
+uvicorn in a process of its own and queried over HTTP with a real Airflow JWT (SimpleAuthManager, as
 tests/api/conftest.py does) by a user who may view S5P. Kinds of query, each $top=100:
 
 * filtered: productType + ContentDate window (1 to 30 days) + another attribute
@@ -35,9 +35,9 @@ import os
 import random
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -132,29 +132,44 @@ def make_queries(
     return out
 
 
+_SERVER = """
+import sys, uvicorn
+from fastapi import FastAPI
+from airflow.api_fastapi.app import create_auth_manager
+from proseo.api.app import create_app
+create_auth_manager().init()
+outer = FastAPI()
+outer.mount("/proseo", create_app(catalog_url=sys.argv[1], airflow_url=""))
+uvicorn.run(outer, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+"""
+
+
 def serve(catalog_url: str) -> tuple[str, Callable[[], None]]:
-    """The /proseo app under uvicorn in a thread; its base URL and a stop function."""
-    import uvicorn
-    from fastapi import FastAPI
+    """The /proseo app under uvicorn in a process of its own; its base URL and a stop function.
 
-    from proseo.api.app import create_app
+    Its own process, so the client's Python does not share the server's interpreter lock.
+    """
+    import httpx
 
-    outer = FastAPI()
-    outer.mount("/proseo", create_app(catalog_url=catalog_url, airflow_url=""))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(outer, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
+    server = subprocess.Popen([sys.executable, "-c", _SERVER, catalog_url, str(port)], env=os.environ)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            httpx.get(f"{base}/proseo/prip/odata/v1/", timeout=1)
+            break
+        except httpx.TransportError:
+            if server.poll() is not None:
+                raise RuntimeError(f"the server exited with {server.returncode}") from None
+            time.sleep(0.1)
 
     def stop() -> None:
-        server.should_exit = True
-        thread.join(10)
+        server.terminate()
+        server.wait(10)
 
-    return f"http://127.0.0.1:{port}", stop
+    return base, stop
 
 
 def token(user: str) -> str:
