@@ -88,6 +88,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     register_sqlite_functions(dbapi_conn)
 
 
+def _postgresql_session(dbapi_conn: Any, _record: Any) -> None:
+    """No JIT: catalogue queries are short, and when a poor row estimate (PostGIS's for tall
+    footprints, two range conditions on two columns) pushes a plan's cost past
+    ``jit_above_cost``, compiling it takes 100-250 ms, more than the query itself runs.
+    A SET rather than a startup option, which connection poolers (PgBouncer) refuse.
+    """
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True
+    cur = dbapi_conn.cursor()
+    cur.execute("SET jit = off")
+    cur.close()
+    dbapi_conn.autocommit = autocommit
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """Create an engine with the settings each backend needs."""
     url = normalize_url(url or default_url())
@@ -99,7 +113,10 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if parsed.get_backend_name() == "postgresql":
+        event.listen(engine, "connect", _postgresql_session)
+    return engine
 
 
 @lru_cache(maxsize=8)

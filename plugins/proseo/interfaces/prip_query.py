@@ -75,6 +75,17 @@ def _conditions(
     return where
 
 
+def _order(options: QueryOptions) -> list[ColumnElement[Any]]:
+    """``$orderby`` as SQL (nulls last), then the Id for a stable order across pages."""
+    columns = property_columns()
+    order: list[ColumnElement[Any]] = []
+    for key in options.orderby:
+        expr = columns[key.property].expr
+        order.append((expr.desc() if key.descending else expr.asc()).nulls_last())
+    order.append(Product.id.asc())
+    return order
+
+
 def page_statement(
     options: QueryOptions,
     *,
@@ -88,12 +99,21 @@ def page_statement(
     products a caller may see (mission, visibility), ``footprint`` turns a geometry into
     the intersection condition, ``parameter_types`` types product parameters
     (:func:`proseo.interfaces.prip_model.parameter_types`).
+
+    The page's Ids are chosen in a subquery, and only those rows are then joined with
+    what their entities show: a filter matching 100,000 products (a footprint over a
+    busy area) sorts 100,000 Ids, but looks up files, orbits and processors for 101.
+    PostgreSQL drops the subquery's outer joins that neither filter nor order use.
     """
-    columns = property_columns()
-    order = []
-    for key in options.orderby:
-        expr = columns[key.property].expr
-        order.append((expr.desc() if key.descending else expr.asc()).nulls_last())
+    order = _order(options)
+    page = (
+        _joined(select(Product.id))
+        .where(*_conditions(options, scope, footprint, parameter_types))
+        .order_by(*order)
+        .limit(options.top + 1)
+        .offset(options.skip)
+        .subquery("page")
+    )
     stmt: AnySelect = select(
         Product,
         PrimaryFile,
@@ -104,12 +124,9 @@ def page_statement(
         ConfiguredProcessor.version,
     )
     return (
-        _joined(stmt)
-        .where(*_conditions(options, scope, footprint, parameter_types))
+        _joined(stmt.join(page, page.c.id == Product.id))
         .options(contains_eager(Product.product_class))
-        .order_by(*order, Product.id)
-        .limit(options.top + 1)
-        .offset(options.skip)
+        .order_by(*order)
     )
 
 
