@@ -14,8 +14,11 @@ caller builds its whole SELECT (other conditions, ordering, paging) without know
 With $top and an ordering, PostgreSQL sorts the GiST matches (its row estimate for a
 footprint condition is low, so it does not walk an ordered index): the cost grows with
 the number of matching products, about 2 microseconds each when warm (orbit swaths are
-tall: a small area meets some 8 % of them). An index on the ordering column, or a walk
-along it with the predicate as a filter, bounds that for very common areas.
+tall: a small area meets some 8 % of them; bench/prip.py: ~0.9 s for a million products).
+An index on the ordering column alone does not help: PostgreSQL, trusting its low
+estimate, never walks it. Bounding this needs a statement that walks the newest products
+first with the exact test as a filter and falls back to the spatial scan only when that
+walk does not fill the page (not built yet).
 
 Both answer exactly (points on edges and shared edges intersect; a polygon's holes are
 outside it) and identically, since both are GEOS on planar longitude/latitude
