@@ -61,7 +61,7 @@ def _products(catalog: Catalog, product_type: str) -> dict[str, tuple[datetime, 
 def test_eodag_searches_by_type_and_pages_to_the_end(dag: Any, world: Catalog) -> None:
     wanted = _products(world, "L0__ODB_1_")
     assert len(wanted) > 2
-    found = dag.search_all(collection="L0__ODB_1_", provider="proseo", items_per_page=2)
+    found = dag.search_all(collection="L0__ODB_1_", provider="proseo", limit=2)
     assert {p.properties["uid"] for p in found} == set(wanted)
 
 
@@ -77,7 +77,7 @@ def test_eodag_searches_by_sensing_window(dag: Any, world: Catalog) -> None:
 
 def test_eodag_downloads_with_the_published_checksum(dag: Any, world: Catalog, tmp_path: Path) -> None:
     wanted = _products(world, "L0__ODB_1_")
-    result = dag.search(collection="L0__ODB_1_", provider="proseo", items_per_page=1)
+    result = dag.search(collection="L0__ODB_1_", provider="proseo", limit=1)
     product = result[0]
     assert product.properties["file:checksum"] == wanted[product.properties["uid"]][2]
     path = Path(dag.download(product, output_dir=str(tmp_path / "out")))
