@@ -10,27 +10,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
 from proseo.catalog.db import Catalog, make_engine
-from proseo.catalog.mission_sync import sync_mission
-from proseo.catalog.model_mission import ConfiguredProcessor, ProductClass
-from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep, ProcessingOrder
+from proseo.catalog.model_order import InputQuery, InputQueryProduct, Job, JobStep
 from proseo.errors import CatalogError
-from proseo.missions import load_mission
-from proseo.planning import orders
 from proseo.planning.bulk import RowWriter, allocate_ids
 from proseo.planning.bulk_keys import KeyCheck, single_column_keys
-from proseo.planning.spec import OrderSpec
+from tests_plan_rows import job_row, query_row, s5p_order, step_row
 
-from tests_paths import MISSION_DIR
-
-T0 = datetime(2025, 3, 1, tzinfo=UTC)
-T1 = datetime(2025, 3, 1, 1, 41, tzinfo=UTC)
 PLAN_TABLES = [Job, JobStep, InputQuery, InputQueryProduct]
 
 
@@ -47,42 +38,7 @@ def pg(catalog: Catalog) -> Catalog:
 
 @pytest.fixture
 def order_id(catalog: Catalog) -> int:
-    with catalog.session() as s:
-        sync_mission(s, load_mission(MISSION_DIR / "s5p.yaml"))
-        orders.create_order(
-            s, "S5P", OrderSpec(identifier="keys", requested_classes=["L2__NO2___"], start=T0, stop=T1)
-        )
-    with catalog.session() as s:
-        return s.scalars(select(ProcessingOrder.id)).one()
-
-
-def _job(job_id: int, order_id: int) -> dict:
-    return {
-        "id": job_id,
-        "order_id": order_id,
-        "start_time": T0,
-        "stop_time": T1,
-        "orbit_id": None,
-        "state": "PLANNED",
-        "priority": 50,
-    }
-
-
-def _step(s, step_id: int, job_id: int) -> dict:  # type: ignore[no-untyped-def]
-    return {
-        "id": step_id,
-        "job_id": job_id,
-        "state": "PLANNED",
-        "product_class_id": s.scalars(
-            select(ProductClass.id).where(ProductClass.product_type == "L2__NO2___")
-        ).one(),
-        "configured_processor_id": s.scalars(select(ConfiguredProcessor.id)).first(),
-        "processing_mode": "OFFL",
-        "start_time": T0,
-        "stop_time": T1,
-        "depth": 0,
-        "requested": True,
-    }
+    return s5p_order(catalog, "keys")
 
 
 def _role(s) -> str:  # type: ignore[no-untyped-def]
@@ -109,8 +65,8 @@ def test_rows_written_per_set_are_kept_and_the_triggers_come_back(pg: Catalog, o
         with RowWriter(s) as writer:
             assert writer._keys is not None, "the test role is a superuser: keys are checked per set"
             assert _role(s) == "replica"
-            writer.write(Job, [_job(job_id, order_id)])
-            writer.write(JobStep, [_step(s, step_id, job_id)])
+            writer.write(Job, [job_row(job_id, order_id)])
+            writer.write(JobStep, [step_row(s, step_id, job_id)])
         assert _role(s) == "origin"
         # The triggers check every row again in the same transaction.
         with pytest.raises(Exception, match="foreign key"), s.begin_nested():
@@ -126,7 +82,7 @@ def test_a_reference_to_nothing_is_refused_by_name_and_nothing_is_written(pg: Ca
     with pytest.raises(CatalogError) as caught, pg.session() as s:
         step_id = allocate_ids(s, JobStep, 1)[0]
         with RowWriter(s) as writer:
-            writer.write(JobStep, [_step(s, step_id, 10**9)])  # a job nobody wrote
+            writer.write(JobStep, [step_row(s, step_id, 10**9)])  # a job nobody wrote
     assert "job_step.job_id refers to job.id = 1000000000, which does not exist" in str(caught.value)
     with (
         pytest.raises(
@@ -137,29 +93,13 @@ def test_a_reference_to_nothing_is_refused_by_name_and_nothing_is_written(pg: Ca
         query_id = allocate_ids(s, InputQuery, 1)[0]
         job_id, step_id = allocate_ids(s, Job, 1)[0], allocate_ids(s, JobStep, 1)[0]
         with RowWriter(s) as writer:
-            writer.write(Job, [_job(job_id, order_id)])
-            writer.write(JobStep, [_step(s, step_id, job_id)])
-            writer.write(InputQuery, [_query(s, query_id, step_id)])
+            writer.write(Job, [job_row(job_id, order_id)])
+            writer.write(JobStep, [step_row(s, step_id, job_id)])
+            writer.write(InputQuery, [query_row(s, query_id, step_id)])
             writer.write(InputQueryProduct, [{"query_id": query_id, "product_id": 10**9, "policy": "x"}])
     with pg.session() as s:
         for model in PLAN_TABLES:
             assert s.scalar(select(func.count()).select_from(model)) == 0, model.__tablename__
-
-
-def _query(s, query_id: int, step_id: int) -> dict:  # type: ignore[no-untyped-def]
-    return {
-        "id": query_id,
-        "job_step_id": step_id,
-        "source_class_id": s.scalars(select(ProductClass.id)).first(),
-        "rule_text": "FOR AUX_MET_TP SELECT ValIntersect(3 H, 3 H)",
-        "mandatory": True,
-        "min_cover": 100.0,
-        "filters": {},
-        "satisfied": False,
-        "explanation": "",
-        "origin": "test",
-        "coverage": 0.0,
-    }
 
 
 @ON_POSTGRESQL
@@ -170,9 +110,9 @@ def test_referenced_rows_are_locked_until_the_plan_commits(
     try:
         with pg.session() as s:
             job_id, step_id = allocate_ids(s, Job, 1)[0], allocate_ids(s, JobStep, 1)[0]
-            row = _step(s, step_id, job_id)
+            row = step_row(s, step_id, job_id)
             with RowWriter(s) as writer:
-                writer.write(Job, [_job(job_id, order_id)])
+                writer.write(Job, [job_row(job_id, order_id)])
                 writer.write(JobStep, [row])
             # Another transaction may not delete the class the new step refers to meanwhile.
             with other.connect() as conn, pytest.raises(OperationalError, match="lock timeout"):

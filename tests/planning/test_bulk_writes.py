@@ -6,52 +6,19 @@ and leave nothing behind when a later table fails.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from sqlalchemy import func, select
 
 from proseo.catalog.db import Catalog
-from proseo.catalog.mission_sync import sync_mission
-from proseo.catalog.model_mission import ConfiguredProcessor, ProductClass
-from proseo.catalog.model_order import InputQuery, InputQueryOutput, Job, JobStep, ProcessingOrder
-from proseo.missions import load_mission
-from proseo.planning import orders
+from proseo.catalog.model_mission import ProductClass
+from proseo.catalog.model_order import InputQuery, InputQueryOutput, Job, JobStep
 from proseo.planning.bulk import RowWriter, allocate_ids, write_rows
-from proseo.planning.spec import OrderSpec
-
-from tests_paths import MISSION_DIR
-
-T0 = datetime(2025, 3, 1, 0, 0, 0, 123456, tzinfo=UTC)
-T1 = datetime(2025, 3, 1, 1, 41, tzinfo=UTC)
+from tests_plan_rows import T0, T1, job_row, s5p_order, step_row
 
 
 @pytest.fixture
 def order_id(catalog: Catalog) -> int:
-    with catalog.session() as s:
-        sync_mission(s, load_mission(MISSION_DIR / "s5p.yaml"))
-        orders.create_order(
-            s, "S5P", OrderSpec(identifier="bulk", requested_classes=["L2__NO2___"], start=T0, stop=T1)
-        )
-    with catalog.session() as s:
-        return s.scalars(select(ProcessingOrder.id)).one()
-
-
-def _step_row(s, order_id: int, job_id: int, step_id: int) -> dict:
-    class_id = s.scalars(select(ProductClass.id).where(ProductClass.product_type == "L2__NO2___")).one()
-    processor_id = s.scalars(select(ConfiguredProcessor.id)).first()
-    return {
-        "id": step_id,
-        "job_id": job_id,
-        "state": "PLANNED",
-        "product_class_id": class_id,
-        "configured_processor_id": processor_id,
-        "processing_mode": "OFFL",
-        "start_time": T0,
-        "stop_time": T1,
-        "depth": 0,
-        "requested": True,
-    }
+    return s5p_order(catalog, "bulk")
 
 
 def test_bulk_rows_read_back_as_orm_rows_do(catalog: Catalog, order_id: int) -> None:
@@ -60,19 +27,9 @@ def test_bulk_rows_read_back_as_orm_rows_do(catalog: Catalog, order_id: int) -> 
         write_rows(
             s,
             Job,
-            [
-                {
-                    "id": job_id,
-                    "order_id": order_id,
-                    "start_time": T0,
-                    "stop_time": T1,
-                    "orbit_id": None,
-                    "state": "PLANNED",
-                    "priority": 50,
-                }
-            ],
+            [job_row(job_id, order_id)],
         )
-        write_rows(s, JobStep, [_step_row(s, order_id, job_id, step_id)])
+        write_rows(s, JobStep, [step_row(s, step_id, job_id)])
         class_id = s.scalars(select(ProductClass.id)).first()
         common = {
             "job_step_id": step_id,
@@ -110,18 +67,7 @@ def test_ids_are_never_handed_out_twice(catalog: Catalog, order_id: int) -> None
         write_rows(
             s,
             Job,
-            [
-                {
-                    "id": i,
-                    "order_id": order_id,
-                    "start_time": T0,
-                    "stop_time": T1,
-                    "orbit_id": None,
-                    "state": "PLANNED",
-                    "priority": 50,
-                }
-                for i in first
-            ],
+            [job_row(i, order_id) for i in first],
         )
     with catalog.session() as s:
         second = allocate_ids(s, Job, 2)
@@ -130,18 +76,7 @@ def test_ids_are_never_handed_out_twice(catalog: Catalog, order_id: int) -> None
         write_rows(
             s,
             Job,
-            [
-                {
-                    "id": i,
-                    "order_id": order_id,
-                    "start_time": T0,
-                    "stop_time": T1,
-                    "orbit_id": None,
-                    "state": "PLANNED",
-                    "priority": 50,
-                }
-                for i in second
-            ],
+            [job_row(i, order_id) for i in second],
         )
         s.add(Job(order_id=order_id, start_time=T0, stop_time=T1, state="PLANNED", priority=50))
     with catalog.session() as s:
@@ -165,19 +100,9 @@ def test_a_failing_table_leaves_nothing_written(catalog: Catalog, order_id: int)
         with RowWriter(s) as writer:
             writer.write(
                 Job,
-                [
-                    {
-                        "id": job_id,
-                        "order_id": order_id,
-                        "start_time": T0,
-                        "stop_time": T1,
-                        "orbit_id": None,
-                        "state": "PLANNED",
-                        "priority": 50,
-                    }
-                ],
+                [job_row(job_id, order_id)],
             )
-            writer.write(JobStep, [_step_row(s, order_id, job_id, step_id)])
+            writer.write(JobStep, [step_row(s, step_id, job_id)])
             # A binding to an output that does not exist: the foreign key refuses it.
             writer.write(InputQueryOutput, [{"query_id": query_id, "output_id": 10**9, "policy": "x"}])
     assert "foreign key" in str(caught.value).lower() or "FOREIGN KEY" in str(caught.value)

@@ -22,7 +22,7 @@ from proseo.api.auth import Caller, CallerDep, CatalogDep, TokenRefused, issue_t
 from proseo.api.downloads import file_response
 from proseo.api.errors import status_of
 from proseo.api.prip_metadata import metadata_xml, service_document
-from proseo.api.prip_products import product_uuid
+from proseo.api.prip_products import prip_root, product_uuid
 from proseo.api.stored import stored_object
 from proseo.catalog.access import Role
 from proseo.catalog.db import Catalog
@@ -41,7 +41,7 @@ def create_prip(parent: FastAPI) -> FastAPI:
 
     @app.get("/", dependencies=[Depends(username)])
     def service(request: Request) -> JSONResponse:
-        return JSONResponse(service_document(_base(request)))
+        return JSONResponse(service_document(prip_root(request)))
 
     @app.get("/$metadata", dependencies=[Depends(username)])
     def metadata() -> Response:
@@ -107,10 +107,6 @@ def _token(body: bytes, authorization: str) -> JSONResponse:
 
 def _oauth_error(status: int, code: str, description: str) -> JSONResponse:
     return JSONResponse({"error": code, "error_description": description}, status_code=status)
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + request.scope.get("root_path", "").rstrip("/")
 
 
 def _download(key: str, caller: Caller, catalog: Catalog, header: str | None) -> Response:

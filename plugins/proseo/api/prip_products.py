@@ -17,7 +17,6 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from proseo.api.auth import Caller, CallerDep, CatalogDep
-from proseo.catalog.access import Role
 from proseo.catalog.db import Catalog
 from proseo.catalog.footprints import footprint_of, intersects
 from proseo.catalog.model_mission import Mission
@@ -56,20 +55,20 @@ def query_options(request: Request) -> dict[str, str]:
 
 def _scope(session: Session, caller: Caller) -> ColumnElement[bool] | None:
     """The caller's missions (None: every mission)."""
-    if caller.grants.everywhere and caller.grants.allows("*", Role.VIEWER):
+    if caller.grants.everywhere:  # a role on "*" is at least a viewer's
         return None
-    codes = caller.grants.visible(session.scalars(select(Mission.code)).all())
-    return Mission.code.in_(codes)
+    return Mission.code.in_(caller.grants.visible(session.scalars(select(Mission.code)).all()))
 
 
-def _root(request: Request) -> str:
+def prip_root(request: Request) -> str:
+    """The PRIP's root URL as the client reached it (links in answers start here)."""
     return str(request.base_url).rstrip("/") + request.scope.get("root_path", "").rstrip("/")
 
 
 def _answer(
     request: Request, caller: Caller, catalog: Catalog, params: dict[str, str], context: str
 ) -> dict[str, Any]:
-    root = _root(request)
+    root = prip_root(request)
     with catalog.session() as session:
         return products_answer(
             session,

@@ -15,12 +15,13 @@ import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
 
-from proseo.errors import ProseoError
+from proseo.interfaces.pull import password_token
+from proseo.missions.types import parse_utc
 
 
 @dataclass(frozen=True)
@@ -43,13 +44,7 @@ class Prip:
         self.root = root.rstrip("/")
         self.http = httpx.Client(timeout=60.0, follow_redirects=True)
         if token is None and user and password:
-            answer = self.http.post(
-                f"{self.root}/oauth2/token",
-                data={"grant_type": "password", "username": user, "password": password},
-            )
-            if answer.status_code != 200:
-                raise ProseoError(f"{self.root}/oauth2/token refused the credentials ({answer.status_code})")
-            token = str(answer.json()["access_token"])
+            token = password_token(self.http, self.root, user, password, source=self.root)
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def get(self, path: str, **params: str) -> httpx.Response:
@@ -70,10 +65,6 @@ class Prip:
 def _expect(condition: bool, message: str) -> None:
     if not condition:
         raise CheckFailed(message)
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _attribute(entity: dict[str, Any], name: str) -> Any:
@@ -130,7 +121,7 @@ def paging_adds_up(p: Prip) -> str:
 def ordering(p: Prip) -> str:
     for direction in ("asc", "desc"):
         body = p.products(**{"$top": "50", "$orderby": f"ContentDate/Start {direction}"})
-        starts = [_time(e["ContentDate"]["Start"]) for e in body["value"]]
+        starts = [parse_utc(e["ContentDate"]["Start"]) for e in body["value"]]
         _expect(
             starts == sorted(starts, reverse=direction == "desc"),
             f"ContentDate/Start {direction} not ordered",
@@ -151,7 +142,7 @@ class _Skip(Exception):
 
 def sensing_window(p: Prip) -> str:
     one = _sample(p)
-    start, end = _time(one["ContentDate"]["Start"]), _time(one["ContentDate"]["End"])
+    start, end = parse_utc(one["ContentDate"]["Start"]), parse_utc(one["ContentDate"]["End"])
     lo, hi = start - timedelta(hours=1), end + timedelta(hours=1)
     text = (
         f"ContentDate/Start lt {hi:%Y-%m-%dT%H:%M:%S.000Z} and ContentDate/End gt {lo:%Y-%m-%dT%H:%M:%S.000Z}"
@@ -160,7 +151,7 @@ def sensing_window(p: Prip) -> str:
     _expect(one["Id"] in {e["Id"] for e in found}, "the product whose window was asked for is missing")
     for e in found:
         _expect(
-            _time(e["ContentDate"]["Start"]) < hi and _time(e["ContentDate"]["End"]) > lo,
+            parse_utc(e["ContentDate"]["Start"]) < hi and parse_utc(e["ContentDate"]["End"]) > lo,
             f"{e['Name']} is outside the window asked for",
         )
     return f"{len(found)} products in a window around {one['Name']}"

@@ -17,7 +17,7 @@ import hashlib
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,8 @@ from proseo.catalog.mission_sync import get_mission, loaded_from_catalog
 from proseo.catalog.model_interface import InterfaceCursor
 from proseo.catalog.model_product import Product
 from proseo.errors import ChecksumMismatch, ProseoError
+from proseo.interfaces.prip_entity import odata_time
+from proseo.missions.types import parse_utc
 
 PAGE = 100
 CHUNK = 1 << 20
@@ -64,12 +66,17 @@ class PullReport:
     cursor: datetime | None = None
 
 
-def _odata_time(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+def password_token(client: httpx.Client, root: str, user: str, password: str, *, source: str) -> str:
+    """A bearer token from a delivery point's OAuth2 route (password grant)."""
+    url = f"{root}/oauth2/token"
+    form = {"grant_type": "password", "username": user, "password": password}
+    try:
+        answer = client.post(url, data=form)
+    except httpx.HTTPError as exc:
+        raise PullError(f"token route: {type(exc).__name__}: {exc}", source=source, url=url) from exc
+    if answer.status_code != 200:
+        raise PullError(f"token refused ({answer.status_code}): {answer.text[:300]}", source=source, url=url)
+    return str(answer.json()["access_token"])
 
 
 class _Http:
@@ -85,19 +92,9 @@ class _Http:
             return self.token
         if not (self.source.username and self.source.password):
             raise PullError("no token and no user name and password to get one", source=self.source.name)
-        url = f"{self.source.root}/oauth2/token"
-        form = {"grant_type": "password", "username": self.source.username, "password": self.source.password}
-        try:
-            answer = self.client.post(url, data=form)
-        except httpx.HTTPError as exc:
-            raise PullError(
-                f"token route: {type(exc).__name__}: {exc}", source=self.source.name, url=url
-            ) from exc
-        if answer.status_code != 200:
-            raise PullError(
-                f"token refused ({answer.status_code}): {answer.text[:300]}", source=self.source.name, url=url
-            )
-        self.token = str(answer.json()["access_token"])
+        self.token = password_token(
+            self.client, self.source.root, self.source.username, self.source.password, source=self.source.name
+        )
         return self.token
 
     def get(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
@@ -140,7 +137,7 @@ class _Http:
 def _pages(http: _Http, source: Source, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
     where = f"({source.filter})"
     if since is not None:
-        where += f" and PublicationDate ge {_odata_time(since)}"
+        where += f" and PublicationDate ge {odata_time(since)}"  # ms, rounded down: ge still holds
     url: str | None = f"{source.root}/Products"
     params: dict[str, str] | None = {"$filter": where, "$orderby": "PublicationDate asc", "$top": str(PAGE)}
     while url:
@@ -241,7 +238,7 @@ def _take(
         if not result.ok:
             raise PullError(f"{name}: not ingested: {result.outcomes}", source=source.name)
         report.taken.append(name)
-    published = _parse_time(str(entity["PublicationDate"]))
+    published = parse_utc(str(entity["PublicationDate"]))
     _advance(catalog, mission_id, source.name, published, product_id, new=not known)
     report.cursor = published
 
