@@ -75,6 +75,10 @@ def to_shape(geometry: Geometry) -> Any:
 
 
 def from_shape(shape: Any) -> Geometry:
+    """The :class:`Geometry` of a shapely point or polygon (coordinates read as arrays, not per point)."""
+    if shape.geom_type == "Polygon":
+        rings = (shapely.get_coordinates(ring).tolist() for ring in shapely.get_rings(shape))
+        return Geometry("POLYGON", tuple(tuple((x, y) for x, y in ring) for ring in rings))
     return Geometry.from_geojson(dict(mapping(shape)))
 
 

@@ -101,4 +101,6 @@ class Geometry:
 
 
 def _num(value: float) -> str:
-    return repr(float(value)).removesuffix(".0") if float(value).is_integer() else repr(float(value))
+    """Shortest text that reads back as ``value`` (``10`` for 10.0); positions are floats already."""
+    text = repr(value)
+    return text[:-2] if text.endswith(".0") else text

@@ -43,6 +43,8 @@ class Product(Base):
         Index("ix_product_class_generation", "product_class_id", "generation_time"),
         Index("ix_product_job_step", "job_step_id"),
         Index("ix_product_enclosing", "enclosing_product_id"),
+        # Publication order: delivery points page by it (pull clients, newest-first maps).
+        Index("ix_product_created", "created_at"),
         # PostGIS only; SQLite indexes footprints in an R*Tree (catalog/footprint_column.py).
         Index("ix_product_footprint", "footprint", postgresql_using="gist").ddl_if(dialect="postgresql"),
     )

@@ -8,23 +8,23 @@ whether a next page exists without counting.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session, contains_eager
 
-from proseo.catalog.geometry import Geometry
 from proseo.catalog.model_mission import ConfiguredProcessor, Mission, Orbit, ProductClass, Spacecraft
 from proseo.catalog.model_product import Product, ProductFile, ProductStatus
 from proseo.interfaces.odata_options import QueryOptions
-from proseo.interfaces.prip_filter_sql import FilterTranslator
-from proseo.interfaces.prip_model import PrimaryFile, primary_file_id, property_columns
+from proseo.interfaces.prip_filter_sql import FilterTranslator, Footprint
+from proseo.interfaces.prip_model import PrimaryFile, primary_file_id
+from proseo.interfaces.prip_order import sort_keys, sorted_by
+from proseo.interfaces.prip_walk import bounds, index_walk_allowed, unindexed_keys, walked_ids, walks
 
 #: A select of several columns (SQLAlchemy 2.1 types a select by its column tuple).
 AnySelect = Select[*tuple[Any, ...]]
-Footprint = Callable[[Geometry], ColumnElement[bool]]
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,10 @@ def _conditions(
     scope: ColumnElement[bool] | None,
     footprint: Footprint | None,
     parameter_types: Mapping[str, str] | None,
-) -> list[ColumnElement[bool]]:
+) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
+    """The page's WHERE terms, and the filter's bounds on a walked ordering column."""
     where: list[ColumnElement[bool]] = [Product.status == ProductStatus.AVAILABLE.value]
+    walk_from: list[ColumnElement[bool]] = []
     if scope is not None:
         where.append(scope)
     if options.filter is not None:
@@ -72,18 +74,8 @@ def _conditions(
             options.filter_text, footprint=footprint, parameter_types=parameter_types
         )
         where.append(translator.condition(options.filter))
-    return where
-
-
-def _order(options: QueryOptions) -> list[ColumnElement[Any]]:
-    """``$orderby`` as SQL (nulls last), then the Id for a stable order across pages."""
-    columns = property_columns()
-    order: list[ColumnElement[Any]] = []
-    for key in options.orderby:
-        expr = columns[key.property].expr
-        order.append((expr.desc() if key.descending else expr.asc()).nulls_last())
-    order.append(Product.id.asc())
-    return order
+        walk_from = [translator.condition(term) for term in bounds(options)]
+    return where, walk_from
 
 
 def page_statement(
@@ -92,6 +84,7 @@ def page_statement(
     scope: ColumnElement[bool] | None = None,
     footprint: Footprint | None = None,
     parameter_types: Mapping[str, str] | None = None,
+    walk_rows: int | None = None,
 ) -> AnySelect:
     """The statement of one page (``$top`` + 1 rows from ``$skip``, in ``$orderby`` order).
 
@@ -102,18 +95,28 @@ def page_statement(
 
     The page's Ids are chosen in a subquery, and only those rows are then joined with
     what their entities show: a filter matching 100,000 products (a footprint over a
-    busy area) sorts 100,000 Ids, but looks up files, orbits and processors for 101.
-    PostgreSQL drops the subquery's outer joins that neither filter nor order use.
+    busy area) looks up files, orbits and processors for 101 only. PostgreSQL drops the
+    subquery's outer joins that neither filter nor order use. Which products are read
+    first, a bounded walk in the page's order or every match, is :mod:`.prip_walk`'s
+    choice (``walk_rows`` bounds a walk; by default it grows with the page).
     """
-    order = _order(options)
-    page = (
+    keys = sort_keys(options)
+    order = sorted_by(keys)
+    where, walk_from = _conditions(options, scope, footprint, parameter_types)
+    walked = walks(options)
+    plain_keys = keys if index_walk_allowed(options) and not walked else unindexed_keys(keys)
+    plain = (
         _joined(select(Product.id))
-        .where(*_conditions(options, scope, footprint, parameter_types))
-        .order_by(*order)
+        .where(*where)
+        .order_by(*sorted_by(plain_keys))
         .limit(options.top + 1)
         .offset(options.skip)
-        .subquery("page")
     )
+    if walked:
+        matching = _joined(select(Product.id)).where(*where)
+        page = walked_ids(options, keys, matching, walk_from, plain, limit=walk_rows)
+    else:
+        page = plain.subquery("page")
     stmt: AnySelect = select(
         Product,
         PrimaryFile,
@@ -139,7 +142,7 @@ def count_statement(
 ) -> Select[Any]:
     """How many products match the filter (``@odata.count``), whatever ``$top`` and ``$skip``."""
     stmt: AnySelect = select(func.count(Product.id)).select_from(Product)
-    return _joined(stmt).where(*_conditions(options, scope, footprint, parameter_types))
+    return _joined(stmt).where(*_conditions(options, scope, footprint, parameter_types)[0])
 
 
 def query_page(
@@ -149,6 +152,7 @@ def query_page(
     scope: ColumnElement[bool] | None = None,
     footprint: Footprint | None = None,
     parameter_types: Mapping[str, str] | None = None,
+    walk_rows: int | None = None,
 ) -> PripPage:
     """Run the page statement (and the count one when ``$count=true``)."""
     kw: dict[str, Any] = {
@@ -156,7 +160,7 @@ def query_page(
         "footprint": footprint,
         "parameter_types": parameter_types,
     }
-    stmt = page_statement(options, **kw)
+    stmt = page_statement(options, walk_rows=walk_rows, **kw)
     count = session.scalar(count_statement(options, **kw)) if options.count else None
     rows = [
         PripRow(product, file, mission, spacecraft, orbit, pclass, version)
