@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cadip_server import CadipWorld, serve
 from sqlalchemy import func, select
 
 from proseo.catalog.db import Catalog
@@ -22,7 +23,6 @@ from proseo.catalog.model_product import Product, ProductFile
 from proseo.interfaces.cadip import CadipError, CadipSource, pull_sessions
 from proseo.missions import load_mission
 
-from cadip_server import CadipWorld, serve
 from tests_paths import MISSION_DIR
 
 CLASS = "L0__ODB_1_"
@@ -179,3 +179,26 @@ def test_sessions_of_other_satellites_are_not_looked_at(
     world.add_session("S1A_20250301T114500", satellite="S1A")
     report = pull_sessions(s5p, "S5P", source)
     assert report.taken == [] and report.pending == {} and _states(s5p) == {}
+
+
+def test_the_cli_pulls_and_lists_pending_sessions_with_their_reason(
+    s5p: Catalog, world: CadipWorld, source: CadipSource
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from proseo.cli.main import cli
+
+    _two_channels(world, "S5P_20250301T114500_L", late=1, quality=1)
+    args = ["--catalog", s5p.url, "interfaces", "cadip-pull", source.root, "-m", "S5P", "--name", "cgs1"]
+    args += ["--satellite", "S5P", "--class", CLASS, "--user", world.user, "--password", world.password]
+    first = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert first.exit_code == 0, first.output
+    pending = json.loads(first.output)["pending"]
+    assert pending == {"S5P_20250301T114500_L": "channel 2: final block not in yet (2 blocks so far)"}
+    world.tick = 1
+    second = CliRunner().invoke(cli, [*args, "--progress"])
+    assert second.exit_code == 0, second.output
+    assert "1 sessions taken (2 products), 0 pending" in second.output
+    assert len(_products(s5p)) == 2
