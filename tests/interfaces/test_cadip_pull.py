@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 from cadip_server import CadipWorld, serve
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import sync_mission
 from proseo.catalog.model_cadip import CadipFile, CadipSession
 from proseo.catalog.model_product import Product, ProductFile
-from proseo.interfaces.cadip import CadipError, CadipSource, pull_sessions
+from proseo.interfaces.cadip import CadipError, CadipSource, input_class, pull_sessions
 from proseo.missions import load_mission
 
 from tests_paths import MISSION_DIR
@@ -202,3 +202,30 @@ def test_the_cli_pulls_and_lists_pending_sessions_with_their_reason(
     assert second.exit_code == 0, second.output
     assert "1 sessions taken (2 products), 0 pending" in second.output
     assert len(_products(s5p)) == 2
+
+
+def test_a_pull_stopped_after_ingesting_but_before_marking_takes_the_session_once(
+    s5p: Catalog, world: CadipWorld, source: CadipSource
+) -> None:
+    sid = "S5P_20250301T114500_R"
+    _two_channels(world, sid, late=0, quality=0)
+    assert pull_sessions(s5p, "S5P", source).taken == [sid]
+    held = _products(s5p)
+    with s5p.session() as s:  # as if the pull had stopped between ingestion and marking
+        s.execute(delete(CadipFile))
+        s.execute(update(CadipSession).values(state="pending", taken_at=None))
+    again = pull_sessions(s5p, "S5P", source)
+    assert again.taken == [sid]
+    assert _products(s5p) == held, "ingestion is idempotent: the same two products"
+    with s5p.session() as s:
+        assert s.scalar(select(func.count()).select_from(CadipFile)) == 6
+        assert None not in set(s.scalars(select(CadipFile.product_id)))
+
+
+def test_the_l0_class_is_the_sources_or_the_missions_only_raw_one() -> None:
+    mission = load_mission(MISSION_DIR / "s5p.yaml")
+    assert input_class(mission, CadipSource("c", "http://h", product_type="L0__ODB_4_")) == "L0__ODB_4_"
+    with pytest.raises(CadipError, match=r"source c: mission S5P has no product class 'L0__NOPE_'"):
+        input_class(mission, CadipSource("c", "http://h", product_type="L0__NOPE_"))
+    with pytest.raises(CadipError, match=r"S5P has 4 input-only L0 classes \(L0__ODB_1_, L0__ODB_4_"):
+        input_class(mission, CadipSource("c", "http://h"))

@@ -171,7 +171,8 @@ class _Puller:
             next_url, query = body.get("@odata.nextLink"), None  # the link carries every option
 
     def session_pages(self, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
-        clauses = [f"Satellite eq '{self.source.satellite}'"] if self.source.satellite else []
+        satellite = (self.source.satellite or "").replace("'", "''")  # an OData string literal
+        clauses = [f"Satellite eq '{satellite}'"] if satellite else []
         if since is not None:
             clauses.append(f"PublicationDate ge {odata_time(since)}")  # ms, rounded down: ge still holds
         params = {"$orderby": "PublicationDate asc", "$expand": "QualityInfo"}
