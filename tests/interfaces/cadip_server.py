@@ -12,7 +12,8 @@ What it understands (anything else is a 400, so a client sending more is caught)
   each ``<Property> <eq|ne|gt|ge|lt|le> <'string' | instant | integer | true | false>``;
   ``$orderby=PublicationDate asc`` (the only order; also the default); ``$top``, ``$skip``;
   ``$expand=QualityInfo`` on Sessions; server-driven pages of ``page_size`` entities with
-  ``@odata.nextLink`` carrying every option;
+  ``@odata.nextLink`` carrying every option (``expand_in_lists=False``: lists ignore
+  ``$expand``, as servers that expand single entities only);
 - ``GET /Sessions(<Id>)`` with ``$expand=QualityInfo``; ``GET /Files(<Id>)/$value``.
 
 ``world.cut`` holds file Ids whose next download is cut off half-way (the connection
@@ -72,6 +73,8 @@ class CadipWorld:
     user: str = "cadip"
     password: str = "secret"
     tokens: set[str] = field(default_factory=set)
+    #: False: $expand=QualityInfo is honoured on single sessions only (as some servers do)
+    expand_in_lists: bool = True
 
     def _seq(self) -> int:
         return len(self.sessions) + len(self.files) + len(self.quality)
@@ -254,7 +257,8 @@ def make_app(world: CadipWorld) -> FastAPI:
         expand = request.query_params.get("$expand")
         if expand not in (None, "QualityInfo"):
             raise HTTPException(400, "only $expand=QualityInfo")
-        views = [world.session_view(e, expand is not None) for e in world.visible(world.sessions)]
+        expanded = expand is not None and world.expand_in_lists
+        views = [world.session_view(e, expanded) for e in world.visible(world.sessions)]
         return _collection(request, world, views)
 
     @app.get("/Sessions({entity_id})")

@@ -229,3 +229,13 @@ def test_the_l0_class_is_the_sources_or_the_missions_only_raw_one() -> None:
         input_class(mission, CadipSource("c", "http://h", product_type="L0__NOPE_"))
     with pytest.raises(CadipError, match=r"S5P has 4 input-only L0 classes \(L0__ODB_1_, L0__ODB_4_"):
         input_class(mission, CadipSource("c", "http://h"))
+
+
+def test_quality_info_is_fetched_per_session_from_a_server_that_does_not_expand_lists(
+    s5p: Catalog, world: CadipWorld, source: CadipSource
+) -> None:
+    world.expand_in_lists = False
+    sid = "S5P_20250301T114500_E"
+    _two_channels(world, sid, late=0, quality=0)
+    assert pull_sessions(s5p, "S5P", source).taken == [sid]
+    assert _products(s5p) == sorted(_expected(world, sid, c) for c in (1, 2))
