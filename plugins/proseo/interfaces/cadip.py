@@ -236,7 +236,7 @@ class _Puller:
             raise CadipError(
                 f"unusable Files or QualityInfo entity: {exc}", source=self.source.name, session=sid
             ) from exc
-        return judge(session.channels, [f for f in files if f.name], quality)
+        return judge(session.channels, files, quality)
 
     def pending(self, session: _Session, reason: str) -> None:
         set_reason(self.catalog, self.mission_id, self.source.name, session.entity_id, reason)
