@@ -2,6 +2,7 @@
 
 from proseo.catalog.db import Base
 from proseo.catalog.model_access import ALL_MISSIONS, MissionRole
+from proseo.catalog.model_cadip import CadipFile, CadipSession, CadipState
 from proseo.catalog.model_campaign import Campaign, CampaignState
 from proseo.catalog.model_interface import InterfaceCursor
 from proseo.catalog.model_mission import (
@@ -36,6 +37,9 @@ from proseo.catalog.model_product import (
 __all__ = [
     "ALL_MISSIONS",
     "Base",
+    "CadipFile",
+    "CadipSession",
+    "CadipState",
     "Campaign",
     "CampaignState",
     "ConfiguredProcessor",

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from proseo.interfaces.pull import password_token
+from proseo.interfaces.odata_http import password_token
 from proseo.missions.types import parse_utc
 
 

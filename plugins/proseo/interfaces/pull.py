@@ -13,7 +13,6 @@ scheduled task and the CLI both call :func:`pull`.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import select
 
 from proseo.catalog.db import Catalog
@@ -29,20 +27,14 @@ from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import get_mission, loaded_from_catalog
 from proseo.catalog.model_interface import InterfaceCursor
 from proseo.catalog.model_product import Product
-from proseo.errors import ChecksumMismatch, ProseoError
+from proseo.errors import ChecksumMismatch
+from proseo.interfaces.odata_http import ODataHttp, PullError, password_token
 from proseo.interfaces.prip_entity import odata_time
 from proseo.missions.types import parse_utc
 
 PAGE = 100
-CHUNK = 1 << 20
 
-
-class PullError(ProseoError):
-    """The delivery point refused or answered something unusable; names the source and URL."""
-
-    def __init__(self, message: str, *, source: str, url: str | None = None) -> None:
-        super().__init__(f"source {source}: {message}")
-        self.source, self.url = source, url
+__all__ = ["PullError", "PullReport", "Source", "password_token", "pull"]
 
 
 @dataclass(frozen=True)
@@ -66,72 +58,22 @@ class PullReport:
     cursor: datetime | None = None
 
 
-def password_token(client: httpx.Client, root: str, user: str, password: str, *, source: str) -> str:
-    """A bearer token from a delivery point's OAuth2 route (password grant)."""
-    url = f"{root}/oauth2/token"
-    form = {"grant_type": "password", "username": user, "password": password}
-    try:
-        answer = client.post(url, data=form)
-    except httpx.HTTPError as exc:
-        raise PullError(f"token route: {type(exc).__name__}: {exc}", source=source, url=url) from exc
-    if answer.status_code != 200:
-        raise PullError(f"token refused ({answer.status_code}): {answer.text[:300]}", source=source, url=url)
-    return str(answer.json()["access_token"])
-
-
-class _Http:
-    """The source's HTTP side: a bearer token (given, or from its OAuth2 route) on every call."""
+class _Http(ODataHttp):
+    """The source's HTTP side (:class:`ODataHttp`) and where its products' bytes are."""
 
     def __init__(self, source: Source) -> None:
-        self.source = source
-        self.client = httpx.Client(timeout=source.timeout, follow_redirects=True)
-        self.token = source.token
-
-    def bearer(self) -> str:
-        if self.token:
-            return self.token
-        if not (self.source.username and self.source.password):
-            raise PullError("no token and no user name and password to get one", source=self.source.name)
-        self.token = password_token(
-            self.client, self.source.root, self.source.username, self.source.password, source=self.source.name
+        super().__init__(
+            source.name,
+            source.root,
+            username=source.username,
+            password=source.password,
+            token=source.token,
+            timeout=source.timeout,
         )
-        return self.token
 
-    def get(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
-        try:
-            answer = self.client.get(url, params=params, headers={"Authorization": f"Bearer {self.bearer()}"})
-        except httpx.HTTPError as exc:
-            raise PullError(f"{type(exc).__name__}: {exc}", source=self.source.name, url=url) from exc
-        if answer.status_code != 200:
-            raise PullError(
-                f"{answer.status_code}: {answer.text[:300]}", source=self.source.name, url=str(answer.url)
-            )
-        body = answer.json()
-        if not isinstance(body, dict):
-            raise PullError("the answer is not a JSON object", source=self.source.name, url=url)
-        return body
-
-    def download(self, product_id: str, target: Path) -> tuple[str, str, int]:
-        """Stream ``$value`` into ``target``; the file's MD5, SHA-256 and size."""
-        url = f"{self.source.root}/Products({product_id})/$value"
-        md5, sha256, size = hashlib.md5(usedforsecurity=False), hashlib.sha256(), 0
-        headers = {"Authorization": f"Bearer {self.bearer()}"}
-        try:
-            with self.client.stream("GET", url, headers=headers) as answer, target.open("wb") as out:
-                if answer.status_code != 200:
-                    raise PullError(
-                        f"download refused ({answer.status_code})", source=self.source.name, url=url
-                    )
-                for chunk in answer.iter_bytes(CHUNK):
-                    md5.update(chunk)
-                    sha256.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-        except httpx.HTTPError as exc:  # cut off, refused, timed out: the next pull tries again
-            raise PullError(
-                f"download failed: {type(exc).__name__}: {exc}", source=self.source.name, url=url
-            ) from exc
-        return md5.hexdigest(), sha256.hexdigest(), size
+    def download_product(self, product_id: str, target: Path) -> tuple[str, str, int]:
+        """Stream ``Products(<Id>)/$value`` into ``target``; the file's MD5, SHA-256 and size."""
+        return self.download(f"{self.root}/Products({product_id})/$value", target)
 
 
 def _pages(http: _Http, source: Source, since: datetime | None) -> Iterator[list[dict[str, Any]]]:
@@ -202,7 +144,7 @@ def pull(
                     if progress:
                         progress(str(entity.get("Name")))
     finally:
-        http.client.close()
+        http.close()
     return report
 
 
@@ -230,7 +172,7 @@ def _take(
     else:
         target = scratch / name
         try:
-            md5, sha256, size = http.download(product_id, target)
+            md5, sha256, size = http.download_product(product_id, target)
             _check(entity, md5, sha256, size, source.name)
             result = ingestor.run([target])
         finally:

@@ -1,0 +1,154 @@
+"""A CADIP source, a pull's report, and the catalogue rows that make a pull restartable.
+
+Each write is its own short transaction: a session is recorded (pending) before anything
+of it is downloaded, the cursor moves past a session once it is recorded, and a session
+is marked taken (with its files) only after its products are committed. Whatever a pull
+was doing when it stopped, the next one finds the session pending and looks again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from proseo.catalog.db import Catalog, utcnow
+from proseo.catalog.model_cadip import CadipFile, CadipSession, CadipState
+from proseo.catalog.model_interface import InterfaceCursor
+
+if TYPE_CHECKING:
+    from proseo.interfaces.cadip import CadipError
+    from proseo.interfaces.cadip_session import BlockFile
+
+
+@dataclass(frozen=True)
+class CadipSource:
+    """A CADIP to pull from: its OData root, the satellite wanted, authentication, the L0 class.
+
+    ``product_type`` is the class the sessions' channels are ingested as; None takes the
+    mission's only input-only L0 class (an error when it has several).
+    """
+
+    name: str
+    root: str  # e.g. https://host/cadip/odata/v1
+    satellite: str | None = None  # the Sessions' Satellite, e.g. S1A; None: every satellite
+    username: str | None = None
+    password: str | None = None
+    token: str | None = None
+    product_type: str | None = None
+    timeout: float = 60.0
+
+
+@dataclass
+class CadipReport:
+    source: str
+    taken: list[str] = field(default_factory=list)  # SessionIds taken by this pull
+    products: list[str] = field(default_factory=list)  # file names ingested (one per session and channel)
+    pending: dict[str, str] = field(default_factory=dict)  # SessionId -> why it is not taken yet
+    known: list[str] = field(default_factory=list)  # SessionIds seen again, taken before
+    failures: list[CadipError] = field(default_factory=list)  # downloads or ingestions that failed
+
+
+class SessionFacts(Protocol):
+    entity_id: str
+    session_id: str
+    satellite: object
+    channels: int
+    published: datetime
+    start: datetime | None
+    stop: datetime | None
+
+
+def _row(s: Session, mission_id: int, source: str, entity_id: str) -> CadipSession | None:
+    return s.scalar(
+        select(CadipSession)
+        .where(
+            CadipSession.mission_id == mission_id,
+            CadipSession.source == source,
+            CadipSession.entity_id == entity_id,
+        )
+        .with_for_update()
+    )
+
+
+def record(catalog: Catalog, mission_id: int, source: str, session: SessionFacts, *, examine: bool) -> bool:
+    """Create or refresh the session's row; True if it was taken before (nothing to do)."""
+    with catalog.session() as s:
+        row = _row(s, mission_id, source, session.entity_id)
+        if row is None:
+            row = CadipSession(
+                mission_id=mission_id,
+                source=source,
+                entity_id=session.entity_id,
+                session_id=session.session_id,
+                state=CadipState.PENDING.value,
+                examined=0,
+                products=0,
+            )
+            s.add(row)
+        if row.state == CadipState.TAKEN.value:
+            return True
+        satellite = session.satellite
+        row.satellite = str(satellite)[:16] if satellite is not None else None
+        row.channels, row.published = session.channels, session.published
+        row.downlink_start, row.downlink_stop = session.start, session.stop
+        row.examined += 1 if examine else 0
+        return False
+
+
+def set_reason(catalog: Catalog, mission_id: int, source: str, entity_id: str, reason: str) -> None:
+    with catalog.session() as s:
+        row = _row(s, mission_id, source, entity_id)
+        if row is not None and row.state == CadipState.PENDING.value:
+            row.reason = reason[:4000]
+
+
+def mark_taken(
+    catalog: Catalog,
+    mission_id: int,
+    source: str,
+    entity_id: str,
+    blocks: dict[int, list[BlockFile]],
+    products: dict[int, int | None],
+) -> None:
+    """The session's products are committed: the session is taken, with its files."""
+    with catalog.session() as s:
+        row = _row(s, mission_id, source, entity_id)
+        if row is None or row.state == CadipState.TAKEN.value:
+            return  # a concurrent pull took it (ingestion made the products once)
+        row.state, row.reason, row.taken_at = CadipState.TAKEN.value, None, utcnow()
+        row.products = sum(1 for p in products.values() if p is not None)
+        s.flush()
+        s.add_all(
+            CadipFile(
+                session_id=row.id,
+                file_id=f.id,
+                name=f.name[:255],
+                channel=f.channel,
+                block=f.block,
+                final=f.final,
+                size=f.size,
+                published=f.published,
+                product_id=products.get(channel),
+            )
+            for channel, files in blocks.items()
+            for f in files
+        )
+
+
+def advance(catalog: Catalog, mission_id: int, source: str, published: datetime, entity_id: str) -> None:
+    """Move the source's cursor to a recorded session (never backwards)."""
+    with catalog.session() as s:
+        row = s.scalar(
+            select(InterfaceCursor)
+            .where(InterfaceCursor.mission_id == mission_id, InterfaceCursor.source == source)
+            .with_for_update()
+        )
+        if row is None:
+            row = InterfaceCursor(mission_id=mission_id, source=source, taken=0)
+            s.add(row)
+        if row.published is None or published >= row.published:
+            row.published, row.last_id = published, entity_id[:36]
