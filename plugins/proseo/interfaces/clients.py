@@ -105,7 +105,7 @@ def configured_source(catalog: Catalog, mission: str, name: str) -> SourceSpec:
     if name not in sources:
         raise NotFoundError(
             f"mission {mission}: no source {name!r} in its latest revision "
-            f"(sources: {', '.join(sources) or 'none'})"
+            f"(sources: {', '.join(sorted(sources)) or 'none'})"
         )
     return sources[name]
 

@@ -116,7 +116,8 @@ class SourceSpec(Model):
                 raise ValueError(f"'satellite' applies only to a cadip source, not to {self.kind.value}")
             if not self.product_types and self.filter is None:
                 raise ValueError(
-                    f"a {self.kind.value} source needs 'product_types' or a 'filter': "
+                    f"{'an' if self.kind is SourceKind.AUXIP else 'a'} {self.kind.value} source needs "
+                    "'product_types' or a 'filter': "
                     "which of its products to take"
                 )
         return self
