@@ -34,6 +34,7 @@ from proseo.catalog.model_mission import ProductClass
 from proseo.catalog.model_product import Product
 from proseo.catalog.schema import upgrade
 from proseo.devtools.generate import write_inputs
+from proseo.interfaces.prip_entity import odata_time
 from proseo.missions import load_mission
 from proseo.orchestration import production
 from proseo.orchestration.sources import SourceProbeTrigger
@@ -84,7 +85,9 @@ def _first_event(trigger: SourceProbeTrigger) -> dict[str, Any]:
     return asyncio.run(first())
 
 
-def _trigger(url: str, *, since: str | None, credentials: dict[str, Any]) -> SourceProbeTrigger:
+def _trigger(
+    url: str, puller: Catalog, *, since: str | None, credentials: dict[str, Any]
+) -> SourceProbeTrigger:
     return SourceProbeTrigger(
         mission="S5P",
         source="first",
@@ -94,6 +97,7 @@ def _trigger(url: str, *, since: str | None, credentials: dict[str, Any]) -> Sou
             f"and att/OData.CSC.StringAttribute/Value eq '{CLASS}')"
         ),
         since=since,
+        catalog_url=puller.url,
         until=(datetime.now(UTC) - timedelta(seconds=1)).isoformat(),
         poll_s=1.0,
         credentials=credentials,
@@ -101,26 +105,47 @@ def _trigger(url: str, *, since: str | None, credentials: dict[str, Any]) -> Sou
 
 
 def test_the_probe_sees_what_is_new_at_the_source_and_nothing_else(
-    world: Catalog, prip_url: str, airflow_credentials: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    world: Catalog,
+    prip_url: str,
+    airflow_credentials: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     user, password = airflow_credentials
     monkeypatch.setenv("FIRST_USER", user)
     monkeypatch.setenv("FIRST_PASSWORD", password)
     by_env = {"username_env": "FIRST_USER", "password_env": "FIRST_PASSWORD"}
-    new = _first_event(_trigger(prip_url, since=None, credentials=by_env))
+    # A catalogue that has pulled nothing yet: everything at the source is new.
+    fresh = Catalog(f"sqlite:///{tmp_path / 'fresh.db'}")
+    upgrade(fresh.engine)
+    new = _first_event(_trigger(prip_url, fresh, since=None, credentials=by_env))
     assert new == {"status": "new", "count": len(_published(world))}
-    later = _first_event(_trigger(prip_url, since="2100-01-01T00:00:00.000Z", credentials=by_env))
+    later = _first_event(_trigger(prip_url, fresh, since="2100-01-01T00:00:00.000Z", credentials=by_env))
     assert later == {"status": "idle"}
+    # A cursor at the newest product's time (in ms, rounded down): the products listed from
+    # there on are those taken already (here: the serving catalogue holds them), not new ones.
+    with world.session() as s:
+        newest = s.scalar(
+            select(func.max(Product.created_at))
+            .join(ProductClass, ProductClass.id == Product.product_class_id)
+            .where(ProductClass.product_type == CLASS)
+        )
+    assert newest is not None
+    since = odata_time(newest)
+    assert _first_event(_trigger(prip_url, world, since=since, credentials=by_env)) == {"status": "idle"}
+    assert _first_event(_trigger(prip_url, fresh, since=since, credentials=by_env))["status"] == "new"
     # The connection is looked up when the probe runs (Airflow reads AIRFLOW_CONN_* itself).
     monkeypatch.setenv(
         "AIRFLOW_CONN_FIRST_PRIP", json.dumps({"conn_type": "http", "login": user, "password": password})
     )
     assert (
-        _first_event(_trigger(prip_url, since=None, credentials={"connection": "first_prip"}))["status"]
+        _first_event(_trigger(prip_url, fresh, since=None, credentials={"connection": "first_prip"}))[
+            "status"
+        ]
         == "new"
     )
     monkeypatch.setenv("FIRST_PASSWORD", "wrong")
-    refused = _first_event(_trigger(prip_url, since=None, credentials=by_env))
+    refused = _first_event(_trigger(prip_url, fresh, since=None, credentials=by_env))
     assert refused["status"] == "unanswered" and "oauth2/token" in refused["message"], refused
 
 
@@ -129,6 +154,21 @@ class _Event:
     """The fields of Airflow's AssetEvent that the data task reads."""
 
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _summaries(home: Path) -> list[dict[str, Any]]:
+    """The pull task's returned summaries (XCom), oldest run first: what the probe saw, counts."""
+    with sqlite3.connect(home / "airflow.db") as db:
+        rows = db.execute(
+            "SELECT x.value FROM xcom x JOIN dag_run r ON r.id = x.dag_run_id "
+            "WHERE x.dag_id = ? AND x.task_id = 'pull' AND x.key = 'return_value' ORDER BY r.id",
+            (DAG_ID,),
+        ).fetchall()
+    out = []
+    for (value,) in rows:
+        summary = json.loads(value if isinstance(value, str) else value.decode())
+        out.append({k: summary[k] for k in ("probe", "taken", "known")})
+    return out
 
 
 def _dagtest(home: Path, env: dict[str, str], *dag_ids: str) -> dict[str, dict[str, Any]]:
@@ -177,6 +217,7 @@ def test_the_source_dag_pulls_once_across_runs_and_feeds_systematic_production(
     with sqlite3.connect(home / "airflow.db") as db:
         queued = {d for (d,) in db.execute("SELECT target_dag_id FROM asset_dag_run_queue")}
     assert "proseo_data__S5P" in queued, "Airflow queued the data triggers' DAG on the arrivals"
+    assert _summaries(home) == [{"probe": "new", "taken": len(published), "known": 0}]
 
     # The source publishes three more hours; the second run takes only those.
     with world.session() as s:
@@ -193,6 +234,9 @@ def test_the_source_dag_pulls_once_across_runs_and_feeds_systematic_production(
     second_run = _dagtest(home, env, DAG_ID)[DAG_ID]
     assert second_run["state"] == "success", second_run
     assert _held(second) == _published(world), "every product once"
+    taken = len(_published(world)) - len(published)
+    # The second pull lists the first one's last batch again (from the cursor on) and skips it.
+    assert _summaries(home)[-1]["probe"] == "new" and _summaries(home)[-1]["taken"] == taken
     announced = [i for e in second_run["asset_events"][f"proseo://S5P/{CLASS}"] for i in e["product_ids"]]
     with second.session() as s:
         new_ids = sorted(set(s.scalars(select(Product.id))) - set(all_ids))

@@ -83,6 +83,7 @@ def _trigger() -> SourceProbeTrigger:
         poll_s=60.0,
         credentials={"connection": "partner_prip"},
         timeout_s=30.0,
+        catalog_url="sqlite:////tmp/not-opened.db",
     )
 
 
@@ -96,9 +97,8 @@ def test_the_trigger_survives_its_serialisation_and_carries_no_secret() -> None:
     assert rebuilt.serialize() == (path, kwargs)
     assert kwargs["credentials"] == {"connection": "partner_prip"}
     assert rebuilt.query() == {
-        "$filter": "(ContentLength gt 0) and PublicationDate gt 2025-03-01T00:00:00.000Z",
-        "$top": "1",
-        "$count": "true",
+        "$filter": "(ContentLength gt 0) and PublicationDate ge 2025-03-01T00:00:00.000Z",
+        "$top": "100",
         "$orderby": "PublicationDate asc",
     }
 
@@ -147,6 +147,7 @@ def test_the_operator_defers_from_the_cursor_of_its_source(with_sources: Catalog
     with pytest.raises(TaskDeferred) as again:
         op.execute({})
     assert again.value.trigger.since == "2025-03-01T12:00:00.123Z"
+    assert again.value.trigger.catalog_url == with_sources.url
     # Nothing new within the interval: the run ends without pulling or announcing.
     events: dict[Any, Any] = {}
     assert op.execute_complete({"outlet_events": events}, {"status": "idle"}) == {

@@ -7,10 +7,10 @@ Per source of a mission file's ``sources`` (:mod:`proseo.missions.sources`):
   source never overlap, and the source's cursor in the catalogue makes a restarted or
   retried pull resume where the last one stopped;
 * its one task, :class:`SourcePullOperator`, defers at once to :class:`SourceProbeTrigger`
-  (no worker slot while waiting): the triggerer asks the source every ``poll_s`` for a
-  product published after the cursor (``$top=1&$count=true``, a single small answer)
-  until one is there or the interval is over. A CADIP source is not probed (sessions
-  are not Products): its trigger fires at once;
+  (no worker slot while waiting): the triggerer asks the source every ``poll_s`` for the
+  products published from the cursor on (Ids, usually one page) and the catalogue which
+  of them it holds, until one is new or the interval is over.
+  A CADIP source is not probed (sessions are not Products): it is pulled at once;
 * back on a worker, the pull itself (:func:`proseo.interfaces.clients.run_source`, the
   kind's client from one lazily imported mapping) downloads, verifies and ingests; the
   task then adds one Asset event per class that arrived, ``proseo://<mission>/<class>``
@@ -41,6 +41,7 @@ from sqlalchemy import select
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import get_mission
 from proseo.catalog.model_interface import InterfaceCursor
+from proseo.catalog.model_product import Product
 from proseo.execution.steptask import asset_for
 from proseo.interfaces.clients import Secret, configured_source, env_secret, run_source
 from proseo.interfaces.prip_entity import odata_time
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 DAG_PREFIX = "proseo_source__"
 #: The longest the triggerer waits between two looks at a source.
 MAX_POLL_S = 60.0
+#: Entities per page of a probe (the products at the cursor's time, taken already, are listed too).
+PROBE_TOP = 100
 
 
 def source_dag_id(mission: str, name: str) -> str:
@@ -94,10 +97,13 @@ class SourceProbeTrigger(BaseTrigger):
         poll_s: float,
         credentials: dict[str, Any],
         timeout_s: float = 60.0,
+        catalog_url: str | None = None,
     ) -> None:
         super().__init__()
         self.mission, self.source, self.root, self.filter = mission, source, root, filter
         self.since, self.until, self.poll_s = since, until, float(poll_s)
+        self.catalog_url = catalog_url
+        self._catalog: Catalog | None = None
         self.credentials, self.timeout_s = dict(credentials), float(timeout_s)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -113,15 +119,16 @@ class SourceProbeTrigger(BaseTrigger):
                 "poll_s": self.poll_s,
                 "credentials": self.credentials,
                 "timeout_s": self.timeout_s,
+                "catalog_url": self.catalog_url,
             },
         )
 
     def query(self) -> dict[str, str]:
-        """The probe's query: anything newer than the cursor, one entity, with the count."""
+        """The probe's query: products from the cursor on, oldest first, a page of them."""
         where = f"({self.filter})"
         if self.since is not None:
-            where += f" and PublicationDate gt {self.since}"
-        return {"$filter": where, "$top": "1", "$count": "true", "$orderby": "PublicationDate asc"}
+            where += f" and PublicationDate ge {self.since}"
+        return {"$filter": where, "$top": str(PROBE_TOP), "$orderby": "PublicationDate asc"}
 
     async def secret(self) -> Secret:
         creds = Credentials.model_validate(self.credentials)
@@ -131,21 +138,38 @@ class SourceProbeTrigger(BaseTrigger):
         return env_secret(self.mission, self.source, creds)
 
     async def probe(self, client: httpx.AsyncClient, secret: Secret) -> int:
-        """How many products are newer than the cursor (at least 1 when one was listed)."""
+        """How many products of the first page holding any are not in the catalogue yet.
+
+        From the cursor on, as the pull asks: products share a publication time (batch by
+        batch) and the cursor is that time in ms, so the products at the cursor, taken
+        already, are listed again; they are told from new ones by their Ids. Usually one
+        page (the last batch taken, then nothing or something new)."""
         token = secret.token
         if token is None:
             form = {"grant_type": "password", "username": secret.username, "password": secret.password}
             answer = await client.post(f"{self.root}/oauth2/token", data=form)
             answer.raise_for_status()
             token = str(answer.json()["access_token"])
-        answer = await client.get(
-            f"{self.root}/Products", params=self.query(), headers={"Authorization": f"Bearer {token}"}
-        )
-        answer.raise_for_status()
-        body = answer.json()
-        listed = len(body.get("value") or [])
-        count = body.get("@odata.count")
-        return max(count, listed) if isinstance(count, int) else listed
+        headers = {"Authorization": f"Bearer {token}"}
+        url: str | None = f"{self.root}/Products"
+        params: dict[str, str] | None = self.query()
+        while url:  # pages of Ids from the cursor on, until one the catalogue lacks
+            answer = await client.get(url, params=params, headers=headers)
+            answer.raise_for_status()
+            body = answer.json()
+            listed = [str(e.get("Id")) for e in body.get("value") or []]
+            known = await asyncio.to_thread(self.known, listed) if listed else set()
+            if new := len(set(listed) - known):
+                return new
+            url, params = body.get("@odata.nextLink"), None  # the link carries every option
+        return 0
+
+    def known(self, ids: list[str]) -> set[str]:
+        """Which of these Ids the catalogue holds already (blocking: run in a thread)."""
+        if self._catalog is None:
+            self._catalog = Catalog(self.catalog_url)
+        with self._catalog.session() as s:
+            return set(s.scalars(select(Product.uuid).where(Product.uuid.in_(ids))))
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         until = datetime.fromisoformat(self.until)
@@ -168,6 +192,7 @@ class SourceProbeTrigger(BaseTrigger):
 
 
 def _cursor(catalog: Catalog, mission: str, name: str) -> datetime | None:
+    """Where the source's pulls have got to: the last product's publication time."""
     with catalog.session() as s:
         mission_id = get_mission(s, mission).id
         return s.scalar(
@@ -203,6 +228,7 @@ class SourcePullOperator(BaseOperator):
                 root=spec.root,
                 filter=odata_filter(spec),
                 since=odata_time(cursor) if cursor is not None else None,
+                catalog_url=self.catalog_url,
                 until=until.isoformat(),
                 poll_s=min(MAX_POLL_S, spec.interval.total_seconds()),
                 credentials=spec.credentials.model_dump(mode="json"),
@@ -219,9 +245,10 @@ class SourcePullOperator(BaseOperator):
             return {"source": self.source, "status": "idle"}
         if status == "unanswered":
             log.warning("source %s: probe not answered (%s); pulling", self.source, event.get("message"))
-        return self.pull(context, configured_source(Catalog(self.catalog_url), self.mission, self.source))
+        spec = configured_source(Catalog(self.catalog_url), self.mission, self.source)
+        return self.pull(context, spec, probe=str(status))
 
-    def pull(self, context: Any, spec: SourceSpec) -> dict[str, Any]:
+    def pull(self, context: Any, spec: SourceSpec, probe: str | None = None) -> dict[str, Any]:
         """The pull in the worker (it writes storage and catalogue), then one event per class."""
         catalog = Catalog(self.catalog_url)
         secret = resolve_secret(self.mission, self.source, spec.credentials)
@@ -238,6 +265,7 @@ class SourcePullOperator(BaseOperator):
         summary = {
             "source": self.source,
             "status": "pulled",
+            "probe": probe,  # what the trigger saw: new, unanswered; None: not probed
             "taken": len(getattr(report, "taken", [])),
             "known": len(getattr(report, "known", [])),
             "products": {c: len(ids) for c, ids in arrivals.by_class.items()},
