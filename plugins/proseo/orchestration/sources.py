@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 from airflow.sdk import DAG, AssetAlias, BaseHook, BaseOperator, DeltaTriggerTimetable, get_parsing_context
+from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from sqlalchemy import select
 
@@ -166,7 +167,7 @@ class SourceProbeTrigger(BaseTrigger):
 
     def known(self, ids: list[str]) -> set[str]:
         """Which of these Ids the catalogue holds already (blocking: run in a thread)."""
-        if self._catalog is None:
+        if self._catalog is None:  # engines are cached per URL: one per triggerer, not per trigger
             self._catalog = Catalog(self.catalog_url)
         with self._catalog.session() as s:
             return set(s.scalars(select(Product.uuid).where(Product.uuid.in_(ids))))
@@ -254,8 +255,8 @@ class SourcePullOperator(BaseOperator):
         secret = resolve_secret(self.mission, self.source, spec.credentials)
         try:
             arrivals = run_source(catalog, self.mission, self.source, secret, spec=spec)
-        except PullError as exc:
-            raise RuntimeError(f"mission {self.mission}: {exc}") from exc
+        except PullError as exc:  # Airflow retries; the cursor makes the retry go on from there
+            raise AirflowException(f"mission {self.mission}: {exc}") from exc
         events = context.get("outlet_events")
         if events is not None:
             alias = products_alias(self.mission, self.source)
