@@ -48,8 +48,8 @@ class SourceKind(StrEnum):
 class Credentials(Model):
     """Where a pull finds its credentials at run time: an Airflow connection, or env names.
 
-    ``connection``: an Airflow connection id (login, password; or a token in the
-    password with ``extra: {"token": true}``). Otherwise ``username_env`` and
+    ``connection``: an Airflow connection id (login and password: a password grant; a
+    password without a login: a bearer token). Otherwise ``username_env`` and
     ``password_env`` (a password grant on the source's ``oauth2/token``) or
     ``token_env`` (a bearer token) name environment variables of the worker.
     """
