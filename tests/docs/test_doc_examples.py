@@ -174,7 +174,7 @@ def test_complete_missions_load(example: Example, tmp_path: Path) -> None:
 def test_fragments_validate(example: Example, tmp_path: Path) -> None:
     loaded = _load_merged(example, tmp_path)
     fragment = _data(example.blocks[0])
-    for section in ("product_classes", "processors", "facilities"):
+    for section in ("product_classes", "processors", "facilities", "sources"):
         assert set(fragment.get(section, {})) <= set(getattr(loaded.config, section))
 
 

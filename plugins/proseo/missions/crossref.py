@@ -14,6 +14,7 @@ from proseo.errors import ConfigIssue, RuleSyntaxError
 from proseo.missions.filenames import KNOWN_FIELDS, TemplateError, template_fields
 from proseo.missions.models import DEFAULT_CONFIGURATION, MissionConfig
 from proseo.missions.production_check import check_production
+from proseo.missions.sources import check_sources
 from proseo.missions.types import Backend, SlicingType
 from proseo.rules.parser import source_offsets
 
@@ -42,6 +43,7 @@ def check(config: MissionConfig, issue_at: IssueAt) -> list[ConfigIssue]:
         _check_facilities,
         _check_cycles,
         check_production,
+        check_sources,
     ):
         fn(config, issue_at, issues)
     return issues

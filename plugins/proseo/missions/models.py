@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from proseo.missions.base import Model, Name, ParamValue
 from proseo.missions.production import Timeliness, Trigger
+from proseo.missions.sources import SourceSpec
 from proseo.missions.types import (
     Backend,
     Duration,
@@ -285,6 +286,8 @@ class MissionConfig(Model):
     # configuration when absent, so files without them keep their digest.
     timeliness: Timeliness | None = Field(default=None, exclude_if=lambda v: v is None)
     triggers: dict[Name, Trigger] = Field(default_factory=dict, exclude_if=lambda v: not v)
+    # Delivery points pulled on a schedule (missions/sources.py); absent: left out likewise.
+    sources: dict[Name, SourceSpec] = Field(default_factory=dict, exclude_if=lambda v: not v)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
