@@ -200,10 +200,23 @@ sources:
             ("sources.downlink", "downlink:", "needs 'satellite'"),
         ],
     ),
+    (
+        """
+sources:
+  downlink:
+    kind: cadip
+    url: http://cadip.example.org
+    interval: 1 min
+    satellite: S5P
+    product_types: [L0__ODB_1_, L0__ODB_2_]
+    credentials: {token_env: T}
+""",
+        [("sources.downlink", "downlink:", "at most one class")],
+    ),
 ]
 
 
-@pytest.mark.parametrize("section, expected", BAD, ids=["crossref", "fields", "limits", "names", "kinds"])
+@pytest.mark.parametrize("section, expected", BAD, ids=["crossref", "fields", "limits", "names", "kinds", "cadip-class"])
 def test_bad_sources_are_located_errors(
     tmp_path: Path, section: str, expected: list[tuple[str, str, str]]
 ) -> None:

@@ -4,8 +4,8 @@ A mission file's ``sources`` (:mod:`proseo.missions.sources`) name a kind; :data
 maps it to the client function and its source type as ``"module:name"`` strings, so a
 scheduled pull never branches on the kind and a module is imported only when a source
 of its kind runs. A client is a function ``(catalog, mission, source, progress=None)``
-returning a report whose ``taken`` lists the names of the files it ingested (the
-PRIP/AUXIP client's :class:`~proseo.interfaces.pull.PullReport` does); the source type
+returning a report listing the names of the files it ingested as ``products`` (the CADIP
+client's report) or else ``taken`` (the PRIP/AUXIP client's :class:`~proseo.interfaces.pull.PullReport`); the source type
 takes ``name``, ``root``, ``username``, ``password``, ``token`` and its kind's own fields
 (:func:`source_object`). Adding a kind is one module and one line here.
 
@@ -122,6 +122,7 @@ def source_object(name: str, spec: SourceSpec, secret: Secret) -> Any:
     }
     if spec.kind is SourceKind.CADIP:
         kwargs["satellite"] = spec.satellite
+        kwargs["product_type"] = spec.product_types[0] if spec.product_types else None
     else:
         kwargs["filter"] = odata_filter(spec)
         kwargs["timeout"] = spec.timeout.total_seconds()
@@ -158,5 +159,6 @@ def run_source(
     spec = spec or configured_source(catalog, mission, name)
     pull: Callable[..., Any] = _load(CLIENTS[spec.kind.value].function)
     report = pull(catalog, mission, source_object(name, spec, secret), progress=progress)
-    taken = [str(n) for n in getattr(report, "taken", [])]
+    # File names ingested: a CADIP report lists them as ``products`` (its ``taken`` are sessions).
+    taken = [str(n) for n in getattr(report, "products", None) or getattr(report, "taken", [])]
     return Arrivals(name, report, arrived(catalog, mission, taken) if taken else {})

@@ -107,9 +107,10 @@ class SourceSpec(Model):
         if self.kind is SourceKind.CADIP:
             if self.satellite is None:
                 raise ValueError("a cadip source needs 'satellite' (whose sessions it takes, e.g. S1A)")
-            if self.product_types or self.filter is not None:
+            if self.filter is not None or len(self.product_types) > 1:
                 raise ValueError(
-                    "a cadip source takes the sessions of its 'satellite', not 'product_types' or 'filter'"
+                    "a cadip source takes the sessions of its 'satellite', as at most one class "
+                    "('product_types': the L0 class its channels become), not a 'filter'"
                 )
         else:
             if self.satellite is not None:

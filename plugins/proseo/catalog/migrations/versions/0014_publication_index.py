@@ -1,7 +1,7 @@
 """publication index: products in the order the delivery points publish them
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-04 15:40:00
 
 An index on product.created_at (the PRIP's PublicationDate): a pull client's
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014"
-down_revision = "0010"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
