@@ -32,6 +32,13 @@ from proseo.catalog.model_product import (
     ProductStatus,
     Provenance,
 )
+from proseo.catalog.model_subscription import (
+    NotificationState,
+    Subscription,
+    SubscriptionNotification,
+    SubscriptionStatus,
+    SubscriptionType,
+)
 
 __all__ = [
     "ALL_MISSIONS",
@@ -49,6 +56,7 @@ __all__ = [
     "Mission",
     "MissionRevision",
     "MissionRole",
+    "NotificationState",
     "Orbit",
     "OrderEvent",
     "OrderState",
@@ -62,4 +70,8 @@ __all__ = [
     "Provenance",
     "Spacecraft",
     "StepState",
+    "Subscription",
+    "SubscriptionNotification",
+    "SubscriptionStatus",
+    "SubscriptionType",
 ]
