@@ -8,12 +8,10 @@ is created, and what a subscriber should get is read from the catalogue directly
 from __future__ import annotations
 
 import base64
-import json
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from proseo.catalog.model_mission import Mission, ProductClass
 from proseo.catalog.model_product import Product
 from proseo.interfaces.subscription_match import enqueue_matches
 from proseo.interfaces.subscription_push import Backoff, deliver_due
+from tests_receiver import Receiver
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 WANTED = "L0__ODB_1_"
@@ -35,40 +34,6 @@ FILTER = (
     "Attributes/OData.CSC.StringAttribute/any(att:att/Name eq 'productType' and "
     f"att/OData.CSC.StringAttribute/Value eq '{WANTED}')"
 )
-
-
-class Receiver:
-    """A notification endpoint: answers 503 to its first ``fail_first`` POSTs, then 200."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.fail_first = fail_first
-        self.posts: list[tuple[dict[str, str], dict[str, Any]]] = []
-        self.accepted: list[dict[str, Any]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with receiver.lock:
-                    receiver.posts.append((dict(self.headers), body))
-                    ok = len(receiver.posts) > receiver.fail_first
-                    if ok:
-                        receiver.accepted.append(body)
-                self.send_response(200 if ok else 503)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -192,8 +192,20 @@ def find_subscription(
     return row[0], row[1]
 
 
-def list_subscriptions(session: Session, grants: Grants) -> list[dict[str, Any]]:
-    rows = session.execute(_listing(session, grants)).all()
+def list_subscriptions(
+    session: Session, grants: Grants | None, mission: str | None = None
+) -> list[dict[str, Any]]:
+    """What ``grants`` see (None: everything, for the CLI on the catalogue), of one mission or all."""
+    stmt = (
+        _listing(session, grants)
+        if grants is not None
+        else select(Subscription, Mission.code)
+        .join(Mission, Mission.id == Subscription.mission_id)
+        .order_by(Subscription.id)
+    )
+    if mission is not None:
+        stmt = stmt.where(Mission.code == mission)
+    rows = session.execute(stmt).all()
     counts = _counts(session, [s.id for s, _ in rows])
     return [subscription_entity(s, code, counts.get(s.id, {})) for s, code in rows]
 
