@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from proseo.catalog import access
 from proseo.catalog.db import Catalog
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import loaded_from_catalog
@@ -103,6 +105,14 @@ def test_creation_validates_the_filter_and_the_fields(prip_url: str, token_for: 
             assert answer.status_code == 400 and answer.json()["error"]["message"].startswith(field)
         listed = http.get("/Subscriptions").json()["value"]
         assert [s["Id"] for s in listed] == [created["Id"]]  # nothing refused was written
+        # $metadata describes exactly the properties the entity shows.
+        edm = {"edm": "http://docs.oasis-open.org/odata/ns/edm"}
+        root = ET.fromstring(http.get("/$metadata").text)
+        described = root.find(".//edm:EntityType[@Name='Subscription']", edm)
+        assert described is not None
+        names = {p.get("Name") for p in described.findall("edm:Property", edm)}
+        assert names == {k for k in created if not k.startswith("@")}
+        assert root.find(".//edm:EntitySet[@Name='Subscriptions']", edm) is not None
     with _http(prip_url, token_for, "ops") as http:  # S5P and SKY: the mission must be named
         answer = http.post("/Subscriptions", json={"FilterParam": FILTER})
         assert answer.status_code == 400 and "Mission" in answer.json()["error"]["message"]
@@ -280,3 +290,17 @@ def test_another_mission_s_users_neither_see_nor_delete(prip_url: str, token_for
     with _http(prip_url, token_for, "s5p-viewer") as owner:
         assert owner.get(path).status_code == 200
         assert owner.get("/Subscriptions(not-a-uuid)").status_code == 400
+
+
+def test_an_owner_who_lost_the_mission_is_sent_nothing(
+    prip_url: str, token_for: Any, world: Catalog, tmp_path: Path
+) -> None:
+    with _http(prip_url, token_for, "s5p-viewer") as http:
+        sub = _create(http, FilterParam=FILTER, SubscriptionType="pull")
+    with world.session() as s:
+        access.revoke(s, "s5p-viewer", "S5P")
+    new = _publish(world, "S5P", DAY + timedelta(hours=6), 3, tmp_path)
+    assert enqueue_matches(world)[sub["Id"]] == 0
+    with world.session() as s:
+        access.grant(s, "s5p-viewer", "S5P", "viewer", by="test")
+    assert enqueue_matches(world)[sub["Id"]] == len([u for u, t in new.items() if t == WANTED]) > 0

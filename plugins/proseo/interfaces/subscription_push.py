@@ -21,6 +21,7 @@ import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -76,9 +77,10 @@ def deliver_due(
     backoff: Backoff = Backoff(),
     batch: int = 100,
     timeout_s: float = 10.0,
+    workers: int = 8,
     post: Post = http_post,
 ) -> DeliveryReport:
-    """Claim up to ``batch`` due push notifications, POST each, record the outcome."""
+    """Claim up to ``batch`` due push notifications, POST them (``workers`` at a time), record each outcome."""
     now = now or utcnow()
     token = secrets.token_hex(16)
     n = SubscriptionNotification
@@ -102,7 +104,7 @@ def deliver_due(
             .where(n.id.in_(due.scalar_subquery()), n.state == NotificationState.PENDING.value, free)
             .values(
                 claim=token,
-                claimed_until=now + timedelta(seconds=batch * timeout_s + 60),
+                claimed_until=now + timedelta(seconds=_lease_s(batch, workers, timeout_s)),
                 attempts=n.attempts + 1,
             )
             .execution_options(synchronize_session=False)
@@ -122,12 +124,12 @@ def deliver_due(
         }
         bodies = notification_bodies(session, [(c[0], c[1], c[2]) for c in claimed], now)
     report = DeliveryReport()
+    jobs: dict[int, tuple[str, bytes, dict[str, str]]] = {}
     for nid, subscription, _, attempts, endpoint in claimed:
         body = bodies.get(nid)
         if body is None:
-            _finish(
-                catalog, nid, token, now, attempts, backoff, "the product is no longer available", final=True
-            )
+            gone = "the product is no longer available"
+            _finish(catalog, nid, token, now, attempts, backoff, gone, final=True)
             report.failed += 1
             continue
         headers = {"Content-Type": "application/json"}
@@ -135,23 +137,41 @@ def deliver_due(
         if user:
             basic = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
             headers["Authorization"] = f"Basic {basic}"
-        try:
-            status = post(str(endpoint), json.dumps(body).encode(), headers, timeout_s)
-            error = None if 200 <= status < 300 else f"HTTP {status}"
-        except OSError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        if error is None:
-            _delivered(catalog, nid, token, now)
-            report.delivered += 1
-            continue
-        final = attempts >= backoff.max_attempts
-        _finish(catalog, nid, token, now, attempts, backoff, error, final=final)
-        report.errors.append(f"Subscriptions({subscription}) -> {endpoint}: {error}")
-        if final:
-            report.failed += 1
-        else:
-            report.retried += 1
+        jobs[nid] = (str(endpoint), json.dumps(body).encode(), headers)
+    about = {nid: (subscription, attempts, endpoint) for nid, subscription, _, attempts, endpoint in claimed}
+    # POSTs in parallel, so one slow or dead endpoint does not hold up the others'
+    # notifications for its timeout each; outcomes are recorded here, one by one.
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
+        futures = {pool.submit(_attempt, post, *job, timeout_s): nid for nid, job in jobs.items()}
+        for future in as_completed(futures):
+            nid, error = futures[future], future.result()
+            subscription, attempts, endpoint = about[nid]
+            if error is None:
+                _delivered(catalog, nid, token, now)
+                report.delivered += 1
+                continue
+            final = attempts >= backoff.max_attempts
+            _finish(catalog, nid, token, now, attempts, backoff, error, final=final)
+            report.errors.append(f"Subscriptions({subscription}) -> {endpoint}: {error}")
+            if final:
+                report.failed += 1
+            else:
+                report.retried += 1
     return report
+
+
+def _lease_s(batch: int, workers: int, timeout_s: float) -> float:
+    """How long a claim holds: every POST of the batch timing out, ``workers`` at a time, and a margin."""
+    return -(-batch // max(workers, 1)) * timeout_s + 60
+
+
+def _attempt(post: Post, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> str | None:
+    """One POST: None when the endpoint took it (2xx), else what went wrong."""
+    try:
+        status = post(url, body, headers, timeout_s)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if 200 <= status < 300 else f"HTTP {status}"
 
 
 def _delivered(catalog: Catalog, nid: int, token: str, now: datetime) -> None:
