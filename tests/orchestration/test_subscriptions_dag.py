@@ -16,6 +16,7 @@ from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import sync_mission
 from proseo.catalog.model_product import Product
 from proseo.catalog.model_subscription import SubscriptionNotification
+from proseo.interfaces.subscription_match import enqueue_matches
 from proseo.interfaces.subscriptions import create_subscription
 from proseo.missions import load_mission
 from proseo.orchestration import subscriptions
@@ -86,3 +87,20 @@ def test_the_task_queues_and_pushes_what_was_published_after_the_subscription(
         }
     finally:
         endpoint.close()
+
+
+def test_a_filter_that_no_longer_translates_holds_only_its_own_subscription(
+    s5p: Catalog, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with s5p.session() as s:
+        grants = access.grants_of(s, "hook-owner")
+        good = create_subscription(s, grants, {"FilterParam": "Online eq true"}, datetime.now(UTC))
+        broken = create_subscription(s, grants, {"FilterParam": "Online eq true"}, datetime.now(UTC))
+        broken.filter_param = "Online eq 'yes'"  # as a catalogue whose parameter types changed would hold it
+        ids = good.uuid, broken.uuid
+    ingest(s5p, DAY, DAY + timedelta(days=1), tmp_path, AUX)
+    queued = enqueue_matches(s5p)
+    with s5p.session() as s:
+        published = len(s.scalars(select(Product.id)).all())
+    assert queued == {ids[0]: published} and published > 0
+    assert "not matched: FilterParam: character 10" in caplog.text

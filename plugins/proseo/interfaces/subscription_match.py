@@ -22,6 +22,7 @@ queueing anything twice. Products published before the subscription never match.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,11 +40,15 @@ from proseo.catalog.model_subscription import (
     SubscriptionNotification,
     SubscriptionStatus,
 )
+from proseo.errors import ProseoError
 from proseo.interfaces.odata_filter import parse_filter
+from proseo.interfaces.odata_lexer import ODataError
 from proseo.interfaces.odata_options import QueryOptions
 from proseo.interfaces.prip_entity import odata_time, product_entity
 from proseo.interfaces.prip_model import parameter_types
 from proseo.interfaces.prip_query import match_statement, query_page
+
+log = logging.getLogger(__name__)
 
 #: How far before its high-water mark a matcher looks again (products committed late).
 LATE_COMMIT = timedelta(minutes=5)
@@ -63,10 +68,16 @@ def enqueue_matches(catalog: Catalog, *, now: datetime | None = None) -> dict[st
         ).all()
     queued: dict[str, int] = {}
     for sid in ids:
-        with catalog.session() as session:
-            found = _match_one(session, sid, now)
-            if found is not None:
-                queued[found[0]] = found[1]
+        try:
+            with catalog.session() as session:
+                found = _match_one(session, sid, now)
+        except ProseoError as exc:
+            # A filter that no longer translates (a mission revision retyped a parameter):
+            # this subscription waits, its mark unmoved, and the others go on.
+            log.error("subscription %d: not matched: %s", sid, exc)
+            continue
+        if found is not None:
+            queued[found[0]] = found[1]
     return queued
 
 
@@ -86,22 +97,25 @@ def _match_one(session: Session, sid: int, now: datetime) -> tuple[str, int] | N
     if not grants_of(session, sub.owner).allows(mission, Role.VIEWER):
         return sub.uuid, 0  # the owner lost access: nothing is queued while they lack it
     since = max(sub.submitted_at, sub.matched_until - LATE_COMMIT)
-    options = QueryOptions(filter=parse_filter(sub.filter_param), filter_text=sub.filter_param)
     n = SubscriptionNotification
     already = exists().where(n.subscription_id == sid, n.product_id == Product.id)
     utc = UTCDateTime()
-    source = match_statement(
-        options,
-        literal(sid, Integer()),
-        Product.id,
-        literal(NotificationState.PENDING.value, String()),
-        literal(now, utc),
-        literal(0, Integer()),
-        literal(now, utc),
-        scope=Product.mission_id == sub.mission_id,
-        footprint=intersects,
-        parameter_types=parameter_types(session),
-    ).where(Product.created_at >= since, Product.created_at <= now, ~already)
+    try:
+        options = QueryOptions(filter=parse_filter(sub.filter_param), filter_text=sub.filter_param)
+        source = match_statement(
+            options,
+            literal(sid, Integer()),
+            Product.id,
+            literal(NotificationState.PENDING.value, String()),
+            literal(now, utc),
+            literal(0, Integer()),
+            literal(now, utc),
+            scope=Product.mission_id == sub.mission_id,
+            footprint=intersects,
+            parameter_types=parameter_types(session),
+        ).where(Product.created_at >= since, Product.created_at <= now, ~already)
+    except ODataError as exc:
+        raise ODataError("FilterParam", exc.text, exc.offset, exc.reason) from exc
     source = source.order_by(Product.created_at, Product.id)
     columns = ["subscription_id", "product_id", "state", "enqueued_at", "attempts", "next_attempt_at"]
     # RETURNING counts the rows on both backends (psycopg's rowcount of INSERT ... SELECT is -1).

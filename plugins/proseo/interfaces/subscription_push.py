@@ -80,7 +80,7 @@ def deliver_due(
     workers: int = 8,
     post: Post = http_post,
 ) -> DeliveryReport:
-    """Claim up to ``batch`` due push notifications, POST them (``workers`` at a time), record each outcome."""
+    """Claim up to ``batch`` due push notifications, POST them ``workers`` at a time, record each outcome."""
     now = now or utcnow()
     token = secrets.token_hex(16)
     n = SubscriptionNotification
