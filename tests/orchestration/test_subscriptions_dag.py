@@ -104,3 +104,26 @@ def test_a_filter_that_no_longer_translates_holds_only_its_own_subscription(
         published = len(s.scalars(select(Product.id)).all())
     assert queued == {ids[0]: published} and published > 0
     assert "not matched: FilterParam: character 10" in caplog.text
+
+
+def test_the_task_gives_up_after_the_configured_attempts(
+    s5p: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROSEO_SUBSCRIPTION_MAX_ATTEMPTS", "1")
+    refusing = Receiver(fail_first=10**6)
+    try:
+        with s5p.session() as s:
+            create_subscription(
+                s,
+                access.grants_of(s, "hook-owner"),
+                {"FilterParam": "Online eq true", "NotificationEndpoint": refusing.url},
+                datetime.now(UTC),
+            )
+        ingest(s5p, DAY, DAY + timedelta(days=1), tmp_path, AUX)
+        result = subscriptions.run_subscriptions(s5p.url)
+        with s5p.session() as s:
+            states = set(s.scalars(select(SubscriptionNotification.state)))
+        assert result["failed"] == len(refusing.posts) > 0 and result["retried"] == 0
+        assert states == {"failed"}
+    finally:
+        refusing.close()

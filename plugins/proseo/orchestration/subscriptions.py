@@ -18,8 +18,9 @@ from airflow.sdk import DAG, DeltaTriggerTimetable
 
 from proseo.catalog.db import Catalog
 from proseo.interfaces.subscription_match import enqueue_matches
-from proseo.interfaces.subscription_push import deliver_due
+from proseo.interfaces.subscription_push import Backoff, deliver_due
 from proseo.orchestration.factory import START
+from proseo.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +35,16 @@ BATCHES = 10
 def run_subscriptions(catalog_url: str | None = None, **_: Any) -> dict[str, Any]:
     """Match, then deliver until nothing is due (at most :data:`BATCHES` batches)."""
     catalog = Catalog(catalog_url)
+    settings = get_settings()
+    backoff = Backoff(
+        base=timedelta(seconds=settings.subscription_retry_s),
+        cap=timedelta(seconds=settings.subscription_retry_cap_s),
+        max_attempts=settings.subscription_max_attempts,
+    )
     queued = enqueue_matches(catalog)
     delivered = retried = failed = 0
     for _ in range(BATCHES):
-        report = deliver_due(catalog)
+        report = deliver_due(catalog, backoff=backoff, timeout_s=settings.subscription_timeout_s)
         delivered, retried, failed = (
             delivered + report.delivered,
             retried + report.retried,
