@@ -36,6 +36,8 @@ from proseo.interfaces.prip_filter_sql import FilterTranslator
 from proseo.interfaces.prip_model import parameter_types
 
 #: What a client may send when it creates a subscription (CDSE's names; Mission is proseo's).
+#: StageOrder and Priority (CDSE's, for staging offline products) are accepted and ignored:
+#: every product a PRIP lists here is online.
 FIELDS = (
     "FilterParam",
     "Mission",
