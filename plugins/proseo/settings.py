@@ -70,6 +70,30 @@ class Settings(BaseSettings):
         description="Seconds between two passes over the running reprocessing campaigns (each pass "
         "releases the next units up to the campaign's window; proseo_campaigns DAG).",
     )
+    subscription_max_attempts: int = Field(
+        8,
+        ge=1,
+        le=100,
+        description="POSTs of one PRIP subscription notification before it is marked failed "
+        "(proseo_subscriptions DAG); retries back off exponentially.",
+    )
+    subscription_retry_s: float = Field(
+        30.0,
+        ge=1,
+        description="Seconds before the first retry of a notification POST; each further retry "
+        "waits twice as long, at most PROSEO_SUBSCRIPTION_RETRY_CAP_S.",
+    )
+    subscription_retry_cap_s: float = Field(
+        3600.0,
+        ge=1,
+        description="Longest wait between two POSTs of one subscription notification.",
+    )
+    subscription_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Timeout of one notification POST to a subscriber's endpoint.",
+    )
     wrapper_launch: Literal["fork", "exec"] | None = Field(
         None,
         description="How the local backend starts the wrapper: `fork` (default where the OS can) "

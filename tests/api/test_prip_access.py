@@ -47,7 +47,8 @@ def _product(catalog: Catalog, mission: str) -> tuple[str, str, int, str]:
 def test_service_document_and_metadata(client: Any, token_for: Any) -> None:
     headers = {"Authorization": f"Bearer {token_for('s5p-viewer')}"}
     assert client.get(f"{PRIP}/", headers=headers).json()["value"] == [
-        {"name": "Products", "kind": "EntitySet", "url": "Products"}
+        {"name": "Products", "kind": "EntitySet", "url": "Products"},
+        {"name": "Subscriptions", "kind": "EntitySet", "url": "Subscriptions"},
     ]
     answer = client.get(f"{PRIP}/$metadata", headers=headers)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/xml")

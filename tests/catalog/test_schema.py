@@ -37,3 +37,15 @@ def test_an_empty_database_is_refused_with_a_hint(tmp_path) -> None:
     upgrade(engine)
     require_current(engine)
     engine.dispose()
+
+
+def test_migration_0011_goes_down_and_up_again(catalog: Catalog) -> None:
+    from proseo.catalog.schema import downgrade
+
+    assert downgrade(catalog.engine, "0010") == (head_revision(), "0010")
+    assert not inspect(catalog.engine).has_table("subscription")
+    assert not inspect(catalog.engine).has_table("subscription_notification")
+    upgrade(catalog.engine)
+    with catalog.engine.connect() as conn:
+        opts = {"compare_type": True, **compare_filters(conn.dialect.name)}
+        assert compare_metadata(MigrationContext.configure(conn, opts=opts), Base.metadata) == []

@@ -17,7 +17,7 @@ from fastapi import Depends, FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 
-from proseo.api import prip_products
+from proseo.api import prip_products, prip_subscriptions
 from proseo.api.auth import Caller, CallerDep, CatalogDep, TokenRefused, issue_token, username
 from proseo.api.downloads import file_response
 from proseo.api.errors import status_of
@@ -48,6 +48,7 @@ def create_prip(parent: FastAPI) -> FastAPI:
         return Response(metadata_xml(), media_type="application/xml")
 
     app.include_router(prip_products.router)
+    app.include_router(prip_subscriptions.router)
 
     @app.post("/oauth2/token")
     async def token(request: Request) -> JSONResponse:

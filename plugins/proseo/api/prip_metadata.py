@@ -27,7 +27,10 @@ def service_document(base: str) -> dict[str, Any]:
     """The OData service document: the entity sets under ``base``."""
     return {
         "@odata.context": f"{base}/$metadata",
-        "value": [{"name": "Products", "kind": "EntitySet", "url": "Products"}],
+        "value": [
+            {"name": "Products", "kind": "EntitySet", "url": "Products"},
+            {"name": "Subscriptions", "kind": "EntitySet", "url": "Subscriptions"},
+        ],
     }
 
 
@@ -55,6 +58,48 @@ def _collections() -> str:
         for kind in ATTRIBUTE_TYPES
     ]
     return "\n".join(lines)
+
+
+def _subscription_types() -> str:
+    """Subscriptions (CDSE's model) and the notifications a push POSTs or a pull Read answers."""
+    return f"""      <EnumType Name="SubscriptionStatus">
+        <Member Name="running" Value="0"/>
+        <Member Name="paused" Value="1"/>
+        <Member Name="cancelled" Value="2"/>
+      </EnumType>
+      <EnumType Name="SubscriptionEvent">
+        <Member Name="created" Value="0"/>
+      </EnumType>
+      <EnumType Name="SubscriptionType">
+        <Member Name="push" Value="0"/>
+        <Member Name="pull" Value="1"/>
+      </EnumType>
+      <EntityType Name="Subscription">
+        <Key><PropertyRef Name="Id"/></Key>
+        <Property Name="Id" Type="Edm.Guid" Nullable="false"/>
+        <Property Name="Status" Type="{NAMESPACE}.SubscriptionStatus"/>
+        <Property Name="SubscriptionEvent" Type="{NAMESPACE}.SubscriptionEvent"/>
+        <Property Name="FilterParam" Type="Edm.String" Nullable="false"/>
+        <Property Name="SubscriptionType" Type="{NAMESPACE}.SubscriptionType"/>
+        <Property Name="NotificationEndpoint" Type="Edm.String"/>
+        <Property Name="NotificationEpUsername" Type="Edm.String"/>
+        <Property Name="SubmissionDate" Type="Edm.DateTimeOffset" Precision="3"/>
+        <Property Name="LastNotificationDate" Type="Edm.DateTimeOffset" Precision="3"/>
+        <Property Name="Mission" Type="Edm.String"/>
+        <Property Name="Owner" Type="Edm.String"/>
+        <Property Name="PendingNotifications" Type="Edm.Int64"/>
+        <Property Name="DeliveredNotifications" Type="Edm.Int64"/>
+        <Property Name="FailedNotifications" Type="Edm.Int64"/>
+      </EntityType>
+      <ComplexType Name="Notification">
+        <Property Name="SubscriptionEvent" Type="{NAMESPACE}.SubscriptionEvent"/>
+        <Property Name="SubscriptionId" Type="Edm.Guid"/>
+        <Property Name="ProductId" Type="Edm.Guid"/>
+        <Property Name="ProductName" Type="Edm.String"/>
+        <Property Name="NotificationDate" Type="Edm.DateTimeOffset" Precision="3"/>
+        <Property Name="AckId" Type="Edm.String"/>
+        <NavigationProperty Name="value" Type="{NAMESPACE}.Product"/>
+      </ComplexType>"""
 
 
 def metadata_xml() -> str:
@@ -96,12 +141,14 @@ def metadata_xml() -> str:
 {_collections()}
       </EntityType>
 {_attribute_types()}
+{_subscription_types()}
       <Function Name="Intersects" IsBound="false">
         <Parameter Name="area" Type="Edm.Geography"/>
         <ReturnType Type="Edm.Boolean"/>
       </Function>
       <EntityContainer Name="Container">
         <EntitySet Name="Products" EntityType="{NAMESPACE}.Product"/>
+        <EntitySet Name="Subscriptions" EntityType="{NAMESPACE}.Subscription"/>
         <FunctionImport Name="Intersects" Function="{NAMESPACE}.Intersects"/>
       </EntityContainer>
     </Schema>

@@ -33,6 +33,13 @@ from proseo.catalog.model_product import (
     ProductStatus,
     Provenance,
 )
+from proseo.catalog.model_subscription import (
+    NotificationState,
+    Subscription,
+    SubscriptionNotification,
+    SubscriptionStatus,
+    SubscriptionType,
+)
 
 __all__ = [
     "ALL_MISSIONS",
@@ -53,6 +60,7 @@ __all__ = [
     "Mission",
     "MissionRevision",
     "MissionRole",
+    "NotificationState",
     "Orbit",
     "OrderEvent",
     "OrderState",
@@ -66,4 +74,8 @@ __all__ = [
     "Provenance",
     "Spacecraft",
     "StepState",
+    "Subscription",
+    "SubscriptionNotification",
+    "SubscriptionStatus",
+    "SubscriptionType",
 ]

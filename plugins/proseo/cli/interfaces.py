@@ -146,3 +146,52 @@ class _quiet:
 
     def __exit__(self, *exc: object) -> None:
         return None
+@interfaces_group.group("subscriptions")
+def subscriptions_group() -> None:
+    """PRIP subscriptions in the catalogue (every owner's; the PRIP shows each user their own)."""
+
+
+@subscriptions_group.command("list")
+@click.option("--mission", "-m", help="Only this mission's subscriptions.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.pass_context
+def subscriptions_list(ctx: click.Context, mission: str | None, fmt: str) -> None:
+    """Every subscription: owner, filter, type, status and its notifications by state."""
+    from proseo.cli.context import open_catalog
+    from proseo.interfaces.subscriptions import list_subscriptions
+
+    with open_catalog(ctx).session() as session:
+        rows = list_subscriptions(session, None, mission)
+    if fmt == "json":
+        print_json(rows)
+        return
+    table(
+        "PRIP subscriptions",
+        (
+            "id",
+            "mission",
+            "owner",
+            "type",
+            "status",
+            "filter",
+            "pending",
+            "delivered",
+            "failed",
+            "last notified",
+        ),
+        [
+            (
+                r["Id"],
+                r["Mission"],
+                r["Owner"],
+                r["SubscriptionType"],
+                r["Status"],
+                r["FilterParam"],
+                str(r["PendingNotifications"]),
+                str(r["DeliveredNotifications"]),
+                str(r["FailedNotifications"]),
+                r["LastNotificationDate"] or "-",
+            )
+            for r in rows
+        ],
+    )

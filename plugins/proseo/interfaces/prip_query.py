@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, func, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import InstrumentedAttribute, Session, contains_eager
 
 from proseo.catalog.model_mission import ConfiguredProcessor, Mission, Orbit, ProductClass, Spacecraft
 from proseo.catalog.model_product import Product, ProductFile, ProductStatus
@@ -143,6 +143,24 @@ def count_statement(
     """How many products match the filter (``@odata.count``), whatever ``$top`` and ``$skip``."""
     stmt: AnySelect = select(func.count(Product.id)).select_from(Product)
     return _joined(stmt).where(*_conditions(options, scope, footprint, parameter_types)[0])
+
+
+def match_statement(
+    options: QueryOptions,
+    *columns: ColumnElement[Any] | InstrumentedAttribute[Any],
+    scope: ColumnElement[bool] | None = None,
+    footprint: Footprint | None = None,
+    parameter_types: Mapping[str, str] | None = None,
+) -> AnySelect:
+    """``columns`` (default: the Id) of every product the filter matches, unordered, unpaged.
+
+    The same joins and conditions as a page, so a subscription's ``FilterParam`` matches
+    exactly what ``GET Products?$filter=`` with that text lists; the subscription matcher
+    makes it the SELECT of one ``INSERT ... SELECT``.
+    """
+    stmt: AnySelect = select(*(columns or (Product.id,)))
+    where, _ = _conditions(options, scope, footprint, parameter_types)
+    return _joined(stmt.select_from(Product)).where(*where)
 
 
 def query_page(
