@@ -13,6 +13,7 @@ from proseo.catalog.model_mission import (
     ProductClass,
     Spacecraft,
 )
+from proseo.catalog.model_odip import OdipOrder
 from proseo.catalog.model_order import (
     InputQuery,
     InputQueryProduct,
@@ -49,6 +50,7 @@ __all__ = [
     "Mission",
     "MissionRevision",
     "MissionRole",
+    "OdipOrder",
     "Orbit",
     "OrderEvent",
     "OrderState",
