@@ -6,13 +6,11 @@ to a real HTTP receiver exactly once per order end, retrying after a failure."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -23,6 +21,7 @@ from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.model_odip import OdipOrder
 from proseo.catalog.model_order import ProcessingOrder
 from proseo.interfaces.odip_notify import deliver_due, due_count
+from tests_odip import Receiver
 
 ORDER = {
     "WorkflowName": "SKY.SRC_CAT",
@@ -34,40 +33,6 @@ ORDER = {
     "Priority": 70,
     "Name": "night sources",
 }
-
-
-class Receiver:
-    """A notification endpoint: records every POST; answers ``fail_first`` of them with 503."""
-
-    def __init__(self, fail_first: int = 0) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.auth: list[str | None] = []
-        self.fail_first = fail_first
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if receiver.fail_first > 0:
-                    receiver.fail_first -= 1
-                    self.send_response(503)
-                else:
-                    receiver.posts.append(json.loads(body))
-                    receiver.auth.append(self.headers.get("Authorization"))
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/notify"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -179,10 +144,13 @@ def test_bad_bodies_are_400_naming_the_field(
     answer = odip.post("/ProductionOrder/OData.CSC.Order", json={**ORDER, **change})
     assert answer.status_code == 400, answer.text
     error = answer.json()["error"]
-    expected = target or {
-        "yesterday": "InputProductReference.ContentDate.Start",
-        "NO_SUCH": "InputProductReference.Reference",
-    }["yesterday" if "yesterday" in json.dumps(change) else "NO_SUCH"]
+    expected = (
+        target
+        or {
+            "yesterday": "InputProductReference.ContentDate.Start",
+            "NO_SUCH": "InputProductReference.Reference",
+        }["yesterday" if "yesterday" in json.dumps(change) else "NO_SUCH"]
+    )
     assert error["target"] == expected and error["message"].startswith(expected), error
     with world.session() as s:
         assert s.scalar(select(OdipOrder.id)) is None  # nothing half-written

@@ -57,7 +57,9 @@ def observed_medians(session: Session, mission_id: int, processors: Iterable[str
             .order_by(JobStep.completed_at.desc())
             .limit(SAMPLE)
         ).all()
-        durations = [(stop - start).total_seconds() for start, stop in rows if stop >= start]
+        durations = [
+            (stop - start).total_seconds() for start, stop in rows if start and stop and stop >= start
+        ]
         if durations:
             out[proc] = float(statistics.median(durations))
     return out
