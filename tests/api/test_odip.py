@@ -191,3 +191,35 @@ def test_notification_once_per_end_after_a_failed_attempt(
         row = s.scalars(select(OdipOrder)).one()
         assert row.notified_at is not None and row.notify_error is None and row.notified_event_id
         assert due_count(s, later + timedelta(hours=2)) == 0
+
+
+def test_the_sweep_releases_orders_left_queued_but_never_a_suspended_one(world: Catalog) -> None:
+    """What the proseo_odip DAG does when the API stopped before its background release:
+    orders left queued are released; a suspended one stays; a refused release backs off."""
+    from proseo.interfaces import odip_orders
+    from proseo.interfaces.odip_notify import QUEUED_GRACE_S, carry_queued, retry_after
+    from proseo.planning import lifecycle
+
+    second_night = {"ContentDate": {"Start": "2025-03-02T00:00:00Z", "End": "2025-03-03T00:00:00Z"}}
+    made = []
+    for body in (ORDER, {**ORDER, "InputProductReference": second_night}, ORDER):
+        with world.session() as s:
+            order = odip_orders.create(s, odip_orders.parse_request(s, body, ["SKY"]), "ops")
+            made.append(order.identifier)
+        lifecycle.approve_order(world, "SKY", made[-1])
+    lifecycle.plan_order(world, "SKY", made[1])
+    lifecycle.release_order(world, "SKY", made[1])
+    lifecycle.suspend_order(world, "SKY", made[1], force=True)  # an operator's decision: PLANNED
+    now = utcnow()
+    assert carry_queued(world, now=now) == {"released": [], "failed": []}  # within the grace time
+    later = now + timedelta(seconds=QUEUED_GRACE_S + 1)
+    with world.session() as s:
+        assert due_count(s, later) == 2
+    done = carry_queued(world, now=later)
+    # The third asks for the first's product: refused until the first has made it.
+    assert done["released"] == [made[0]] and len(done["failed"]) == 1 and made[0] in done["failed"][0]
+    with world.session() as s:
+        states = dict(s.execute(select(ProcessingOrder.identifier, ProcessingOrder.state)).all())
+        assert [states[m] for m in made] == ["RELEASED", "PLANNED", "PLANNED"]
+        assert due_count(s, later) == 0  # backing off
+        assert due_count(s, later + timedelta(seconds=retry_after(1) + 1)) == 1

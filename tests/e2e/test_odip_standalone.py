@@ -3,8 +3,8 @@
 queued -> in_progress -> completed, the notification endpoint (a real HTTP server)
 receives exactly one POST delivered by the ``proseo_odip`` DAG, and the product
 downloads through ``ProductionOrder(<Id>)/Product/$value`` with the catalogue's
-checksum; a second order, running (its DAG run waits for inputs that never come), is
-cancelled through ``OData.CSC.Cancel`` and its Airflow run is marked failed."""
+checksum; a second order, RUNNING (its first step hangs), is cancelled through
+``OData.CSC.Cancel``: Status cancelled, its Airflow run failed, no task left running."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.model_order import ProcessingOrder
@@ -50,7 +51,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         os.environ["PROSEO_ODIP_POLL_S"] = "5"
         run.start_airflow()
         run.onboard()
-        start, stop = INPUTS["SKY"]
+        start, stop = INPUTS["SKY"][0], INPUTS["SKY"][1] + timedelta(days=1)  # two nights
         mission = load_mission(REPO / "mission_configs" / "sky.yaml")
         write_inputs(mission, start, stop, home / "inbox" / "SKY")
         proseo_cli("product", "ingest", "--mission", "SKY", str(home / "inbox" / "SKY"))
@@ -120,25 +121,71 @@ def test_order_runs_notifies_once_and_its_product_downloads(demo: Demo, odip: ht
 
 
 def test_cancel_a_running_order(demo: Demo, odip: httpx.Client) -> None:
+    """The second night's order, its first processor hanging (the sample processors' test
+    hook ``proseo_test_mode=hang``, which the ODIP does not offer clients, so the test sets
+    it on the order in the catalogue before any step starts), is cancelled while RUNNING."""
     assert demo.airflow is not None
     made = odip.post(
         "/ProductionOrder/OData.CSC.Order",
-        json=_order("2025-03-05T00:00:00.000Z", "2025-03-06T00:00:00.000Z"),
+        json=_order("2025-03-02T00:00:00.000Z", "2025-03-03T00:00:00.000Z"),
     )
     assert made.status_code == 201, made.text
     key = made.json()["Id"]
-    deadline = time.monotonic() + 180
-    while odip.get(f"/ProductionOrder({key})").json()["Status"] != "in_progress":
-        assert time.monotonic() < deadline
-        time.sleep(1)
-    with Catalog(demo.catalog_url).session() as s:
-        dag_id = s.scalar(select(ProcessingOrder.dag_id).where(ProcessingOrder.uuid == key))
-    assert dag_id
-    demo.airflow.client.wait_for_dag(dag_id, timeout=180)
-    demo.airflow.client.wait_for_first_run(dag_id, timeout=180)
-    assert [r["state"] for r in demo.airflow.client.runs(dag_id)] in (["queued"], ["running"])
+    catalog = Catalog(demo.catalog_url)
+    with catalog.session() as s:
+        s.execute(
+            update(ProcessingOrder)
+            .where(ProcessingOrder.uuid == key)
+            .values(dynamic_parameters={"proseo_test_mode": "hang"})
+        )
+    deadline = time.monotonic() + 600
+    while True:
+        with catalog.session() as s:
+            state, dag_id = s.execute(
+                select(ProcessingOrder.state, ProcessingOrder.dag_id).where(ProcessingOrder.uuid == key)
+            ).one()
+        if state == "RUNNING":
+            break
+        assert state in ("APPROVED", "PLANNED", "RELEASING", "RELEASED"), state
+        assert time.monotonic() < deadline, f"not running after 600 s: {state}"
+        time.sleep(2)
+    assert odip.get(f"/ProductionOrder({key})").json()["Status"] == "in_progress"
+    assert [r["state"] for r in demo.airflow.client.runs(dag_id)] == ["running"]
     cancelled = odip.post(f"/ProductionOrder({key})/OData.CSC.Cancel")
     assert cancelled.status_code == 200, cancelled.text
-    assert cancelled.json()["Status"] == "cancelled"
-    assert [r["state"] for r in demo.airflow.client.runs(dag_id)] == ["failed"]
-    assert odip.get(f"/ProductionOrder({key})").json()["StatusMessage"] == "request cancelled by user"
+    assert (cancelled.json()["Status"], cancelled.json()["StatusMessage"]) == (
+        "cancelled",
+        "request cancelled by user",
+    )
+    runs = demo.airflow.client.runs(dag_id)
+    assert [r["state"] for r in runs] == ["failed"]
+    assert demo.airflow.client.request("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is True
+    # The hanging task is stopped: no task instance of the run stays running.
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{runs[0]['dag_run_id']}/taskInstances"
+    deadline = time.monotonic() + 180
+    while [t for t in demo.airflow.client.request("GET", path)["task_instances"] if t["state"] == "running"]:
+        assert time.monotonic() < deadline, "a task instance still runs 180 s after the cancel"
+        time.sleep(2)
+    # ... and so is its processor: no process works for the order any more.
+    identifier = dag_id.rsplit("__", 1)[1]
+    deadline = time.monotonic() + 180
+    while _processes_of(identifier):
+        assert time.monotonic() < deadline, f"still running 180 s after the cancel: {_processes_of(identifier)}"
+        time.sleep(2)
+    assert odip.get(f"/ProductionOrder({key})").json()["Status"] == "cancelled"
+
+
+def _processes_of(identifier: str) -> list[str]:
+    """Command lines of the processes whose command line or working directory names ``identifier``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if identifier in cmd or identifier in cwd:
+            found.append(cmd[:200])
+    return found

@@ -46,3 +46,6 @@ class OdipOrder(Base):
     notify_next_at: Mapped[datetime | None]
     #: A dispatcher holds the delivery until then (so two dispatchers never POST the same end).
     notify_claimed_until: Mapped[datetime | None]
+    #: Releases of a queued order by the sweep that failed, and when to try again.
+    release_attempts: Mapped[int] = mapped_column(default=0)
+    release_next_at: Mapped[datetime | None]

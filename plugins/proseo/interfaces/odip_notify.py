@@ -93,10 +93,7 @@ def due_count(session: Session, now: datetime | None = None) -> int:
         select(func.count())
         .select_from(OdipOrder)
         .join(ProcessingOrder, ProcessingOrder.id == OdipOrder.order_id)
-        .where(
-            ProcessingOrder.state.in_(_QUEUED),
-            OdipOrder.created_at <= now - timedelta(seconds=QUEUED_GRACE_S),
-        )
+        .where(*_left_queued(now))
     )
     return int(owed or 0) + int(queued or 0)
 
@@ -183,16 +180,45 @@ def carry_queued(catalog: Catalog, *, now: datetime | None = None) -> dict[str, 
     now = now or utcnow()
     with catalog.session() as session:
         rows = session.execute(
-            select(Mission.code, ProcessingOrder.identifier, ProcessingOrder.state)
+            select(OdipOrder.id, OdipOrder.release_attempts, Mission.code, ProcessingOrder.identifier)
+            .add_columns(ProcessingOrder.state)
+            .select_from(ProcessingOrder)
             .join(OdipOrder, OdipOrder.order_id == ProcessingOrder.id)
             .join(Mission, Mission.id == ProcessingOrder.mission_id)
-            .where(
-                ProcessingOrder.state.in_(_QUEUED),
-                OdipOrder.created_at <= now - timedelta(seconds=QUEUED_GRACE_S),
-            )
+            .where(*_left_queued(now))
+            .order_by(OdipOrder.id)
         ).all()
     released: list[str] = []
     failed: list[str] = []
-    for code, identifier, state in rows:
+    for odip_id, attempts, code, identifier, state in rows:
+        before = len(failed)
         carry_to_release(catalog, code, [(identifier, state)], released, failed)
+        if len(failed) > before:
+            log.warning("odip: could not release %s/%s: %s", code, identifier, failed[-1])
+            with catalog.session() as session:
+                session.execute(
+                    update(OdipOrder)
+                    .where(OdipOrder.id == odip_id)
+                    .values(
+                        release_attempts=attempts + 1,
+                        release_next_at=now + timedelta(seconds=retry_after(attempts + 1)),
+                    )
+                )
     return {"released": released, "failed": failed}
+
+
+def _left_queued(now: datetime) -> list[ColumnElement[bool]]:
+    """An ODIP order still queued past its grace time that was never released.
+
+    Never released: an order suspended back to PLANNED is an operator's decision, not
+    a release the API missed. A failed release waits for its back-off.
+    """
+    released = select(OrderEvent.id).where(
+        OrderEvent.order_id == ProcessingOrder.id, OrderEvent.operation == "release"
+    )
+    return [
+        ProcessingOrder.state.in_(_QUEUED),
+        OdipOrder.created_at <= now - timedelta(seconds=QUEUED_GRACE_S),
+        ~released.exists(),
+        or_(OdipOrder.release_next_at.is_(None), OdipOrder.release_next_at <= now),
+    ]

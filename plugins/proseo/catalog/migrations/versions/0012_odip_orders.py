@@ -7,7 +7,8 @@ Create Date: 2026-12-04 15:40:00
 One row per order created through the ODIP: workflow, options and input reference as
 the client sent them, the notification endpoint and its credentials, and the state of
 the notification outbox (which end of the order was notified, attempts, last error,
-next attempt, a dispatcher's claim). A new table; nothing existing changes.
+next attempt, a dispatcher's claim), and the sweep's failed releases of a queued
+order. A new table; nothing existing changes.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def upgrade() -> None:
         sa.Column("notify_error", sa.Text(), nullable=True),
         sa.Column("notify_next_at", _UTC, nullable=True),
         sa.Column("notify_claimed_until", _UTC, nullable=True),
+        sa.Column("release_attempts", sa.Integer(), nullable=False),
+        sa.Column("release_next_at", _UTC, nullable=True),
     )
     op.create_index("ix_odip_order_pending", "odip_order", ["notified_event_id"])
 
