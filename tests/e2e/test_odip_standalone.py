@@ -170,7 +170,8 @@ def test_cancel_a_running_order(demo: Demo, odip: httpx.Client) -> None:
     identifier = dag_id.rsplit("__", 1)[1]
     deadline = time.monotonic() + 180
     while _processes_of(identifier):
-        assert time.monotonic() < deadline, f"still running 180 s after the cancel: {_processes_of(identifier)}"
+        left = _processes_of(identifier)
+        assert time.monotonic() < deadline, f"still running 180 s after the cancel: {left}"
         time.sleep(2)
     assert odip.get(f"/ProductionOrder({key})").json()["Status"] == "cancelled"
 
