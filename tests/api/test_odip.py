@@ -223,3 +223,23 @@ def test_the_sweep_releases_orders_left_queued_but_never_a_suspended_one(world: 
         assert [states[m] for m in made] == ["RELEASED", "PLANNED", "PLANNED"]
         assert due_count(s, later) == 0  # backing off
         assert due_count(s, later + timedelta(seconds=retry_after(1) + 1)) == 1
+
+
+def test_a_named_input_product_gives_the_window(odip: httpx.Client, world: Catalog) -> None:
+    from proseo.catalog.model_mission import Mission
+    from proseo.catalog.model_product import Product, ProductFile
+
+    with world.session() as s:
+        name, start, stop = s.execute(
+            select(ProductFile.file_name, Product.sensing_start, Product.sensing_stop)
+            .join(Product, Product.id == ProductFile.product_id)
+            .join(Mission, Mission.id == Product.mission_id)
+            .where(Mission.code == "SKY")
+            .order_by(Product.id)
+        ).first()
+    made = odip.post("/ProductionOrder", json={**ORDER, "InputProductReference": {"Reference": name}})
+    assert made.status_code == 201, made.text
+    assert made.json()["InputProductReference"] == {"Reference": name}
+    with world.session() as s:
+        order = s.scalars(select(ProcessingOrder).where(ProcessingOrder.uuid == made.json()["Id"])).one()
+        assert (order.start_time, order.stop_time) == (start, stop)
