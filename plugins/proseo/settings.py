@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     input_poll_s: float = Field(
         30.0, gt=0, description="Seconds between two catalogue polls of the input trigger."
     )
+    odip_poll_s: float = Field(
+        15.0,
+        ge=1,
+        description="Seconds between two looks of the ODIP watcher (in the triggerer) for production-order "
+        "notifications owed and orders left queued; the `proseo_odip` DAG runs only when it finds some.",
+    )
     systematic: bool = Field(
         True,
         description="Run the missions' triggers (systematic production: the trigger DAGs exist); "

@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -141,19 +142,16 @@ def airflow_credentials(auth_manager: Any) -> tuple[str, str]:
     return _airflow_user()
 
 
-@pytest.fixture
-def prip_url(world: Catalog, auth_manager: Any) -> Iterator[str]:
-    """The PRIP root of a /proseo app served over HTTP (uvicorn in a thread)."""
+@contextmanager
+def serve(catalog: Catalog) -> Iterator[str]:
+    """The /proseo app of ``catalog`` over HTTP (uvicorn in a thread): its base URL."""
     import uvicorn
     from fastapi import FastAPI
 
     from proseo.api.app import create_app
 
-    user, _ = _airflow_user()
-    with world.session() as s:
-        access.grant(s, user, "S5P", "viewer", by="test")
     outer = FastAPI()
-    outer.mount("/proseo", create_app(catalog_url=world.url, airflow_url=""))
+    outer.mount("/proseo", create_app(catalog_url=catalog.url, airflow_url=""))
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -165,7 +163,27 @@ def prip_url(world: Catalog, auth_manager: Any) -> Iterator[str]:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}/proseo/prip/odata/v1"
+        yield f"http://127.0.0.1:{port}/proseo"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def prip_url(world: Catalog, auth_manager: Any) -> Iterator[str]:
+    """The PRIP root of a /proseo app served over HTTP (uvicorn in a thread)."""
+    user, _ = _airflow_user()
+    with world.session() as s:
+        access.grant(s, user, "S5P", "viewer", by="test")
+    with serve(world) as base:
+        yield f"{base}/prip/odata/v1"
+
+
+@pytest.fixture
+def odip_url(world: Catalog, auth_manager: Any) -> Iterator[str]:
+    """The ODIP root of a /proseo app served over HTTP; Airflow's user operates SKY only."""
+    user, _ = _airflow_user()
+    with world.session() as s:
+        access.grant(s, user, "SKY", "operator", by="test")
+    with serve(world) as base:
+        yield f"{base}/odip/odata/v1"

@@ -34,6 +34,8 @@ from proseo.api import (
 )
 from proseo.api.auth import username
 from proseo.api.limits import BodyLimit, reject_nul
+from proseo.api.odip import ROOT as ODIP_ROOT
+from proseo.api.odip import create_odip
 from proseo.api.prip import ROOT as PRIP_ROOT
 from proseo.api.prip import create_prip
 from proseo.catalog.db import Catalog
@@ -90,6 +92,7 @@ def create_app(
 
     # The PRIP speaks OData (its own URL forms and error body): an app of its own.
     app.mount(PRIP_ROOT, create_prip(app))
+    app.mount(ODIP_ROOT, create_odip(app))
 
     # OpenAPI and its docs page need a token like everything else (the UI's cookie does).
     @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(username)])

@@ -14,6 +14,7 @@ from proseo.catalog.model_mission import (
     ProductClass,
     Spacecraft,
 )
+from proseo.catalog.model_odip import OdipOrder
 from proseo.catalog.model_order import (
     InputQuery,
     InputQueryProduct,
@@ -61,6 +62,7 @@ __all__ = [
     "MissionRevision",
     "MissionRole",
     "NotificationState",
+    "OdipOrder",
     "Orbit",
     "OrderEvent",
     "OrderState",

@@ -1,0 +1,329 @@
+"""ODIP ``ProductionOrder``: a request body turned into an order, and an order shown as the entity.
+
+A request names a workflow (``WorkflowName``, or ``WorkflowId``), an input product
+reference and options; it becomes an :class:`~proseo.planning.spec.OrderSpec` for the
+workflow's class over the reference's window (``ContentDate``, else the validity of
+the product named by ``Reference``), with the options as dynamic processing
+parameters, plus an :class:`~proseo.catalog.model_odip.OdipOrder` row for what only
+the ODIP knows. Every refusal names the body's field. The order and its row are
+written in the caller's transaction: both exist, or neither.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from proseo.catalog.configs import revision_config_of
+from proseo.catalog.db import utcnow
+from proseo.catalog.mission_sync import latest_revision
+from proseo.catalog.model_mission import Mission
+from proseo.catalog.model_odip import OdipOrder
+from proseo.catalog.model_order import Job, JobStep, OrderEvent, OrderState, ProcessingOrder
+from proseo.catalog.model_product import Product, ProductFile
+from proseo.errors import NotFoundError, ProseoError
+from proseo.interfaces.odip_estimate import estimate_date, observed_medians, remaining_steps
+from proseo.interfaces.odip_status import FINAL, production_status
+from proseo.interfaces.odip_workflows import OdipRequestError, Workflow, workflows
+from proseo.interfaces.prip_entity import odata_time
+from proseo.missions.types import parse_utc
+from proseo.planning import orders as ops
+from proseo.planning.spec import OrderSpec
+
+FIELDS = {
+    "Name",
+    "WorkflowName",
+    "WorkflowId",
+    "WorkflowOptions",
+    "InputProductReference",
+    "Priority",
+    "NotificationEndpoint",
+    "NotificationEpUsername",
+    "NotificationEpPassword",
+}
+#: Read-only properties a client may send back unchanged with ``POST /ProductionOrder``.
+READ_ONLY = {"Id", "Status", "StatusMessage", "OrderOutputSize", "SubmissionDate", "EstimatedDate"}
+READ_ONLY |= {"CompletedDate", "EvictionDate"}
+_END = (
+    OrderState.COMPLETED.value,
+    OrderState.FAILED.value,
+    OrderState.PLANNING_FAILED.value,
+    OrderState.CLOSED.value,
+)
+
+
+def mission_workflows(session: Session, missions: list[str] | None = None) -> list[Workflow]:
+    """Workflows of every mission (or of ``missions``), from each one's latest revision."""
+    out: list[Workflow] = []
+    query = select(Mission).order_by(Mission.code)
+    if missions is not None:
+        query = query.where(Mission.code.in_(missions))
+    for mission in session.scalars(query):
+        revision = latest_revision(session, mission.id)
+        if revision is not None:
+            out.extend(workflows(revision_config_of(revision)))
+    return out
+
+
+def _text(body: dict[str, Any], key: str, *, limit: int, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise OdipRequestError(key, "required")
+        return None
+    if not isinstance(value, str) or not value or len(value) > limit or "\x00" in value:
+        raise OdipRequestError(key, f"expected text of 1 to {limit} characters")
+    return value
+
+
+def _instant(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise OdipRequestError(where, "expected an instant such as 2025-03-01T00:00:00.000Z")
+    try:
+        return parse_utc(value)
+    except (ValueError, ProseoError) as exc:
+        raise OdipRequestError(where, f"not an instant: {value[:40]!r} ({exc})") from None
+
+
+@dataclass(frozen=True)
+class Request:
+    """A checked request body."""
+
+    workflow: Workflow
+    start: datetime
+    stop: datetime
+    parameters: dict[str, Any]
+    priority: int
+    body: dict[str, Any]
+
+
+def parse_request(session: Session, body: Any, allowed: list[str] | None) -> Request:
+    """Check a creation body against the workflows of the missions in ``allowed`` (None: all)."""
+    if not isinstance(body, dict):
+        raise OdipRequestError("body", "expected a JSON object")
+    for key in body:
+        if key not in FIELDS and key not in READ_ONLY and not key.startswith("@odata."):
+            raise OdipRequestError(key, f"unknown property; properties are {', '.join(sorted(FIELDS))}")
+    found = mission_workflows(session, allowed)
+    name = _text(body, "WorkflowName", limit=200)
+    wid = _text(body, "WorkflowId", limit=64)
+    if name is None and wid is None:
+        raise OdipRequestError("WorkflowName", "required (or WorkflowId)")
+    match = [w for w in found if (name is None or w.name == name) and (wid is None or w.id == wid)]
+    if not match:
+        field = "WorkflowName" if name is not None else "WorkflowId"
+        raise OdipRequestError(field, f"no such workflow: {(name or wid)!r}")
+    workflow = match[0]
+    options = body.get("WorkflowOptions") or []
+    if not isinstance(options, list):
+        raise OdipRequestError("WorkflowOptions", "expected a list of {Name, Value}")
+    parameters = workflow.options_to_parameters(options)
+    start, stop = _window(session, workflow, body.get("InputProductReference"))
+    priority = body.get("Priority", 50)
+    if not isinstance(priority, int) or isinstance(priority, bool) or not 1 <= priority <= 100:
+        raise OdipRequestError("Priority", f"expected an integer from 1 to 100, not {priority!r}")
+    endpoint = _text(body, "NotificationEndpoint", limit=1000)
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise OdipRequestError("NotificationEndpoint", "expected an http:// or https:// URL")
+    for key, limit in (("Name", 200), ("NotificationEpUsername", 200), ("NotificationEpPassword", 500)):
+        _text(body, key, limit=limit)
+    return Request(workflow, start, stop, parameters, priority, body)
+
+
+def _window(session: Session, workflow: Workflow, ref: Any) -> tuple[datetime, datetime]:
+    """The order's window: ContentDate, else the validity of the product named by Reference."""
+    where = "InputProductReference"
+    if not isinstance(ref, dict):
+        raise OdipRequestError(where, "required: {Reference, ContentDate: {Start, End}}")
+    unknown = set(ref) - {"Reference", "ContentDate"}
+    if unknown:
+        raise OdipRequestError(f"{where}.{sorted(unknown)[0]}", "unknown property")
+    content = ref.get("ContentDate")
+    if content is not None:
+        if not isinstance(content, dict):
+            raise OdipRequestError(f"{where}.ContentDate", "expected {Start, End}")
+        start = _instant(content.get("Start"), f"{where}.ContentDate.Start")
+        stop = _instant(content.get("End"), f"{where}.ContentDate.End")
+        if stop <= start:
+            raise OdipRequestError(f"{where}.ContentDate.End", "must be after Start")
+        return start, stop
+    reference = ref.get("Reference")
+    if not isinstance(reference, str) or not reference:
+        raise OdipRequestError(where, "give ContentDate or the Reference of an input product")
+    row = session.execute(
+        select(Product.sensing_start, Product.sensing_stop)
+        .join(ProductFile, ProductFile.product_id == Product.id)
+        .join(Mission, Mission.id == Product.mission_id)
+        .where(Mission.code == workflow.mission, ProductFile.file_name == reference)
+    ).first()
+    if row is None or row[0] is None or row[1] is None:
+        raise OdipRequestError(
+            f"{where}.Reference", f"no {workflow.mission} product named {reference[:200]!r}"
+        )
+    return row[0], row[1]
+
+
+def create(session: Session, request: Request, user: str) -> ProcessingOrder:
+    """The order (INITIAL) and its ODIP row, in the caller's transaction."""
+    wf = request.workflow
+    spec = OrderSpec(
+        identifier=f"odip-{uuid.uuid4().hex[:16]}",
+        requested_classes=[wf.product_class],
+        start=request.start,
+        stop=request.stop,
+        dynamic_parameters=request.parameters,
+        priority=request.priority,
+    )
+    order = ops.create_order(session, wf.mission, spec)
+    body = request.body
+    session.add(
+        OdipOrder(
+            order_id=order.id,
+            name=body.get("Name"),
+            workflow=wf.name,
+            workflow_options=list(body.get("WorkflowOptions") or []),
+            input_reference=dict(body["InputProductReference"]),
+            notification_endpoint=body.get("NotificationEndpoint"),
+            notification_username=body.get("NotificationEpUsername"),
+            notification_password=body.get("NotificationEpPassword"),
+            created_by=user,
+        )
+    )
+    session.flush()
+    return order
+
+
+def find(session: Session, key: str, scope: ColumnElement[bool] | None) -> tuple[ProcessingOrder, str]:
+    """``ProductionOrder(<key>)``: the order and its mission code (404 outside ``scope``)."""
+    text = key.strip().strip("'")
+    try:
+        wanted = str(uuid.UUID(text))
+    except ValueError:
+        raise OdipRequestError("Id", f"ProductionOrder({key[:80]}): the key must be an Id (a UUID)") from None
+    query = (
+        select(ProcessingOrder, Mission.code)
+        .join(OdipOrder, OdipOrder.order_id == ProcessingOrder.id)
+        .join(Mission, Mission.id == ProcessingOrder.mission_id)
+        .where(ProcessingOrder.uuid == wanted)
+    )
+    if scope is not None:
+        query = query.where(scope)
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFoundError(f"ProductionOrder({wanted}): no such production order")
+    return row[0], row[1]
+
+
+def page(
+    session: Session, scope: ColumnElement[bool] | None, top: int, skip: int
+) -> list[tuple[ProcessingOrder, str]]:
+    query = (
+        select(ProcessingOrder, Mission.code)
+        .join(OdipOrder, OdipOrder.order_id == ProcessingOrder.id)
+        .join(Mission, Mission.id == ProcessingOrder.mission_id)
+        .order_by(ProcessingOrder.id.desc())
+        .limit(top)
+        .offset(skip)
+    )
+    if scope is not None:
+        query = query.where(scope)
+    return [(o, code) for o, code in session.execute(query).all()]
+
+
+def output_products(session: Session, order_id: int) -> list[tuple[str, int]]:
+    """The requested products the order made: (product Id, size in bytes), oldest first."""
+    rows = session.execute(
+        select(Product.uuid, ProductFile.size)
+        .join(JobStep, JobStep.id == Product.job_step_id)
+        .join(Job, Job.id == JobStep.job_id)
+        .join(ProductFile, ProductFile.product_id == Product.id)
+        .where(Job.order_id == order_id, JobStep.requested)
+        .order_by(Product.id, ProductFile.id)
+    ).all()
+    return [(str(u), int(s or 0)) for u, s in rows]
+
+
+def end_event(session: Session, order_id: int) -> OrderEvent | None:
+    """The last event that took the order to COMPLETED, FAILED or CLOSED."""
+    return session.scalars(
+        select(OrderEvent)
+        .where(OrderEvent.order_id == order_id, OrderEvent.to_state.in_(_END))
+        .order_by(OrderEvent.id.desc())
+        .limit(1)
+    ).first()
+
+
+def _ended_by(session: Session, order: ProcessingOrder) -> tuple[OrderEvent | None, str | None, str | None]:
+    """(the end event, the operation that ended the order, the state a CLOSED order was closed from)."""
+    ends = session.scalars(
+        select(OrderEvent)
+        .where(OrderEvent.order_id == order.id, OrderEvent.to_state.in_(_END))
+        .order_by(OrderEvent.id.desc())
+        .limit(2)
+    ).all()
+    if not ends:
+        return None, None, None
+    if ends[0].to_state == OrderState.CLOSED.value:
+        before = ends[1].operation if len(ends) > 1 else None
+        return ends[0], before, ends[0].from_state
+    return ends[0], ends[0].operation, None
+
+
+def entity(
+    session: Session, order: ProcessingOrder, mission: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The ``ProductionOrder`` entity (JSON) of an ODIP order."""
+    odip = session.scalars(select(OdipOrder).where(OdipOrder.order_id == order.id)).one()
+    end, ended_by, closed_from = _ended_by(session, order)
+    status = production_status(
+        order.state, ended_by=ended_by, closed_from=closed_from, reason=order.state_message
+    )
+    now = now or utcnow()
+    products = output_products(session, order.id)
+    final = status.status in FINAL
+    if final:
+        estimated = end.at if end is not None else order.updated_at
+    else:
+        remaining = remaining_steps(session, order.id)
+        if not remaining and order.planned_at is None:  # not planned yet: one step of the workflow
+            processor = _processor_of(session, order, odip.workflow)
+            remaining = {processor: 1} if processor else {}
+        estimated = estimate_date(now, remaining, observed_medians(session, order.mission_id, remaining))
+    return {
+        "Id": order.uuid,
+        "Name": odip.name,
+        "Status": status.status.value,
+        "StatusMessage": status.message,
+        "OrderOutputSize": sum(size for _, size in products) if status.status.value == "completed" else 0,
+        "SubmissionDate": odata_time(order.created_at),
+        "EstimatedDate": odata_time(estimated),
+        "CompletedDate": odata_time(end.at) if final and end is not None else None,
+        "EvictionDate": None,
+        "Priority": order.priority,
+        "InputProductReference": odip.input_reference,
+        "WorkflowId": _workflow_id(session, mission, odip.workflow),
+        "WorkflowName": odip.workflow,
+        "WorkflowOptions": odip.workflow_options,
+        "NotificationEndpoint": odip.notification_endpoint,
+        "NotificationEpUsername": odip.notification_username,
+    }
+
+
+def _workflow(session: Session, mission: str, name: str) -> Workflow | None:
+    return next((w for w in mission_workflows(session, [mission]) if w.name == name), None)
+
+
+def _workflow_id(session: Session, mission: str, name: str) -> str | None:
+    wf = _workflow(session, mission, name)
+    return wf.id if wf else None
+
+
+def _processor_of(session: Session, order: ProcessingOrder, name: str) -> str | None:
+    mission = session.scalar(select(Mission.code).where(Mission.id == order.mission_id)) or ""
+    wf = _workflow(session, mission, name)
+    return wf.processor if wf else None
