@@ -237,3 +237,32 @@ def test_killing_the_task_cancels_the_job(slurm_sky: Catalog) -> None:
     second = _submit(op, _context(try_number=2))
     op.on_kill()
     assert _wait(second.trigger)["state"] == "CANCELLED"
+
+
+def test_a_failed_run_fails_the_step_with_the_processors_reason(slurm_sky: Catalog) -> None:
+    step = _release(slurm_sky, "cluster", proseo_test_mode="fail")
+    op, context = _operator(slurm_sky, step), _context()
+    deferred = _submit(op, context)
+    event = _wait(deferred.trigger)
+    assert event["state"] == "FAILED", event  # the wrapper exits 1 with a FAILED manifest
+    with pytest.raises(AirflowException, match="failed at run"):
+        op.execute_complete(context, event, **deferred.kwargs)
+    state, reason = _step(slurm_sky, step)
+    assert (state, reason) == ("FAILED", "run: the processor failed with exit code 130")
+
+
+def test_a_job_gone_from_squeue_ends_by_its_manifest_or_is_lost(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    """This cluster has no accounting (sacct answers nothing), so a job the controller
+    has forgotten (past MinJobAge; here an id it never had) is known only by its
+    manifest; without one it is reported lost, never completed."""
+    unknown = "999999"
+    accounting = subprocess.run(["sacct", "-n", "-j", unknown], capture_output=True, text=True)
+    assert "accounting storage is disabled" in accounting.stderr
+    manifest = tmp_path / "manifest.json"
+    lost = _wait(SlurmJobTrigger(unknown, str(manifest), poll_interval=0.1, grace_polls=2))
+    assert (lost["state"], lost["source"]) == ("UNKNOWN", "lost"), lost
+    manifest.write_text('{"job_step_id": 1, "status": "SUCCESS"}')
+    found = _wait(SlurmJobTrigger(unknown, str(manifest), poll_interval=0.1))
+    assert (found["state"], found["source"]) == ("UNKNOWN", "manifest"), found

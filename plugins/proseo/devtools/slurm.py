@@ -29,6 +29,7 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -190,8 +191,7 @@ class SlurmCluster:
         finally:
             log.close()
 
-    def _wait(self, ready: object, name: str) -> None:
-        assert callable(ready)
+    def _wait(self, ready: Callable[[], bool], name: str) -> None:
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
             for daemon, process in self.processes.items():

@@ -53,6 +53,7 @@ from proseo.execution import steptask
 from proseo.execution.errors import ExecutionError
 from proseo.execution.jobspec import STAGING_ALLOWANCE_S, StepContext
 from proseo.execution.local import find_wrapper, subprocess_env
+from proseo.missions.models import SlurmSettings
 from proseo.missions.types import quantity_value
 from proseo.wrapper.spec import Manifest, Status
 
@@ -166,7 +167,7 @@ def submit(
     ctx: StepContext, try_number: int, *, wrapper: Sequence[str] | None = None, log: Any = None
 ) -> str:
     """Write the spec and the script, cancel a stale job of the step, sbatch; the job id."""
-    where = {"job_step_id": ctx.job_step_id, "order": f"{ctx.mission}/{ctx.order_identifier}"}
+    where: dict[str, Any] = {"job_step_id": ctx.job_step_id, "order": f"{ctx.mission}/{ctx.order_identifier}"}
     directory = job_dir(ctx, try_number)
     directory.mkdir(parents=True, exist_ok=True)
     for stale in ("manifest.json", "wrapper.out", "wrapper.log"):  # a rerun of the same try
@@ -201,7 +202,7 @@ def _run(command: list[str], env: dict[str, str], where: dict[str, Any]) -> str:
     return done.stdout
 
 
-def _settings(ctx: StepContext) -> Any:
+def _settings(ctx: StepContext) -> SlurmSettings:
     if ctx.slurm is None:
         raise ExecutionError(
             f"facility {ctx.facility} (backend {ctx.backend}) has no Slurm settings",
