@@ -167,7 +167,7 @@ def test_options_come_from_the_tasks_and_the_facility(slurm_sky: Catalog) -> Non
 
 
 def test_trigger_serialises_to_its_arguments() -> None:
-    trigger = SlurmJobTrigger("17", "/shared/try-1/manifest.json", 5.0, grace_polls=2)
+    trigger = SlurmJobTrigger("17", "/shared/try-1/manifest.json", 5.0, grace_polls=2, time_limit_min=9)
     classpath, kwargs = trigger.serialize()
     assert classpath == "proseo.execution.slurm.SlurmJobTrigger"
     again = SlurmJobTrigger(**kwargs)
@@ -177,6 +177,7 @@ def test_trigger_serialises_to_its_arguments() -> None:
         "manifest_path": "/shared/try-1/manifest.json",
         "poll_interval": 5.0,
         "grace_polls": 2,
+        "time_limit_min": 9,
     }
 
 
@@ -191,10 +192,11 @@ def test_a_step_runs_as_a_batch_job_and_registers_its_outputs(
     assert isinstance(trigger, SlurmJobTrigger) and deferred.method_name == "execute_complete"
     event = _wait(trigger)
     assert (event["state"], event["source"]) == ("COMPLETED", "squeue"), event
-    result = op.execute_complete(context, event, **deferred.kwargs)
+    result = op.execute_complete(context, event)
     assert result["status"] == "SUCCESS" and len(result["product_ids"]) == 1
     assert _step(slurm_sky, step) == ("COMPLETED", None)
-    directory = Path(deferred.kwargs["directory"])
+    assert not deferred.kwargs  # the event carries all (dag.test() hands over only the event)
+    directory = Path(trigger.manifest_path).parent
     assert directory.parent.name == str(step) and directory.name == "try-1"
     with slurm_sky.session() as s:
         (product,) = s.scalars(select(Product).where(Product.id.in_(result["product_ids"])))
@@ -213,7 +215,7 @@ def test_a_job_past_its_time_limit_fails_the_step_with_that_reason(slurm_sky: Ca
     event = _wait(deferred.trigger)
     assert event["state"] == "TIMEOUT", event
     with pytest.raises(AirflowException, match="Slurm time limit exceeded"):
-        op.execute_complete(context, event, **deferred.kwargs)
+        op.execute_complete(context, event)
     state, reason = _step(slurm_sky, step)
     assert state == "FAILED"
     assert reason is not None and reason.startswith(
@@ -246,7 +248,7 @@ def test_a_failed_run_fails_the_step_with_the_processors_reason(slurm_sky: Catal
     event = _wait(deferred.trigger)
     assert event["state"] == "FAILED", event  # the wrapper exits 1 with a FAILED manifest
     with pytest.raises(AirflowException, match="failed at run"):
-        op.execute_complete(context, event, **deferred.kwargs)
+        op.execute_complete(context, event)
     state, reason = _step(slurm_sky, step)
     assert (state, reason) == ("FAILED", "run: the processor failed with exit code 130")
 

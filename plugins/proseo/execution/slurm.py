@@ -216,7 +216,9 @@ def _settings(ctx: StepContext) -> SlurmSettings:
 
 
 class SlurmJobTrigger(BaseTrigger):
-    """Waits for a Slurm job to end; one event ``{"job_id", "state", "source", "detail"}``.
+    """Waits for a Slurm job to end; one event ``{"job_id", "state", "source", "detail",
+    "manifest_path", "time_limit_min"}`` (all the resumed task needs: ``dag.test()`` hands
+    the task only the event, not the ``defer`` kwargs).
 
     ``source`` says who knew: ``squeue`` (the job is still in the controller's memory),
     ``sacct`` (accounting), ``manifest`` (neither knew, but the wrapper's manifest is on
@@ -225,12 +227,20 @@ class SlurmJobTrigger(BaseTrigger):
     logged and polled again.
     """
 
-    def __init__(self, job_id: str, manifest_path: str, poll_interval: float = 30.0, grace_polls: int = 3):
+    def __init__(
+        self,
+        job_id: str,
+        manifest_path: str,
+        poll_interval: float = 30.0,
+        grace_polls: int = 3,
+        time_limit_min: int | None = None,
+    ):
         super().__init__()
         self.job_id = str(job_id)
         self.manifest_path = manifest_path
         self.poll_interval = float(poll_interval)
         self.grace_polls = int(grace_polls)
+        self.time_limit_min = time_limit_min
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -240,6 +250,7 @@ class SlurmJobTrigger(BaseTrigger):
                 "manifest_path": self.manifest_path,
                 "poll_interval": self.poll_interval,
                 "grace_polls": self.grace_polls,
+                "time_limit_min": self.time_limit_min,
             },
         )
 
@@ -268,7 +279,16 @@ class SlurmJobTrigger(BaseTrigger):
             await asyncio.sleep(self.poll_interval)
 
     def _event(self, state: str, source: str, detail: str) -> TriggerEvent:
-        return TriggerEvent({"job_id": self.job_id, "state": state, "source": source, "detail": detail})
+        return TriggerEvent(
+            {
+                "job_id": self.job_id,
+                "state": state,
+                "source": source,
+                "detail": detail,
+                "manifest_path": self.manifest_path,
+                "time_limit_min": self.time_limit_min,
+            }
+        )
 
     async def queue_state(self) -> str | None:
         """``STATE|reason`` from squeue; None when the job is not there, ``?`` when squeue failed."""
@@ -350,25 +370,22 @@ class JobStepSlurmOperator(BaseOperator):
         self._job_id = submit(ctx, ti.try_number, wrapper=self.wrapper, log=self.log)
         directory = job_dir(ctx, ti.try_number)
         interval = self.poll_interval or _settings(ctx).poll_interval.total_seconds()
-        self.defer(
-            trigger=SlurmJobTrigger(self._job_id, str(directory / "manifest.json"), interval),
-            method_name="execute_complete",
-            kwargs={"directory": str(directory), "time_limit_min": time_limit_min(ctx)},
+        trigger = SlurmJobTrigger(
+            self._job_id, str(directory / "manifest.json"), interval, time_limit_min=time_limit_min(ctx)
         )
+        self.defer(trigger=trigger, method_name="execute_complete")
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], directory: str, time_limit_min: int
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """The job ended: Slurm's own end fails the step with its reason; else the manifest."""
         step_id, ti = int(self.job_step_id), context["ti"]
         catalog = steptask.catalog_for(self.catalog_url)
         job, state = event["job_id"], event["state"]
-        base = Path(directory)
+        base = Path(event["manifest_path"]).parent
         self.log.info("job step %s: Slurm job %s ended %s (%s)", step_id, job, state, event["detail"])
         manifest = read_manifest(base / "manifest.json")
         if state in SLURM_ENDS:
             reason = f"{SLURM_ENDS[state]} (job {job}"
-            reason += f", limit {time_limit_min} min)" if state == "TIMEOUT" else ")"
+            reason += f", limit {event['time_limit_min']} min)" if state == "TIMEOUT" else ")"
             if manifest is not None and manifest.reason:
                 reason += f"; the wrapper said: {manifest.reason}"
             self.log.error(
