@@ -32,7 +32,9 @@ from proseo.catalog.model_product import Product
 from proseo.devtools.slurm import SlurmCluster
 from proseo.execution import build_job_spec
 from proseo.execution.backends import operator_class
-from proseo.execution.slurm import JobStepSlurmOperator, SlurmJobTrigger, batch_script, sbatch_options
+from proseo.execution.slurm import JobStepSlurmOperator
+from proseo.execution.slurm_batch import batch_script, sbatch_options
+from proseo.execution.slurm_trigger import SlurmJobTrigger
 from proseo.missions import load_mission
 from proseo.planning import lifecycle, orders
 from proseo.planning.spec import OrderSpec
@@ -169,7 +171,7 @@ def test_options_come_from_the_tasks_and_the_facility(slurm_sky: Catalog) -> Non
 def test_trigger_serialises_to_its_arguments() -> None:
     trigger = SlurmJobTrigger("17", "/shared/try-1/manifest.json", 5.0, grace_polls=2, time_limit_min=9)
     classpath, kwargs = trigger.serialize()
-    assert classpath == "proseo.execution.slurm.SlurmJobTrigger"
+    assert classpath == "proseo.execution.slurm_trigger.SlurmJobTrigger"
     again = SlurmJobTrigger(**kwargs)
     assert again.serialize() == (classpath, kwargs)
     assert kwargs == {
