@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 BENCH_VENV  := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: install browser postgis test lint typecheck demo lock clean
+.PHONY: install browser postgis slurm test lint typecheck demo lock clean
 
 install: $(STAMP) $(BENCH_STAMP)
 
@@ -48,7 +48,12 @@ browser:
 postgis:
 	bash tests/catalog/install_postgis.sh
 
-test: lint typecheck browser postgis
+# Debian's Slurm (slurmctld, slurmd, client commands) and MUNGE for the Slurm backend's tests
+# (tests/execution/test_slurm_*.py start their own single-node cluster: proseo.devtools.slurm).
+slurm:
+	bash tests/execution/install_slurm.sh
+
+test: lint typecheck browser postgis slurm
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: install

@@ -262,13 +262,14 @@ def test_backends_are_one_plain_mapping() -> None:
     assert OPERATORS == {
         "local": "proseo.execution.local:JobStepOperator",
         "kubernetes": "proseo.execution.kubernetes:JobStepPodOperator",
+        "slurm": "proseo.execution.slurm:JobStepSlurmOperator",
     }
     with pytest.raises(
         UnknownBackend,
-        match=r"order S5P/o1: facility hpc uses execution backend 'slurm', which proseo does not know "
-        r"\(known: kubernetes, local\)",
+        match=r"order S5P/o1: facility hpc uses execution backend 'lsf', which proseo does not know "
+        r"\(known: kubernetes, local, slurm\)",
     ):
-        operator_class("slurm", order="S5P/o1", facility="hpc")
+        operator_class("lsf", order="S5P/o1", facility="hpc")
 
 
 def test_the_job_spec_builder_imports_no_airflow() -> None:

@@ -131,7 +131,7 @@ def test_a_broken_blueprint_leaves_only_its_order_out_of_the_shard(
         s.execute(
             update(ProcessingOrder)
             .where(ProcessingOrder.id == unknown.id)
-            .values(dag_blueprint={**(unknown.dag_blueprint or {}), "backend": "slurm"})
+            .values(dag_blueprint={**(unknown.dag_blueprint or {}), "backend": "lsf"})
         )
     namespace: dict[str, Any] = {}
     with caplog.at_level(logging.ERROR, logger="proseo.orchestration.factory"):
@@ -144,7 +144,7 @@ def test_a_broken_blueprint_leaves_only_its_order_out_of_the_shard(
     )
     assert "levels: Input should be a valid list" in errors[0]
     assert (
-        "order SKY/unknown: facility local uses execution backend 'slurm', which proseo does not know"
+        "order SKY/unknown: facility local uses execution backend 'lsf', which proseo does not know"
         in errors[1]
     )
 

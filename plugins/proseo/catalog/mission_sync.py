@@ -202,6 +202,7 @@ def _sync_facilities(session: Session, mission_id: int, cfg: MissionConfig) -> i
             "scratch_path": f.scratch_path,
             "max_concurrent_job_steps": f.max_concurrent_job_steps,
             "kubernetes": f.kubernetes.model_dump(mode="json") if f.kubernetes else None,
+            "slurm": f.slurm.model_dump(mode="json") if f.slurm else None,
             "is_default": name == default,
         }
         for name, f in cfg.facilities.items()

@@ -115,5 +115,6 @@ class Facility(Base):
     scratch_path: Mapped[str] = mapped_column(String(1000))
     max_concurrent_job_steps: Mapped[int]
     kubernetes: Mapped[dict[str, Any] | None]
+    slurm: Mapped[dict[str, Any] | None]
     is_default: Mapped[bool] = mapped_column(default=False)
     retired: Mapped[bool] = mapped_column(default=False)

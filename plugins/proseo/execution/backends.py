@@ -5,8 +5,8 @@ A facility's ``backend`` names an entry of :data:`OPERATORS`; the DAG factory as
 the backend itself. Each class is imported only when an order of that backend is
 built, so a local facility never imports the Kubernetes provider (seconds per process).
 
-Adding a backend (Slurm, say) is one module and one line here: ``execution/slurm.py``
-with an operator that
+Adding a backend is one module and one line here (``execution/slurm.py`` is the
+latest example) with an operator that
 
 * takes ``job_step_id`` (templated: the factory maps it), ``mission`` and
   ``catalog_url`` (``None``: the worker's ``PROSEO_CATALOG_URL``), plus any operator
@@ -18,8 +18,8 @@ with an operator that
   events, order roll-up; a FAILED manifest fails the task);
 * ends what it started in ``on_kill``;
 
-plus the ``slurm`` value in :class:`proseo.missions.types.Backend` with its facility
-settings. Importing this module imports no Airflow.
+plus its value in :class:`proseo.missions.types.Backend` with its facility settings
+(``Facility.slurm``, say). Importing this module imports no Airflow.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from proseo.execution.errors import UnknownBackend
 OPERATORS: dict[str, str] = {
     "local": "proseo.execution.local:JobStepOperator",
     "kubernetes": "proseo.execution.kubernetes:JobStepPodOperator",
+    "slurm": "proseo.execution.slurm:JobStepSlurmOperator",
 }
 
 

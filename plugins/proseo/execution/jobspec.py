@@ -49,6 +49,7 @@ from proseo.missions.models import (
     KubernetesSettings,
     MissionConfig,
     ProcessorVersion,
+    SlurmSettings,
 )
 from proseo.missions.types import quantity_value
 from proseo.planning.stepinputs import read_step_inputs
@@ -99,6 +100,7 @@ class StepContext:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     service_account: str | None = None
     image_pull_secrets: tuple[str, ...] = ()
+    slurm: SlurmSettings | None = None  # the facility's Slurm settings (backend slurm)
     try_number: int = 1
 
     # --- derived values ---------------------------------------------------------
@@ -282,6 +284,7 @@ def build_job_spec(session: Session, job_step_id: int, *, try_number: int = 1) -
         node_selector=dict(kube.node_selector) if kube else {},
         service_account=kube.service_account if kube else None,
         image_pull_secrets=tuple(kube.image_pull_secrets) if kube else (),
+        slurm=SlurmSettings.model_validate(facility.slurm) if facility.slurm else None,
         try_number=try_number,
     )
 

@@ -248,6 +248,30 @@ class KubernetesSettings(Model):
     image_pull_secrets: list[str] = Field(default_factory=list)
 
 
+class SlurmSettings(Model):
+    """Where and how a Slurm facility's batch jobs run (``sbatch`` options of every step).
+
+    ``shared_dir`` must be the same path on the Airflow workers and the compute nodes
+    (a shared file system): the job spec goes there and the manifest comes back there.
+    """
+
+    shared_dir: str = Field(min_length=2, max_length=1000, pattern=r"^/")
+    partition: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    account: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    qos: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    #: The job's time limit; default: the processor's max_run_time plus the staging allowance.
+    time_limit: Duration | None = None
+    poll_interval: Duration = timedelta(seconds=30)
+
+    @model_validator(mode="after")
+    def _times(self) -> SlurmSettings:
+        if self.time_limit is not None and self.time_limit < timedelta(minutes=1):
+            raise ValueError("time_limit must be at least 1 min (Slurm counts whole minutes)")
+        if not timedelta(seconds=1) <= self.poll_interval <= timedelta(minutes=10):
+            raise ValueError("poll_interval must be between 1 s and 10 min")
+        return self
+
+
 class Facility(Model):
     description: str = ""
     backend: Backend
@@ -257,6 +281,8 @@ class Facility(Model):
     max_concurrent_job_steps: int = Field(default=4, ge=1, le=100_000)
     default: bool = False
     kubernetes: KubernetesSettings | None = None
+    # Left out of the dumped configuration when absent, so files without it keep their digest.
+    slurm: SlurmSettings | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _backend_settings(self) -> Facility:
@@ -268,8 +294,12 @@ class Facility(Model):
             raise ValueError(f"scratch_path {self.scratch_path!r} must be an absolute path")
         if self.backend is Backend.KUBERNETES and self.kubernetes is None:
             raise ValueError("backend 'kubernetes' needs a 'kubernetes' section with a namespace")
-        if self.backend is Backend.LOCAL and self.kubernetes is not None:
+        if self.backend is not Backend.KUBERNETES and self.kubernetes is not None:
             raise ValueError("a 'kubernetes' section applies only to backend 'kubernetes'")
+        if self.backend is Backend.SLURM and self.slurm is None:
+            raise ValueError("backend 'slurm' needs a 'slurm' section with a shared_dir")
+        if self.backend is not Backend.SLURM and self.slurm is not None:
+            raise ValueError("a 'slurm' section applies only to backend 'slurm'")
         return self
 
 

@@ -225,6 +225,7 @@ class JobOrderDialect(StrEnum):
 class Backend(StrEnum):
     LOCAL = "local"
     KUBERNETES = "kubernetes"
+    SLURM = "slurm"
 
 
 class ParameterType(StrEnum):
