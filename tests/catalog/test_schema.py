@@ -39,12 +39,18 @@ def test_an_empty_database_is_refused_with_a_hint(tmp_path) -> None:
     engine.dispose()
 
 
-def test_migration_0011_goes_down_and_up_again(catalog: Catalog) -> None:
+def test_migrations_after_0010_go_down_and_up_again(catalog: Catalog) -> None:
+    """0011 subscriptions, 0012 ODIP orders, 0013 CADIP sessions, 0014 the publication index,
+    0015 Slurm facilities: each downgrade removes what its upgrade added, and the upgrade
+    again gives exactly the models' schema."""
     from proseo.catalog.schema import downgrade
 
     assert downgrade(catalog.engine, "0010") == (head_revision(), "0010")
-    assert not inspect(catalog.engine).has_table("subscription")
-    assert not inspect(catalog.engine).has_table("subscription_notification")
+    gone = inspect(catalog.engine)
+    for table in ("subscription", "subscription_notification", "odip_order", "cadip_session", "cadip_file"):
+        assert not gone.has_table(table), table
+    assert "ix_product_created" not in {i["name"] for i in gone.get_indexes("product")}
+    assert "slurm" not in {c["name"] for c in gone.get_columns("facility")}
     upgrade(catalog.engine)
     with catalog.engine.connect() as conn:
         opts = {"compare_type": True, **compare_filters(conn.dialect.name)}

@@ -1,7 +1,7 @@
 """odip orders: what the on-demand production interface keeps beside an order
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-04 15:40:00
 
 One row per order created through the ODIP: workflow, options and input reference as
@@ -19,7 +19,7 @@ from alembic import op
 import proseo.catalog.db
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

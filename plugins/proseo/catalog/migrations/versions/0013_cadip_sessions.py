@@ -1,7 +1,7 @@
 """cadip sessions: what a CADIP pull has seen of each downlink session, and its files once taken
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-04 15:40:00
 
 Two new tables: cadip_session (one row per mission, source and session entity: pending
@@ -17,7 +17,7 @@ from alembic import op
 import proseo.catalog.db
 
 revision = "0013"
-down_revision = "0010"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

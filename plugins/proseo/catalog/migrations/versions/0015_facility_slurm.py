@@ -1,7 +1,7 @@
 """facility slurm settings: partition, account, shared directory of a Slurm facility
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-04 15:40:00
 
 A nullable JSON column beside ``kubernetes``: the validated ``slurm`` section of a
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0011"
-down_revision = "0010"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
