@@ -216,7 +216,9 @@ sources:
 ]
 
 
-@pytest.mark.parametrize("section, expected", BAD, ids=["crossref", "fields", "limits", "names", "kinds", "cadip-class"])
+@pytest.mark.parametrize(
+    "section, expected", BAD, ids=["crossref", "fields", "limits", "names", "kinds", "cadip-class"]
+)
 def test_bad_sources_are_located_errors(
     tmp_path: Path, section: str, expected: list[tuple[str, str, str]]
 ) -> None:

@@ -4,9 +4,9 @@ A mission file's ``sources`` (:mod:`proseo.missions.sources`) name a kind; :data
 maps it to the client function and its source type as ``"module:name"`` strings, so a
 scheduled pull never branches on the kind and a module is imported only when a source
 of its kind runs. A client is a function ``(catalog, mission, source, progress=None)``
-returning a report listing the names of the files it ingested as ``products`` (the CADIP
-client's report) or else ``taken`` (the PRIP/AUXIP client's :class:`~proseo.interfaces.pull.PullReport`); the source type
-takes ``name``, ``root``, ``username``, ``password``, ``token`` and its kind's own fields
+returning a report listing the names of the files it ingested as ``products`` (the
+CADIP client's report) or else ``taken`` (the PRIP/AUXIP client's
+:class:`~proseo.interfaces.pull.PullReport`); the source type takes ``name``, ``root``, ``username``, ``password``, ``token`` and its kind's own fields
 (:func:`source_object`). Adding a kind is one module and one line here.
 
 :func:`run_source` reads the source from the mission's latest revision (so a changed
