@@ -7,7 +7,8 @@ of its kind runs. A client is a function ``(catalog, mission, source, progress=N
 returning a report listing the names of the files it ingested as ``products`` (the
 CADIP client's report) or else ``taken`` (the PRIP/AUXIP client's
 :class:`~proseo.interfaces.pull.PullReport`); the source type takes ``name``, ``root``,
-``username``, ``password``, ``token`` and its kind's own fields (:func:`source_object`). Adding a kind is one module and one line here.
+``username``, ``password``, ``token`` and its kind's own fields (:func:`source_object`).
+Adding a kind is one module and one line here.
 
 :func:`run_source` reads the source from the mission's latest revision (so a changed
 mission file applies at the next pull), pulls, and returns what arrived per product
