@@ -11,14 +11,12 @@ caller builds its whole SELECT (other conditions, ordering, paging) without know
   AND proseo_intersects(product.footprint, :wkt) = 1``: the built-in R*Tree narrows to
   overlapping bounding boxes, then shapely (GEOS) decides exactly.
 
-With $top and an ordering, PostgreSQL sorts the GiST matches (its row estimate for a
-footprint condition is low, so it does not walk an ordered index): the cost grows with
-the number of matching products, about 2 microseconds each when warm (orbit swaths are
-tall: a small area meets some 8 % of them; bench/prip.py: ~0.9 s for a million products).
-An index on the ordering column alone does not help: PostgreSQL, trusting its low
-estimate, never walks it. Bounding this needs a statement that walks the newest products
-first with the exact test as a filter and falls back to the spatial scan only when that
-walk does not fill the page (not built yet).
+PostGIS estimates an area's matches from how much of each footprint's box lies inside
+it, so for tall orbit swaths and a small area it expects a hundred matches where there
+are a hundred thousand, and with $top and an ordering it sorts them all (0.6 s at a
+million products). The PRIP's page statement therefore walks the newest products first
+with this predicate over the walk's columns (no index) and falls back to the spatial
+index only where matches are sparse (:mod:`proseo.interfaces.prip_walk`).
 
 Both answer exactly (points on edges and shared edges intersect; a polygon's holes are
 outside it) and identically, since both are GEOS on planar longitude/latitude
