@@ -12,11 +12,11 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from proseo.api.auth import Caller, CallerDep, CatalogDep
+from proseo.api.json_fast import FastJSONResponse
 from proseo.catalog.db import Catalog
 from proseo.catalog.footprints import footprint_of, intersects
 from proseo.catalog.model_mission import Mission
@@ -82,13 +82,13 @@ def _answer(
 
 
 @router.get("/Products")
-def products(request: Request, caller: CallerDep, catalog: CatalogDep) -> JSONResponse:
+def products(request: Request, caller: CallerDep, catalog: CatalogDep) -> FastJSONResponse:
     """Products of the caller's missions matching ``$filter``, ordered and paged."""
-    return JSONResponse(_answer(request, caller, catalog, query_options(request), "Products"))
+    return FastJSONResponse(_answer(request, caller, catalog, query_options(request), "Products"))
 
 
 @router.get("/Products({key})")
-def product(key: str, request: Request, caller: CallerDep, catalog: CatalogDep) -> JSONResponse:
+def product(key: str, request: Request, caller: CallerDep, catalog: CatalogDep) -> FastJSONResponse:
     """One product by Id (``$select`` and ``$expand`` apply)."""
     wanted = product_uuid(key)
     params = {k: v for k, v in query_options(request).items() if k in ("$select", "$expand")}
@@ -96,4 +96,4 @@ def product(key: str, request: Request, caller: CallerDep, catalog: CatalogDep) 
     body = _answer(request, caller, catalog, params, "Products/$entity")
     if not body["value"]:
         raise NotFoundError(f"Products({wanted}): no such product")
-    return JSONResponse({"@odata.context": body["@odata.context"], **body["value"][0]})
+    return FastJSONResponse({"@odata.context": body["@odata.context"], **body["value"][0]})

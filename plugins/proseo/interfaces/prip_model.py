@@ -16,7 +16,14 @@ from sqlalchemy import SQLColumnExpression, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from proseo.catalog.mission_sync import revision_config
-from proseo.catalog.model_mission import ConfiguredProcessor, Mission, Orbit, ProductClass, Spacecraft
+from proseo.catalog.model_mission import (
+    ConfiguredProcessor,
+    Mission,
+    MissionRevision,
+    Orbit,
+    ProductClass,
+    Spacecraft,
+)
 from proseo.catalog.model_product import Product, ProductFile, ProductionType, ProductStatus
 from proseo.missions.types import ParameterType
 
@@ -106,22 +113,44 @@ _PARAMETER_KINDS = {
 }
 
 
+#: parameter_types() by the missions' latest revisions and their content digests.
+_TYPES: dict[tuple[tuple[str, int, str], ...], dict[str, str]] = {}
+_TYPES_KEPT = 16
+
+
 def parameter_types(session: Session) -> dict[str, str]:
     """Attribute type of every product parameter the catalogue's missions declare.
 
     Where missions disagree, the first declaration (by mission code) wins; a filter
-    on such a parameter compares by that type.
+    on such a parameter compares by that type. Every filtered PRIP request asks, so the
+    answer is kept per set of latest revisions (with their digests, so two catalogues
+    never share an answer their configurations differ in): one statement finds them,
+    and only a new revision reads configurations again.
     """
+    newest: dict[str, tuple[str, int, str]] = {}
+    for code, number, digest in session.execute(
+        select(Mission.code, MissionRevision.number, MissionRevision.digest)
+        .join(MissionRevision, MissionRevision.mission_id == Mission.id)
+        .order_by(Mission.code, MissionRevision.number)
+    ):
+        newest[code] = (code, int(number), str(digest))
+    latest = tuple(newest.values())
+    cached = _TYPES.get(latest)
+    if cached is not None:
+        return dict(cached)
     out: dict[str, str] = {}
-    for code in session.scalars(select(Mission.code).order_by(Mission.code)):
-        _, cfg = revision_config(session, code)
+    for code, number, _digest in latest:
+        _, cfg = revision_config(session, code, number)
         declared = dict(cfg.mission.parameters)
         for pc in cfg.product_classes.values():
             for key, kind in pc.parameters.items():
                 declared.setdefault(key, kind)
         for key, kind in declared.items():
             out.setdefault(key, _PARAMETER_KINDS[kind])
-    return out
+    if len(_TYPES) >= _TYPES_KEPT:
+        _TYPES.clear()
+    _TYPES[latest] = out
+    return dict(out)
 
 
 def value_type(value: Any) -> str | None:
