@@ -64,9 +64,11 @@ def _conditions(
     footprint: Footprint | None,
     parameter_types: Mapping[str, str] | None,
 ) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
-    """The page's WHERE terms, and the filter's bounds on a walked ordering column."""
-    where: list[ColumnElement[bool]] = [Product.status == ProductStatus.AVAILABLE.value]
-    walk_from: list[ColumnElement[bool]] = []
+    """The page's WHERE terms, and those a walk may apply as it reads (the product's own
+    status and the filter's bounds on the walked column: conjuncts, so the walk stays exact)."""
+    listed = Product.status == ProductStatus.AVAILABLE.value
+    where: list[ColumnElement[bool]] = [listed]
+    walk_from: list[ColumnElement[bool]] = [listed]
     if scope is not None:
         where.append(scope)
     if options.filter is not None:
@@ -74,7 +76,7 @@ def _conditions(
             options.filter_text, footprint=footprint, parameter_types=parameter_types
         )
         where.append(translator.condition(options.filter))
-        walk_from = [translator.condition(term) for term in bounds(options)]
+        walk_from += [translator.condition(term) for term in bounds(options)]
     return where, walk_from
 
 
