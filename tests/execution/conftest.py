@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests_execution_helpers import STAND_IN, onboard
+from tests_execution_helpers import DAY, STAND_IN, ingest, onboard
 
 from proseo.catalog.db import Catalog
+from proseo.catalog.mission_sync import sync_mission
 from proseo.devtools.slurm import SlurmCluster, slurm_available
+from proseo.missions import load_mission
+
+from tests_paths import MISSION_DIR
 
 
 @pytest.fixture
@@ -56,3 +61,55 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
                 os.environ.pop("SLURM_CONF", None)
             else:
                 os.environ["SLURM_CONF"] = before
+
+
+#: Three Slurm facilities added to the SKY mission: one with the default time limit, one
+#: whose jobs may run one minute only, one on the partition of one-minute jobs (where a
+#: step's default time limit can never start).
+SLURM_FACILITIES = """facilities:
+  cluster:
+    backend: slurm
+    storage_url: file://${PROSEO_DATA}/SKY-cluster
+    scratch_path: ${PROSEO_SCRATCH}/SKY-cluster
+    slurm:
+      shared_dir: ${PROSEO_SLURM_SHARED}
+      partition: debug
+      poll_interval: 1 s
+  cluster_1min:
+    backend: slurm
+    storage_url: file://${PROSEO_DATA}/SKY-cluster
+    scratch_path: ${PROSEO_SCRATCH}/SKY-cluster
+    slurm:
+      shared_dir: ${PROSEO_SLURM_SHARED}
+      time_limit: 1 min
+      poll_interval: 2 s
+  cluster_short:
+    backend: slurm
+    storage_url: file://${PROSEO_DATA}/SKY-cluster
+    scratch_path: ${PROSEO_SCRATCH}/SKY-cluster
+    slurm:
+      shared_dir: ${PROSEO_SLURM_SHARED}
+      partition: short
+      poll_interval: 1 s
+      queue_timeout: 2 h
+"""
+
+
+@pytest.fixture
+def slurm_sky(
+    catalog: Catalog,
+    data_dirs: dict[str, Path],
+    slurm_cluster: SlurmCluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Catalog:
+    """The SKY mission with two Slurm facilities, onboarded; inputs for one night ingested."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv("PROSEO_SLURM_SHARED", str(shared))
+    path = MISSION_DIR / "sky.yaml"
+    text = path.read_text().replace("facilities:\n", SLURM_FACILITIES, 1)
+    with catalog.session() as s:
+        sync_mission(s, load_mission(path, text=text))
+    ingest(catalog, "SKY", DAY, DAY + timedelta(days=1), tmp_path)
+    return catalog
