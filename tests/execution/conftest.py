@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests_execution_helpers import DAY, STAND_IN, ingest, onboard
+from tests_execution_helpers import DAY, SLURM_FACILITIES, STAND_IN, ingest, onboard
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import sync_mission
@@ -61,38 +61,6 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
                 os.environ.pop("SLURM_CONF", None)
             else:
                 os.environ["SLURM_CONF"] = before
-
-
-#: Three Slurm facilities added to the SKY mission: one with the default time limit, one
-#: whose jobs may run one minute only, one on the partition of one-minute jobs (where a
-#: step's default time limit can never start).
-SLURM_FACILITIES = """facilities:
-  cluster:
-    backend: slurm
-    storage_url: file://${PROSEO_DATA}/SKY-cluster
-    scratch_path: ${PROSEO_SCRATCH}/SKY-cluster
-    slurm:
-      shared_dir: ${PROSEO_SLURM_SHARED}
-      partition: debug
-      poll_interval: 1 s
-  cluster_1min:
-    backend: slurm
-    storage_url: file://${PROSEO_DATA}/SKY-cluster
-    scratch_path: ${PROSEO_SCRATCH}/SKY-cluster
-    slurm:
-      shared_dir: ${PROSEO_SLURM_SHARED}
-      time_limit: 1 min
-      poll_interval: 2 s
-  cluster_short:
-    backend: slurm
-    storage_url: file://${PROSEO_DATA}/SKY-cluster
-    scratch_path: ${PROSEO_SCRATCH}/SKY-cluster
-    slurm:
-      shared_dir: ${PROSEO_SLURM_SHARED}
-      partition: short
-      poll_interval: 1 s
-      queue_timeout: 2 h
-"""
 
 
 @pytest.fixture
