@@ -2,11 +2,11 @@
 
 :class:`SlurmCluster` writes a ``slurm.conf`` for one node (this host, its CPUs and memory)
 and two partitions (``debug``, the default, and ``short``: one minute at most) into a
-directory of its own, starts ``munged`` (its own key and socket,
-so no system service is needed or touched), ``slurmctld`` and ``slurmd`` as child
-processes in the foreground, waits until ``sinfo`` shows the node idle and stops them all
-again. Client commands find the cluster through ``SLURM_CONF`` (:meth:`SlurmCluster.env`).
-It runs as root (the daemons then need no service user); the packages come from
+directory of its own, starts ``munged`` (its own key and socket, so no system service is
+needed or touched), ``slurmctld`` and ``slurmd`` as child processes in the foreground,
+waits until ``sinfo`` shows the node idle and stops them all again. Client commands
+find the cluster through ``SLURM_CONF`` (:meth:`SlurmCluster.env`). It runs as root (the
+daemons then need no service user); the packages come from
 ``tests/execution/install_slurm.sh``.
 
 Accounting: there is no ``slurmdbd`` here (it needs MySQL/MariaDB), so

@@ -21,16 +21,23 @@ A run, try ``n`` of a step, in ``<shared_dir>/<mission>/<order>/<job step id>/tr
    ``--time`` (``slurm.time_limit``, else max_run_time plus the staging allowance, whole
    minutes), ``--partition``, ``--account``, ``--qos``; job name
    ``proseo-<mission>-<order>-<step>``. The wrapper's stdout/stderr go to
-   ``wrapper.out`` / ``wrapper.log``. The environment handed to the job drops the
-   catalogue URL and Airflow's settings (the job holds no database credentials);
+   ``wrapper.out`` / ``wrapper.log``. The job gets an allow-list of the worker's
+   environment only (:func:`proseo.execution.slurm_batch.job_env`: no catalogue URL,
+   Airflow settings or variables, database or interface passwords);
 3. the task defers to :class:`SlurmJobTrigger`: ``squeue`` until the job leaves the
    queue's states; a job gone from ``squeue`` is complete only when ``sacct`` or the
    manifest on the shared directory says so (clusters without accounting answer
-   nothing in ``sacct``); with neither after ``grace_polls`` more polls it is lost;
+   nothing in ``sacct``); with neither after ``grace_polls`` more polls it is lost.
+   The wait is bounded: a job pending for a reason that cannot clear, a job not ended
+   by the deadline (time limit plus the facility's ``queue_timeout``) and a ``squeue``
+   failing ``unknown_polls`` times in a row end it (the job cancelled); Airflow's own
+   deferral timeout, a little later, is the backstop (:meth:`resume_execution`
+   cancels the job by its name);
 4. :meth:`JobStepSlurmOperator.execute_complete`: a job that Slurm ended (TIMEOUT,
-   CANCELLED, OUT_OF_MEMORY, NODE_FAIL, ...) fails the step with Slurm's reason, e.g.
-   "Slurm time limit exceeded"; otherwise the manifest is read back and goes to
-   :func:`proseo.execution.steptask.finish`.
+   CANCELLED, OUT_OF_MEMORY, NODE_FAIL, ...) or the trigger gave up on fails the step
+   with the reason, e.g. "Slurm time limit exceeded" or "the Slurm job can never start
+   (job 7: pending for PartitionTimeLimit, ...)"; otherwise the manifest is read back
+   and goes to :func:`proseo.execution.steptask.finish`.
 
 ``on_kill`` (operator, while submitting) and :meth:`SlurmJobTrigger.on_kill` (deferred,
 when the task is killed) cancel the job.
