@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests_execution_helpers import STAND_IN, onboard
+from tests_execution_helpers import DAY, SLURM_FACILITIES, STAND_IN, ingest, onboard
 
 from proseo.catalog.db import Catalog
+from proseo.catalog.mission_sync import sync_mission
 from proseo.devtools.slurm import SlurmCluster, slurm_available
+from proseo.missions import load_mission
+
+from tests_paths import MISSION_DIR
 
 
 @pytest.fixture
@@ -56,3 +61,23 @@ def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmClu
                 os.environ.pop("SLURM_CONF", None)
             else:
                 os.environ["SLURM_CONF"] = before
+
+
+@pytest.fixture
+def slurm_sky(
+    catalog: Catalog,
+    data_dirs: dict[str, Path],
+    slurm_cluster: SlurmCluster,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Catalog:
+    """The SKY mission with two Slurm facilities, onboarded; inputs for one night ingested."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    monkeypatch.setenv("PROSEO_SLURM_SHARED", str(shared))
+    path = MISSION_DIR / "sky.yaml"
+    text = path.read_text().replace("facilities:\n", SLURM_FACILITIES, 1)
+    with catalog.session() as s:
+        sync_mission(s, load_mission(path, text=text))
+    ingest(catalog, "SKY", DAY, DAY + timedelta(days=1), tmp_path)
+    return catalog

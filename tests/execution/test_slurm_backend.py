@@ -23,10 +23,9 @@ import pytest
 from airflow.sdk.exceptions import AirflowException, TaskDeferred
 from airflow.triggers.base import TriggerEvent
 from sqlalchemy import select
-from tests_execution_helpers import DAY, ingest, steps_of
+from tests_execution_helpers import DAY, steps_of
 
 from proseo.catalog.db import Catalog
-from proseo.catalog.mission_sync import sync_mission
 from proseo.catalog.model_order import JobStep
 from proseo.catalog.model_product import Product
 from proseo.devtools.slurm import SlurmCluster
@@ -35,54 +34,10 @@ from proseo.execution.backends import operator_class
 from proseo.execution.slurm import JobStepSlurmOperator
 from proseo.execution.slurm_batch import batch_script, sbatch_options
 from proseo.execution.slurm_trigger import SlurmJobTrigger
-from proseo.missions import load_mission
 from proseo.planning import lifecycle, orders
 from proseo.planning.spec import OrderSpec
 
-from tests_paths import MISSION_DIR
-
 TASK = "calib_run"
-
-#: Two Slurm facilities added to the SKY mission: one with the default time limit, one
-#: whose jobs may run one minute only.
-SLURM_FACILITIES = """facilities:
-  cluster:
-    backend: slurm
-    storage_url: file://${PROSEO_DATA}/SKY-cluster
-    scratch_path: ${PROSEO_SCRATCH}/SKY-cluster
-    slurm:
-      shared_dir: ${PROSEO_SLURM_SHARED}
-      partition: debug
-      poll_interval: 1 s
-  cluster_1min:
-    backend: slurm
-    storage_url: file://${PROSEO_DATA}/SKY-cluster
-    scratch_path: ${PROSEO_SCRATCH}/SKY-cluster
-    slurm:
-      shared_dir: ${PROSEO_SLURM_SHARED}
-      time_limit: 1 min
-      poll_interval: 2 s
-"""
-
-
-@pytest.fixture
-def slurm_sky(
-    catalog: Catalog,
-    data_dirs: dict[str, Path],
-    slurm_cluster: SlurmCluster,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Catalog:
-    """The SKY mission with two Slurm facilities, onboarded; inputs for one night ingested."""
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    monkeypatch.setenv("PROSEO_SLURM_SHARED", str(shared))
-    path = MISSION_DIR / "sky.yaml"
-    text = path.read_text().replace("facilities:\n", SLURM_FACILITIES, 1)
-    with catalog.session() as s:
-        sync_mission(s, load_mission(path, text=text))
-    ingest(catalog, "SKY", DAY, DAY + timedelta(days=1), tmp_path)
-    return catalog
 
 
 def _release(catalog: Catalog, facility: str, **params: Any) -> int:
@@ -169,7 +124,9 @@ def test_options_come_from_the_tasks_and_the_facility(slurm_sky: Catalog) -> Non
 
 
 def test_trigger_serialises_to_its_arguments() -> None:
-    trigger = SlurmJobTrigger("17", "/shared/try-1/manifest.json", 5.0, grace_polls=2, time_limit_min=9)
+    trigger = SlurmJobTrigger(
+        "17", "/shared/try-1/manifest.json", 5.0, grace_polls=2, time_limit_min=9, deadline=1.5e9
+    )
     classpath, kwargs = trigger.serialize()
     assert classpath == "proseo.execution.slurm_trigger.SlurmJobTrigger"
     again = SlurmJobTrigger(**kwargs)
@@ -180,6 +137,8 @@ def test_trigger_serialises_to_its_arguments() -> None:
         "poll_interval": 5.0,
         "grace_polls": 2,
         "time_limit_min": 9,
+        "deadline": 1.5e9,
+        "unknown_polls": 10,
     }
 
 

@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from test_slurm_backend import SLURM_FACILITIES
-from tests_execution_helpers import DAY, ingest
+from tests_execution_helpers import DAY, SLURM_FACILITIES, ingest
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import sync_mission

@@ -1,11 +1,12 @@
 """A single-node Slurm cluster on localhost for tests and the demo: Debian's daemons, own state.
 
 :class:`SlurmCluster` writes a ``slurm.conf`` for one node (this host, its CPUs and memory)
-and one partition into a directory of its own, starts ``munged`` (its own key and socket,
-so no system service is needed or touched), ``slurmctld`` and ``slurmd`` as child
-processes in the foreground, waits until ``sinfo`` shows the node idle and stops them all
-again. Client commands find the cluster through ``SLURM_CONF`` (:meth:`SlurmCluster.env`).
-It runs as root (the daemons then need no service user); the packages come from
+and two partitions (``debug``, the default, and ``short``: one minute at most) into a
+directory of its own, starts ``munged`` (its own key and socket, so no system service is
+needed or touched), ``slurmctld`` and ``slurmd`` as child processes in the foreground,
+waits until ``sinfo`` shows the node idle and stops them all again. Client commands
+find the cluster through ``SLURM_CONF`` (:meth:`SlurmCluster.env`). It runs as root (the
+daemons then need no service user); the packages come from
 ``tests/execution/install_slurm.sh``.
 
 Accounting: there is no ``slurmdbd`` here (it needs MySQL/MariaDB), so
@@ -37,6 +38,10 @@ from proseo.devtools.s3server import free_port
 
 DAEMONS = ("munged", "slurmctld", "slurmd")
 PARTITION = "debug"
+#: A second partition on the same node whose jobs may run one minute at most: a job
+#: asking for more pends for good (``PartitionTimeLimit``; ``EnforcePartLimits=NO``,
+#: Slurm's default, queues such a job instead of refusing it).
+SHORT_PARTITION = "short"
 
 
 def slurm_available() -> bool:
@@ -133,6 +138,7 @@ class SlurmCluster:
                 f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={self.cpus} "
                 f"RealMemory={self.memory_mb} State=UNKNOWN",
                 f"PartitionName={PARTITION} Nodes={self.node} Default=YES MaxTime=INFINITE State=UP",
+                f"PartitionName={SHORT_PARTITION} Nodes={self.node} MaxTime=1 State=UP",
                 "",
             ]
         )
@@ -213,7 +219,8 @@ class SlurmCluster:
             env={**os.environ, **self.env()},
             timeout=30,
         )
-        return result.returncode == 0 and result.stdout.strip() == "idle"
+        states = set(result.stdout.split())  # one line per node and partition
+        return result.returncode == 0 and states == {"idle"}
 
     def stop(self, timeout_s: float = 15.0) -> None:
         """Cancel what is left, then TERM the daemons (slurmd first), KILL what does not end."""

@@ -21,16 +21,23 @@ A run, try ``n`` of a step, in ``<shared_dir>/<mission>/<order>/<job step id>/tr
    ``--time`` (``slurm.time_limit``, else max_run_time plus the staging allowance, whole
    minutes), ``--partition``, ``--account``, ``--qos``; job name
    ``proseo-<mission>-<order>-<step>``. The wrapper's stdout/stderr go to
-   ``wrapper.out`` / ``wrapper.log``. The environment handed to the job drops the
-   catalogue URL and Airflow's settings (the job holds no database credentials);
+   ``wrapper.out`` / ``wrapper.log``. The job gets an allow-list of the worker's
+   environment only (:func:`proseo.execution.slurm_batch.job_env`: no catalogue URL,
+   Airflow settings or variables, database or interface passwords);
 3. the task defers to :class:`SlurmJobTrigger`: ``squeue`` until the job leaves the
    queue's states; a job gone from ``squeue`` is complete only when ``sacct`` or the
    manifest on the shared directory says so (clusters without accounting answer
-   nothing in ``sacct``); with neither after ``grace_polls`` more polls it is lost;
+   nothing in ``sacct``); with neither after ``grace_polls`` more polls it is lost.
+   The wait is bounded: a job pending for a reason that cannot clear, a job not ended
+   by the deadline (time limit plus the facility's ``queue_timeout``) and a ``squeue``
+   failing ``unknown_polls`` times in a row end it (the job cancelled); Airflow's own
+   deferral timeout, a little later, is the backstop (:meth:`resume_execution`
+   cancels the job by its name);
 4. :meth:`JobStepSlurmOperator.execute_complete`: a job that Slurm ended (TIMEOUT,
-   CANCELLED, OUT_OF_MEMORY, NODE_FAIL, ...) fails the step with Slurm's reason, e.g.
-   "Slurm time limit exceeded"; otherwise the manifest is read back and goes to
-   :func:`proseo.execution.steptask.finish`.
+   CANCELLED, OUT_OF_MEMORY, NODE_FAIL, ...) or the trigger gave up on fails the step
+   with the reason, e.g. "Slurm time limit exceeded" or "the Slurm job can never start
+   (job 7: pending for PartitionTimeLimit, ...)"; otherwise the manifest is read back
+   and goes to :func:`proseo.execution.steptask.finish`.
 
 ``on_kill`` (operator, while submitting) and :meth:`SlurmJobTrigger.on_kill` (deferred,
 when the task is killed) cancel the job.
@@ -38,16 +45,28 @@ when the task is killed) cancel the job.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from contextlib import suppress
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
 from pydantic import ValidationError
 
 from proseo.execution import steptask
 from proseo.execution.errors import ExecutionError
-from proseo.execution.slurm_batch import cancel, job_dir, settings_of, submit, time_limit_min
+from proseo.execution.jobspec import build_job_spec
+from proseo.execution.slurm_batch import (
+    cancel,
+    cancel_named,
+    job_dir,
+    settings_of,
+    submit,
+    time_limit_min,
+)
 from proseo.execution.slurm_trigger import SlurmJobTrigger
 from proseo.wrapper.spec import Manifest, Status
 
@@ -64,8 +83,18 @@ SLURM_ENDS = {
     "DEADLINE": "the Slurm job missed its deadline",
     "REVOKED": "the Slurm job was revoked",
 }
-#: Secrets and settings of the orchestrator that a batch job must not inherit.
+#: Ends that the trigger imposed (it cancelled the job or lost Slurm): the step fails
+#: with this reason and the trigger's detail (the pending reason, squeue's error).
+TRIGGER_ENDS = {
+    "UNSCHEDULABLE": "the Slurm job can never start",
+    "WAIT_TIMEOUT": "the Slurm job did not end within its time limit plus the queue timeout",
+    "UNREACHABLE": "Slurm could not be asked about the job",
+}
+#: Lines of the wrapper's log shown when a job fails.
 TAIL_LINES = 20
+#: Airflow's own deferral timeout comes this long after the trigger's deadline: it is
+#: the backstop for a trigger that could not run, never the usual end.
+DEFER_BACKSTOP_S = 900
 
 
 class JobStepSlurmOperator(BaseOperator):
@@ -106,11 +135,28 @@ class JobStepSlurmOperator(BaseOperator):
         )
         self._job_id = submit(ctx, ti.try_number, wrapper=self.wrapper, log=self.log)
         directory = job_dir(ctx, ti.try_number)
-        interval = self.poll_interval or settings_of(ctx).poll_interval.total_seconds()
+        settings = settings_of(ctx)
+        interval = self.poll_interval or settings.poll_interval.total_seconds()
+        limit_min = time_limit_min(ctx)
+        wait_s = limit_min * 60 + settings.queue_allowance.total_seconds()
         trigger = SlurmJobTrigger(
-            self._job_id, str(directory / "manifest.json"), interval, time_limit_min=time_limit_min(ctx)
+            self._job_id,
+            str(directory / "manifest.json"),
+            interval,
+            time_limit_min=limit_min,
+            deadline=time.time() + wait_s,
         )
-        self.defer(trigger=trigger, method_name="execute_complete")
+        backstop = timedelta(seconds=wait_s + DEFER_BACKSTOP_S + 5 * interval)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """Airflow failing the deferred task (its timeout, a crashed trigger) cancels the job
+        first: nobody would wait for it any more."""
+        if next_method == TRIGGER_FAIL_REPR:
+            # Best effort: the failure that follows matters more than a cancel that failed.
+            with suppress(Exception), steptask.catalog_for(self.catalog_url).session() as s:
+                cancel_named(build_job_spec(s, int(self.job_step_id)))
+        return super().resume_execution(next_method, next_kwargs, context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """The job ended: Slurm's own end fails the step with its reason; else the manifest."""
@@ -120,9 +166,12 @@ class JobStepSlurmOperator(BaseOperator):
         base = Path(event["manifest_path"]).parent
         self.log.info("job step %s: Slurm job %s ended %s (%s)", step_id, job, state, event["detail"])
         manifest = read_manifest(base / "manifest.json")
-        if state in SLURM_ENDS:
-            reason = f"{SLURM_ENDS[state]} (job {job}"
-            reason += f", limit {event['time_limit_min']} min)" if state == "TIMEOUT" else ")"
+        if state in SLURM_ENDS or state in TRIGGER_ENDS:
+            if state in TRIGGER_ENDS:
+                reason = f"{TRIGGER_ENDS[state]} (job {job}: {event['detail']})"
+            else:
+                reason = f"{SLURM_ENDS[state]} (job {job}"
+                reason += f", limit {event['time_limit_min']} min)" if state == "TIMEOUT" else ")"
             if manifest is not None and manifest.reason:
                 reason += f"; the wrapper said: {manifest.reason}"
             self.log.error(

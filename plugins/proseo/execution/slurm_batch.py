@@ -4,6 +4,12 @@ Everything the operator of :mod:`proseo.execution.slurm` does with Slurm before 
 defers: the try's directory on the facility's shared directory, the ``sbatch`` options
 from the processor's tasks and the facility's settings, the script that ``exec``s the
 wrapper, and the calls themselves (synchronous: they run in the task process).
+
+The job's environment is an allow-list (:func:`job_env`): the worker holds the
+catalogue URL, Airflow's settings and variables, database and interface passwords that
+mission files name; none of it may reach a third-party processor. ``sbatch`` runs with
+only the allowed variables and ``--export=<their names>`` (Slurm adds its ``SLURM_*``),
+so the job does not inherit the rest even where Slurm would load a login environment.
 """
 
 from __future__ import annotations
@@ -22,8 +28,26 @@ from proseo.execution.local import find_wrapper, subprocess_env
 from proseo.missions.models import SlurmSettings
 from proseo.missions.types import quantity_value
 
-#: Secrets and settings of the orchestrator that a batch job must not inherit.
-PRIVATE_ENV = re.compile(r"^(PROSEO_CATALOG_URL|PROSEO_AIRFLOW_.*|AIRFLOW__.*|AIRFLOW_CONN_.*)$")
+#: What a batch job inherits from the worker, by name: the basics of a process, the
+#: wrapper's own settings (its scratch directory, the processors' log format) and the
+#: storage's credentials (``AWS_*``: S3 storage reads them, storage/s3.py).
+JOB_ENV_NAMES = frozenset(
+    {
+        "PATH",
+        "HOME",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "TMPDIR",
+        "PROSEO_SCRATCH",
+        "PROSEO_IPF_LOG_TIMESTAMPS",
+    }
+)
+#: ... and by prefix: the locale, Slurm's own (``SLURM_CONF`` for the client commands), S3.
+JOB_ENV_PREFIXES = ("LC_", "SLURM_", "AWS_")
 
 
 def job_dir(ctx: StepContext, try_number: int) -> Path:
@@ -91,8 +115,8 @@ def batch_script(ctx: StepContext, directory: Path, wrapper: Sequence[str]) -> s
 
 
 def job_env() -> dict[str, str]:
-    """What sbatch (and so the job) gets: ours, minus the orchestrator's secrets."""
-    return {k: v for k, v in subprocess_env().items() if not PRIVATE_ENV.match(k)}
+    """What sbatch (and so the job) gets: the allowed variables of ours, nothing else."""
+    return {k: v for k, v in subprocess_env().items() if k in JOB_ENV_NAMES or k.startswith(JOB_ENV_PREFIXES)}
 
 
 def submit(
@@ -109,7 +133,8 @@ def submit(
     script.write_text(batch_script(ctx, directory, wrapper or find_wrapper()))
     env = job_env()
     _run(["scancel", f"--name={job_name(ctx)}"], env, where)
-    out = _run(["sbatch", "--parsable", str(script)], env, where)
+    exported = ",".join(sorted(k for k in env if not k.startswith("SLURM_")))
+    out = _run(["sbatch", "--parsable", f"--export={exported}", str(script)], env, where)
     job_id = out.strip().split(";")[0]
     if not job_id.isdigit():
         raise ExecutionError(f"sbatch answered {out.strip()!r}, not a job id", **where)
@@ -120,6 +145,11 @@ def submit(
 
 def cancel(job_id: str) -> None:
     subprocess.run(["scancel", job_id], capture_output=True, timeout=60, check=False)
+
+
+def cancel_named(ctx: StepContext) -> None:
+    """Cancel every job of the step by its name (when its id is no longer known)."""
+    subprocess.run(["scancel", f"--name={job_name(ctx)}"], capture_output=True, timeout=60, check=False)
 
 
 def _run(command: list[str], env: dict[str, str], where: dict[str, Any]) -> str:

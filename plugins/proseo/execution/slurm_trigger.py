@@ -6,12 +6,21 @@ holds only plain values. A job gone from ``squeue`` (the controller forgets it
 ``MinJobAge`` seconds after its end) is not taken as completed: ``sacct`` must say how
 it ended (where the cluster keeps accounting), or the wrapper's manifest must be on the
 shared directory; otherwise the job is reported lost.
+
+It never waits for good: a job pending for a reason that cannot clear by itself
+(:data:`PERMANENT_REASONS`) is cancelled and reported ``UNSCHEDULABLE``; a job not ended
+by ``deadline`` (the operator's time limit plus the facility's queue allowance) is
+cancelled and reported ``WAIT_TIMEOUT``; ``unknown_polls`` failed ``squeue`` calls in a
+row end the wait as ``UNREACHABLE`` with squeue's error text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +46,36 @@ ACTIVE = frozenset(
 )
 
 
+#: Pending reasons that no time in the queue clears (squeue's ``%r``): the job's own
+#: request conflicts with the partition, its constraints, account or QOS, or a
+#: dependency that can no longer be met. Busy nodes, group limits, holds and down
+#: nodes may clear; those wait until the deadline. ``PartitionConfig`` is the job asking
+#: for more than the partition's nodes have (e.g. more CPUs than any node); Slurm also
+#: shows it for a moment after submission before the precise reason, hence
+#: :data:`SETTLE_S`.
+PERMANENT_REASONS = frozenset(
+    {
+        "BadConstraints",
+        "DependencyNeverSatisfied",
+        "InvalidAccount",
+        "InvalidQOS",
+        "PartitionConfig",
+        "PartitionTimeLimit",
+    }
+)
+#: Per-job limits of the association or QOS (e.g. ``QOSMaxCpuPerJobLimit``,
+#: ``AssocMaxWallDurationPerJobLimit``): the job itself asks for more than it may.
+PER_JOB_LIMIT = re.compile(r"^(Assoc|QOS)Max\w*PerJob(Limit)?$")
+#: A job must pend this long for permanent reasons (and two polls at least) before it
+#: is given up: the reason Slurm sets at submission is refined within seconds.
+SETTLE_S = 30.0
+
+
+def permanent_reason(reason: str) -> bool:
+    """Whether a pending job's reason can never clear while the job stays as it is."""
+    return reason in PERMANENT_REASONS or bool(PER_JOB_LIMIT.match(reason))
+
+
 class SlurmJobTrigger(BaseTrigger):
     """Waits for a Slurm job to end; one event ``{"job_id", "state", "source", "detail",
     "manifest_path", "time_limit_min"}`` (all the resumed task needs: ``dag.test()`` hands
@@ -46,7 +85,10 @@ class SlurmJobTrigger(BaseTrigger):
     ``sacct`` (accounting), ``manifest`` (neither knew, but the wrapper's manifest is on
     the shared directory; state ``UNKNOWN``) or ``lost`` (none of them, ``grace_polls``
     polls after the job left the queue). A failing ``squeue`` (controller down) is
-    logged and polled again.
+    logged and polled again, up to ``unknown_polls`` times in a row. The trigger's own
+    ends (job cancelled where there is one): ``UNSCHEDULABLE`` and ``WAIT_TIMEOUT``
+    (source ``squeue``), ``UNREACHABLE`` (source ``squeue``, squeue's error as detail).
+    ``deadline``: seconds since the epoch (absolute, so a restarted triggerer keeps it).
     """
 
     def __init__(
@@ -56,6 +98,8 @@ class SlurmJobTrigger(BaseTrigger):
         poll_interval: float = 30.0,
         grace_polls: int = 3,
         time_limit_min: int | None = None,
+        deadline: float | None = None,
+        unknown_polls: int = 10,
     ):
         super().__init__()
         self.job_id = str(job_id)
@@ -63,6 +107,9 @@ class SlurmJobTrigger(BaseTrigger):
         self.poll_interval = float(poll_interval)
         self.grace_polls = int(grace_polls)
         self.time_limit_min = time_limit_min
+        self.deadline = None if deadline is None else float(deadline)
+        self.unknown_polls = max(1, int(unknown_polls))
+        self._error = ""
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -73,19 +120,38 @@ class SlurmJobTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "grace_polls": self.grace_polls,
                 "time_limit_min": self.time_limit_min,
+                "deadline": self.deadline,
+                "unknown_polls": self.unknown_polls,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        missing, last = 0, None
+        missing, unknown, last = 0, 0, None
+        stuck_since: float | None = None  # first poll of an unbroken run of permanent reasons
         while True:
             state = await self.queue_state()
             if state is not None and state != last:
                 self.log.info("Slurm job %s: %s", self.job_id, state)
                 last = state
-            if state is not None and state.split("|")[0] not in ACTIVE and state != "?":
-                yield self._event(state.split("|")[0], "squeue", state)
+            unknown = unknown + 1 if state == "?" else 0
+            if unknown >= self.unknown_polls:
+                await _command("scancel", self.job_id)
+                detail = f"squeue failed {unknown} times in a row: {self._error}"
+                yield self._event("UNREACHABLE", "squeue", detail)
                 return
+            word, _, reason = (state or "").partition("|")
+            if state is not None and state != "?" and word not in ACTIVE:
+                yield self._event(word, "squeue", state)
+                return
+            if word == "PENDING" and permanent_reason(reason):
+                now = time.monotonic()
+                stuck_since = now if stuck_since is None else stuck_since
+                if now - stuck_since >= SETTLE_S:
+                    await _command("scancel", self.job_id)
+                    yield self._event("UNSCHEDULABLE", "squeue", f"pending for {reason}, which cannot clear")
+                    return
+            else:
+                stuck_since = None
             if state is None:  # gone from the queue: accounting, else the manifest
                 accounted = await self.accounting_state()
                 if accounted is not None:
@@ -98,6 +164,11 @@ class SlurmJobTrigger(BaseTrigger):
                 if missing > self.grace_polls:
                     yield self._event("UNKNOWN", "lost", "not in squeue or sacct, and no manifest")
                     return
+            elif self.deadline is not None and time.time() > self.deadline:
+                await _command("scancel", self.job_id)
+                when = datetime.fromtimestamp(self.deadline, UTC).isoformat(timespec="seconds")
+                yield self._event("WAIT_TIMEOUT", "squeue", f"still {state} at the wait deadline {when}")
+                return
             await asyncio.sleep(self.poll_interval)
 
     def _event(self, state: str, source: str, detail: str) -> TriggerEvent:
@@ -118,7 +189,8 @@ class SlurmJobTrigger(BaseTrigger):
         if code != 0:
             if "Invalid job id" in err:
                 return None
-            self.log.warning("Slurm job %s: squeue failed (%s): %s", self.job_id, code, err.strip())
+            self._error = f"({code}) {err.strip() or out.strip()}"
+            self.log.warning("Slurm job %s: squeue failed %s", self.job_id, self._error)
             return "?"
         line = out.strip().splitlines()[0] if out.strip() else ""
         return line or None

@@ -248,6 +248,10 @@ class KubernetesSettings(Model):
     image_pull_secrets: list[str] = Field(default_factory=list)
 
 
+#: How long a Slurm job may wait in the queue (on top of its time limit) by default.
+DEFAULT_QUEUE_TIMEOUT = timedelta(days=1)
+
+
 class SlurmSettings(Model):
     """Where and how a Slurm facility's batch jobs run (``sbatch`` options of every step).
 
@@ -262,6 +266,10 @@ class SlurmSettings(Model):
     #: The job's time limit; default: the processor's max_run_time plus the staging allowance.
     time_limit: Duration | None = None
     poll_interval: Duration = timedelta(seconds=30)
+    #: How long a job may wait in the queue on top of its time limit before the step fails
+    #: (default :data:`DEFAULT_QUEUE_TIMEOUT`); left out of the dump when absent, so files
+    #: without it keep their digest.
+    queue_timeout: Duration | None = Field(default=None, exclude_if=lambda v: v is None)
 
     @model_validator(mode="after")
     def _times(self) -> SlurmSettings:
@@ -269,7 +277,16 @@ class SlurmSettings(Model):
             raise ValueError("time_limit must be at least 1 min (Slurm counts whole minutes)")
         if not timedelta(seconds=1) <= self.poll_interval <= timedelta(minutes=10):
             raise ValueError("poll_interval must be between 1 s and 10 min")
+        if self.queue_timeout is not None and not (
+            timedelta(minutes=1) <= self.queue_timeout <= timedelta(days=30)
+        ):
+            raise ValueError("queue_timeout must be between 1 min and 30 days")
         return self
+
+    @property
+    def queue_allowance(self) -> timedelta:
+        """``queue_timeout``, else :data:`DEFAULT_QUEUE_TIMEOUT`."""
+        return self.queue_timeout if self.queue_timeout is not None else DEFAULT_QUEUE_TIMEOUT
 
 
 class Facility(Model):
