@@ -22,9 +22,12 @@ CHUNK = 1 << 20
 class PullError(ProseoError):
     """The delivery point refused or answered something unusable; names the source and URL."""
 
-    def __init__(self, message: str, *, source: str, url: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: str, url: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(f"source {source}: {message}")
         self.source, self.url, self.detail = source, url, message
+        self.status = status  # the HTTP status answered, when there was an answer
 
 
 def password_token(client: httpx.Client, root: str, user: str, password: str, *, source: str) -> str:
@@ -76,7 +79,10 @@ class ODataHttp:
             raise PullError(f"{type(exc).__name__}: {exc}", source=self.name, url=url) from exc
         if answer.status_code != 200:
             raise PullError(
-                f"{answer.status_code}: {answer.text[:300]}", source=self.name, url=str(answer.url)
+                f"{answer.status_code}: {answer.text[:300]}",
+                source=self.name,
+                url=str(answer.url),
+                status=answer.status_code,
             )
         try:
             body = answer.json()
