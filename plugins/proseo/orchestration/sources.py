@@ -16,9 +16,10 @@ Per source of a mission file's ``sources`` (:mod:`proseo.missions.sources`):
   task then adds one Asset event per class that arrived, ``proseo://<mission>/<class>``
   with ``{"product_ids": [...]}``, exactly as the pickup DAG and registration do, so
   the data triggers' DAG (``proseo_data__<MISSION>``) reacts to pulled products as to
-  any other arrival. A pull that fails half-way emits no events (Airflow records a
-  failed task's outlets not at all); what it did ingest is found by the data DAG's
-  timed scan, and the retry goes on from the cursor.
+  any other arrival. Airflow records a failed task's outlets not at all: a pull that
+  fails after taking something (a CADIP pull's ``exc.report``) announces what it took
+  and ends ``partial`` with its failures logged (they stay pending for the next run);
+  one that took nothing fails, and the retry goes on from the cursor.
 
 Credentials are resolved when they are needed, never stored with the DAG or the
 trigger: an Airflow connection (:func:`resolve_secret`; the triggerer uses the async
@@ -44,7 +45,7 @@ from proseo.catalog.mission_sync import get_mission
 from proseo.catalog.model_interface import InterfaceCursor
 from proseo.catalog.model_product import Product
 from proseo.execution.steptask import asset_for
-from proseo.interfaces.clients import Secret, configured_source, env_secret, run_source
+from proseo.interfaces.clients import Secret, arrivals_of, configured_source, env_secret, run_source
 from proseo.interfaces.prip_entity import odata_time
 from proseo.interfaces.pull import PullError
 from proseo.missions.sources import Credentials, SourceKind, SourceSpec, odata_filter
@@ -250,13 +251,26 @@ class SourcePullOperator(BaseOperator):
         return self.pull(context, spec, probe=str(status))
 
     def pull(self, context: Any, spec: SourceSpec, probe: str | None = None) -> dict[str, Any]:
-        """The pull in the worker (it writes storage and catalogue), then one event per class."""
+        """The pull in the worker (it writes storage and catalogue), then one event per class.
+
+        A pull that fails after taking something (a CADIP session failing after others
+        were taken: ``exc.report``) still announces what it took: Airflow records a task's
+        outlet events only when it succeeds, so such a run ends ``partial`` (the failures
+        logged as errors and returned); the failed sessions stay pending and the next run
+        tries them again. A failure with nothing taken fails the task (Airflow retries)."""
         catalog = Catalog(self.catalog_url)
         secret = resolve_secret(self.mission, self.source, spec.credentials)
+        failures: list[str] = []
         try:
             arrivals = run_source(catalog, self.mission, self.source, secret, spec=spec)
         except PullError as exc:  # Airflow retries; the cursor makes the retry go on from there
-            raise AirflowException(f"mission {self.mission}: {exc}") from exc
+            report = getattr(exc, "report", None)  # what it took before failing, if it says
+            arrivals = arrivals_of(catalog, self.mission, self.source, report)
+            if report is None or not arrivals.by_class:
+                raise AirflowException(f"mission {self.mission}: {exc}") from exc
+            failures = [str(f) for f in getattr(report, "failures", None) or [exc]]
+            for failure in failures:
+                log.error("source %s of %s: %s", self.source, self.mission, failure)
         events = context.get("outlet_events")
         if events is not None:
             alias = products_alias(self.mission, self.source)
@@ -265,12 +279,14 @@ class SourcePullOperator(BaseOperator):
         report = arrivals.report
         summary = {
             "source": self.source,
-            "status": "pulled",
+            "status": "partial" if failures else "pulled",
             "probe": probe,  # what the trigger saw: new, unanswered; None: not probed
             "taken": len(getattr(report, "taken", [])),
             "known": len(getattr(report, "known", [])),
             "products": {c: len(ids) for c, ids in arrivals.by_class.items()},
         }
+        if failures:
+            summary["failures"] = failures
         log.info("source %s of %s: %s", self.source, self.mission, summary)
         return summary
 
