@@ -17,7 +17,8 @@ What it understands (anything else is a 400, so a client sending more is caught)
 - ``GET /Sessions(<Id>)`` with ``$expand=QualityInfo``; ``GET /Files(<Id>)/$value``.
 
 ``world.cut`` holds file Ids whose next download is cut off half-way (the connection
-closes before the announced length); ``world.downloads`` counts the downloads served.
+closes before the announced length); ``world.refused`` holds session Ids whose single
+entity ``Sessions(<Id>)`` answers 503; ``world.downloads`` counts the downloads served.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class CadipWorld:
     files: list[Entity] = field(default_factory=list)
     quality: list[Entity] = field(default_factory=list)
     cut: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
     downloads: int = 0
     user: str = "cadip"
     password: str = "secret"
@@ -264,6 +266,8 @@ def make_app(world: CadipWorld) -> FastAPI:
     @app.get("/Sessions({entity_id})")
     def one_session(entity_id: str, request: Request) -> Any:
         expand = request.query_params.get("$expand")
+        if entity_id in world.refused:
+            raise HTTPException(503, "unavailable")
         for e in world.visible(world.sessions):
             if e.json["Id"] == entity_id:
                 return world.session_view(e, expand == "QualityInfo")

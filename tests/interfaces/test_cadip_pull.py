@@ -326,3 +326,22 @@ def test_an_unusable_session_entity_is_recorded_and_passed_neither_dropped_nor_f
     assert "is not a plain name" in third.gone["S5P_20250301T121500_W"]
     fourth = pull_sessions(s5p, "S5P", source)  # listed again at the cursor: known, quiet
     assert fourth.failures == [] and fourth.gone == {} and fourth.pending == {}
+
+
+def test_a_pending_session_that_cannot_be_asked_for_again_is_given_up_after_the_limit(
+    s5p: Catalog, world: CadipWorld, source: CadipSource
+) -> None:
+    sid = "S5P_20250301T114500_H"
+    entity_id = world.add_session(sid, channels=1)
+    assert pull_sessions(s5p, "S5P", source).pending == {
+        sid: "channel 1: final block not in yet (0 blocks so far)"
+    }
+    world.refused.add(entity_id)  # Sessions(<Id>) answers 503: not gone, a failure
+    with pytest.raises(CadipError, match=r"session S5P_20250301T114500_H: 503"):
+        pull_sessions(s5p, "S5P", source)
+    assert _states(s5p)[sid][0] == "pending"
+    with s5p.session() as s:
+        s.execute(update(CadipSession).values(first_seen=datetime.now(UTC) - timedelta(days=8)))
+    report = pull_sessions(s5p, "S5P", source)
+    assert report.failures == [] and list(report.gone) == [sid] and "503" in report.gone[sid]
+    assert _states(s5p)[sid][0] == "gone"
