@@ -257,6 +257,12 @@ def test_a_pending_session_the_cadip_no_longer_serves_is_gone_not_a_failure_at_e
         sid: "channel 2: final block not in yet (2 blocks so far)"
     }
     world.sessions.clear()  # evicted before it was ever whole: Sessions(<Id>) answers 404
+    world.listing_down = True  # ... but so would a wrong root: not gone while the listing fails
+    with pytest.raises(CadipError, match="503") as down:
+        pull_sessions(s5p, "S5P", source)
+    assert down.value.report is not None and sid in down.value.report.pending
+    assert _states(s5p)[sid][0] == "pending"
+    world.listing_down = False
 
     args = ["--catalog", s5p.url, "interfaces", "cadip-pull", source.root, "-m", "S5P", "--name", "cgs1"]
     args += ["--satellite", "S5P", "--class", CLASS, "--user", world.user, "--password", world.password]

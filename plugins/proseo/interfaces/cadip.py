@@ -42,6 +42,7 @@ from proseo.interfaces.cadip_record import (
     CadipReport,
     CadipSource,
     advance,
+    input_class,
     mark_gone,
     mark_taken,
     record,
@@ -53,26 +54,7 @@ from proseo.interfaces.odata_http import ODataHttp, PullError
 from proseo.interfaces.prip_entity import odata_time
 from proseo.missions.loader import LoadedMission
 
-__all__ = ["CadipError", "CadipReport", "CadipSource", "pull_sessions"]
-
-
-def input_class(mission: LoadedMission, source: CadipSource) -> str:
-    """The L0 class the sessions become: the source's, or the mission's only input-only L0 class."""
-    cfg = mission.config
-    if source.product_type is not None:
-        if source.product_type not in cfg.product_classes:
-            raise CadipError(
-                f"mission {mission.code} has no product class {source.product_type!r}", source=source.name
-            )
-        return source.product_type
-    raw = [t for t, c in cfg.product_classes.items() if str(c.level) == "L0" and cfg.producer_of(t) is None]
-    if len(raw) != 1:
-        raise CadipError(
-            f"give the product class to ingest sessions as; mission {mission.code} has "
-            f"{len(raw)} input-only L0 classes ({', '.join(raw) or 'none'})",
-            source=source.name,
-        )
-    return raw[0]
+__all__ = ["CadipError", "CadipReport", "CadipSource", "input_class", "pull_sessions"]
 
 
 def pull_sessions(
@@ -106,9 +88,14 @@ def pull_sessions(
             puller.scratch = Path(scratch)
             for entity_id, session_id in pending:
                 puller.again(entity_id, session_id)
-            for page in puller.session_pages(since):
-                for entity in page:
-                    puller.examine(entity, new=True)
+            try:
+                for page in puller.session_pages(since):
+                    for entity in page:
+                        puller.examine(entity, new=True)
+            except CadipError as exc:
+                exc.report = report  # what this pull took before the listing failed
+                raise
+            puller.confirm_gone()
     finally:
         puller.http.close()
     if report.failures:
@@ -144,6 +131,7 @@ class _Puller:
         self.ingestor = Ingestor(catalog, mission)
         self.scratch = Path(".")
         self.seen: set[str] = set()
+        self.missing: list[tuple[str, str, str]] = []  # 404 on re-examination: entity, session, reason
         self.give_up_before = utcnow() - source.give_up_after
 
     def get(self, url: str, params: dict[str, str] | None, session: str | None) -> dict[str, Any]:
@@ -178,14 +166,24 @@ class _Puller:
         try:
             entity = self.get(url, {"$expand": "QualityInfo"}, session_id)
         except CadipError as exc:
-            if exc.status == 404:  # evicted or withdrawn: final, nothing left to take
+            if exc.status == 404:  # evicted or withdrawn, once the listing shows the root is right
                 reason = f"no longer served by the CADIP: {exc}"
-                mark_gone(self.catalog, self.mission_id, self.source.name, entity_id, reason)
-                self.report.gone[session_id] = reason
+                set_reason(self.catalog, self.mission_id, self.source.name, entity_id, reason)
+                self.report.pending[session_id] = reason
+                self.missing.append((entity_id, session_id, reason))
             else:  # refused, unreachable: stays pending with the reason, until given up
                 self.failed(entity_id, session_id, exc)
             return
         self.examine(entity)
+
+    def confirm_gone(self) -> None:
+        """The Sessions listing answered: a session its entity URL says 404 for is gone (final).
+
+        Not before: a wrong root answers 404 for every session, and would end them all."""
+        for entity_id, session_id, reason in self.missing:
+            mark_gone(self.catalog, self.mission_id, self.source.name, entity_id, reason)
+            self.report.pending.pop(session_id, None)
+            self.report.gone[session_id] = reason
 
     def failed(self, entity_id: str, session_id: str, exc: CadipError) -> None:
         """A failure: the session stays pending (the pull fails), or it failed too long and is gone."""

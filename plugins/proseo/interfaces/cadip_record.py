@@ -19,6 +19,7 @@ from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.model_cadip import CadipFile, CadipSession, CadipState
 from proseo.catalog.model_interface import InterfaceCursor
 from proseo.interfaces.odata_http import PullError
+from proseo.missions.loader import LoadedMission
 
 if TYPE_CHECKING:
     from proseo.interfaces.cadip_session import BlockFile
@@ -73,6 +74,25 @@ class CadipError(PullError):
         super().__init__(where + message, source=source, url=url, status=status)
         self.session, self.file = session, file
         self.report: CadipReport | None = None
+
+
+def input_class(mission: LoadedMission, source: CadipSource) -> str:
+    """The L0 class the sessions become: the source's, or the mission's only input-only L0 class."""
+    cfg = mission.config
+    if source.product_type is not None:
+        if source.product_type not in cfg.product_classes:
+            raise CadipError(
+                f"mission {mission.code} has no product class {source.product_type!r}", source=source.name
+            )
+        return source.product_type
+    raw = [t for t, c in cfg.product_classes.items() if str(c.level) == "L0" and cfg.producer_of(t) is None]
+    if len(raw) != 1:
+        raise CadipError(
+            f"give the product class to ingest sessions as; mission {mission.code} has "
+            f"{len(raw)} input-only L0 classes ({', '.join(raw) or 'none'})",
+            source=source.name,
+        )
+    return raw[0]
 
 
 class SessionFacts(Protocol):
