@@ -261,11 +261,13 @@ def test_a_pending_session_the_cadip_no_longer_serves_is_gone_not_a_failure_at_e
     with pytest.raises(CadipError, match="503") as down:
         pull_sessions(s5p, "S5P", source)
     assert down.value.report is not None and sid in down.value.report.pending
+    args = ["--catalog", s5p.url, "interfaces", "cadip-pull", source.root, "-m", "S5P", "--name", "cgs1"]
+    args += ["--satellite", "S5P", "--class", CLASS, "--user", world.user, "--password", world.password]
+    failed = CliRunner().invoke(cli, args)
+    assert failed.exit_code == 1 and "error: source cgs1: 503" in failed.output, failed.output
     assert _states(s5p)[sid][0] == "pending"
     world.listing_down = False
 
-    args = ["--catalog", s5p.url, "interfaces", "cadip-pull", source.root, "-m", "S5P", "--name", "cgs1"]
-    args += ["--satellite", "S5P", "--class", CLASS, "--user", world.user, "--password", world.password]
     shown = CliRunner().invoke(cli, [*args, "--format", "json"])
     assert shown.exit_code == 0, shown.output
     gone = json.loads(shown.output)["gone"]

@@ -136,8 +136,8 @@ def cadip_pull(
             f"{len(report.taken)} sessions taken ({len(report.products)} products), "
             f"{len(report.pending)} pending, {len(report.gone)} gone, {len(report.known)} taken before"
         )
-    if failure is not None:
-        for f in report.failures:
+    if failure is not None:  # the listing's own failure is not among the sessions'
+        for f in report.failures if failure in report.failures else [*report.failures, failure]:
             err_console.print(f"[red]error:[/red] {escape(str(f))}", soft_wrap=True)
         sys.exit(1)
 

@@ -138,7 +138,8 @@ class SourcePullOperator(BaseOperator):
             arrivals = arrivals_of(catalog, self.mission, self.source, report)
             if report is None or not arrivals.by_class:
                 raise AirflowException(f"mission {self.mission}: {exc}") from exc
-            failures = [str(f) for f in getattr(report, "failures", None) or [exc]]
+            listed = list(getattr(report, "failures", None) or [])
+            failures = [str(f) for f in (listed if exc in listed else [*listed, exc])]
             for failure in failures:
                 log.error("source %s of %s: %s", self.source, self.mission, failure)
         events = context.get("outlet_events")
