@@ -17,7 +17,9 @@ What it understands (anything else is a 400, so a client sending more is caught)
 - ``GET /Sessions(<Id>)`` with ``$expand=QualityInfo``; ``GET /Files(<Id>)/$value``.
 
 ``world.cut`` holds file Ids whose next download is cut off half-way (the connection
-closes before the announced length); ``world.downloads`` counts the downloads served.
+closes before the announced length); ``world.refused`` holds session Ids whose single
+entity ``Sessions(<Id>)`` answers 503, ``world.listing_down`` makes the ``Sessions``
+listing answer 503; ``world.downloads`` counts the downloads served.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class CadipWorld:
     files: list[Entity] = field(default_factory=list)
     quality: list[Entity] = field(default_factory=list)
     cut: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
+    listing_down: bool = False
     downloads: int = 0
     user: str = "cadip"
     password: str = "secret"
@@ -255,6 +259,8 @@ def make_app(world: CadipWorld) -> FastAPI:
     @app.get("/Sessions")
     def sessions(request: Request) -> Any:
         expand = request.query_params.get("$expand")
+        if world.listing_down:
+            raise HTTPException(503, "unavailable")
         if expand not in (None, "QualityInfo"):
             raise HTTPException(400, "only $expand=QualityInfo")
         expanded = expand is not None and world.expand_in_lists
@@ -264,6 +270,8 @@ def make_app(world: CadipWorld) -> FastAPI:
     @app.get("/Sessions({entity_id})")
     def one_session(entity_id: str, request: Request) -> Any:
         expand = request.query_params.get("$expand")
+        if entity_id in world.refused:
+            raise HTTPException(503, "unavailable")
         for e in world.visible(world.sessions):
             if e.json["Id"] == entity_id:
                 return world.session_view(e, expand == "QualityInfo")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -239,3 +240,116 @@ def test_quality_info_is_fetched_per_session_from_a_server_that_does_not_expand_
     _two_channels(world, sid, late=0, quality=0)
     assert pull_sessions(s5p, "S5P", source).taken == [sid]
     assert _products(s5p) == sorted(_expected(world, sid, c) for c in (1, 2))
+
+
+def test_a_pending_session_the_cadip_no_longer_serves_is_gone_not_a_failure_at_every_pull(
+    s5p: Catalog, world: CadipWorld, source: CadipSource
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from proseo.cli.main import cli
+
+    sid = "S5P_20250301T114500_G"
+    _two_channels(world, sid, late=1, quality=1)
+    assert pull_sessions(s5p, "S5P", source).pending == {
+        sid: "channel 2: final block not in yet (2 blocks so far)"
+    }
+    world.sessions.clear()  # evicted before it was ever whole: Sessions(<Id>) answers 404
+    world.listing_down = True  # ... but so would a wrong root: not gone while the listing fails
+    with pytest.raises(CadipError, match="503") as down:
+        pull_sessions(s5p, "S5P", source)
+    assert down.value.report is not None and sid in down.value.report.pending
+    args = ["--catalog", s5p.url, "interfaces", "cadip-pull", source.root, "-m", "S5P", "--name", "cgs1"]
+    args += ["--satellite", "S5P", "--class", CLASS, "--user", world.user, "--password", world.password]
+    failed = CliRunner().invoke(cli, args)
+    assert failed.exit_code == 1 and "error: source cgs1: 503" in failed.output, failed.output
+    assert _states(s5p)[sid][0] == "pending"
+    world.listing_down = False
+
+    shown = CliRunner().invoke(cli, [*args, "--format", "json"])
+    assert shown.exit_code == 0, shown.output
+    gone = json.loads(shown.output)["gone"]
+    assert list(gone) == [sid] and "no longer served by the CADIP" in gone[sid] and "404" in gone[sid]
+    state, reason = _states(s5p)[sid]
+    assert state == "gone" and reason == gone[sid]
+    table = CliRunner().invoke(cli, args)
+    assert table.exit_code == 0 and "0 pending, 0 gone" in table.output, "final: not looked at again"
+    later = pull_sessions(s5p, "S5P", source)
+    assert later.failures == [] and later.pending == {} and later.gone == {}
+
+
+def test_a_session_that_keeps_failing_past_the_limit_is_given_up_with_its_reason(
+    s5p: Catalog, world: CadipWorld, source: CadipSource
+) -> None:
+    sid = "S5P_20250301T114500_F"
+    _two_channels(world, sid, late=0, quality=0)
+    final_2 = next(e for e in world.files if e.json["Channel"] == 2 and e.json["FinalBlock"])
+    world.cut.add(final_2.json["Id"])
+    with pytest.raises(CadipError):
+        pull_sessions(s5p, "S5P", source)  # within the limit: a failure, retried next pull
+    assert _states(s5p)[sid][0] == "pending"
+    with s5p.session() as s:  # first seen longer ago than the source allows
+        s.execute(update(CadipSession).values(first_seen=datetime.now(UTC) - timedelta(days=8)))
+    world.cut.add(final_2.json["Id"])  # still failing
+
+    report = pull_sessions(s5p, "S5P", source)
+    assert report.failures == [] and report.pending == {} and list(report.gone) == [sid]
+    assert "given up" in report.gone[sid] and final_2.json["Name"] in report.gone[sid]
+    state, reason = _states(s5p)[sid]
+    assert state == "gone" and final_2.json["Name"] in (reason or "")
+    downloads = world.downloads
+    again = pull_sessions(s5p, "S5P", source)
+    assert again.failures == [] and again.gone == {} and world.downloads == downloads
+    assert _products(s5p) == []
+
+
+def test_an_unusable_session_entity_is_recorded_and_passed_neither_dropped_nor_failing_every_pull(
+    s5p: Catalog, world: CadipWorld, source: CadipSource
+) -> None:
+    broken, fine = "S5P_20250301T114500_U", "S5P_20250301T120000_V"
+    _two_channels(world, broken, late=0, quality=0)
+    _two_channels(world, fine, late=0, quality=0)
+    entity = next(e for e in world.sessions if e.json["SessionId"] == broken)
+    entity.json["NumChannels"] = "two"
+
+    first = pull_sessions(s5p, "S5P", source)  # the valid session after it moves the cursor past it
+    assert first.taken == [fine] and first.failures == []
+    assert first.pending == {broken: "unusable session entity: NumChannels is 'two', expected an integer"}
+    with s5p.session() as s:
+        row = s.scalars(select(CadipSession).where(CadipSession.session_id == broken)).one()
+        assert (row.entity_id, row.state) == (entity.json["Id"], "pending")
+
+    entity.json["NumChannels"] = 2  # the CADIP corrects it: asked again by its Id, then taken
+    second = pull_sessions(s5p, "S5P", source)
+    assert second.taken == [broken] and second.failures == []
+    assert _products(s5p) == sorted(_expected(world, sid, c) for sid in (broken, fine) for c in (1, 2))
+
+    world.add_session("S5P_20250301T121500_W", tick=1)  # the newest, with an Id that is no name
+    world.sessions[-1].json["Id"] = "not a name"
+    world.tick = 1
+    third = pull_sessions(s5p, "S5P", source)
+    assert third.failures == [] and list(third.gone) == ["S5P_20250301T121500_W"]
+    assert "is not a plain name" in third.gone["S5P_20250301T121500_W"]
+    fourth = pull_sessions(s5p, "S5P", source)  # listed again at the cursor: known, quiet
+    assert fourth.failures == [] and fourth.gone == {} and fourth.pending == {}
+
+
+def test_a_pending_session_that_cannot_be_asked_for_again_is_given_up_after_the_limit(
+    s5p: Catalog, world: CadipWorld, source: CadipSource
+) -> None:
+    sid = "S5P_20250301T114500_H"
+    entity_id = world.add_session(sid, channels=1)
+    assert pull_sessions(s5p, "S5P", source).pending == {
+        sid: "channel 1: final block not in yet (0 blocks so far)"
+    }
+    world.refused.add(entity_id)  # Sessions(<Id>) answers 503: not gone, a failure
+    with pytest.raises(CadipError, match=r"session S5P_20250301T114500_H: 503"):
+        pull_sessions(s5p, "S5P", source)
+    assert _states(s5p)[sid][0] == "pending"
+    with s5p.session() as s:
+        s.execute(update(CadipSession).values(first_seen=datetime.now(UTC) - timedelta(days=8)))
+    report = pull_sessions(s5p, "S5P", source)
+    assert report.failures == [] and list(report.gone) == [sid] and "503" in report.gone[sid]
+    assert _states(s5p)[sid][0] == "gone"

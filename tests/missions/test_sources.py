@@ -121,6 +121,24 @@ sources:
     (
         """
 sources:
+  partner:
+    kind: prip
+    url: https://reader:s3cret@prip.example.org/odata/v1
+    interval: 5 min
+    product_types: [L0__ODB_1_]
+    credentials: {connection: partner}
+""",
+        [
+            (
+                "sources.partner.url",
+                "url: https://reader:s3cret@",
+                "the URL carries a user name or password (user:password@host): give them under 'credentials'",
+            ),
+        ],
+    ),
+    (
+        """
+sources:
   often:
     kind: auxip
     url: http://auxip.example.org
@@ -217,7 +235,9 @@ sources:
 
 
 @pytest.mark.parametrize(
-    "section, expected", BAD, ids=["crossref", "fields", "limits", "names", "kinds", "cadip-class"]
+    "section, expected",
+    BAD,
+    ids=["crossref", "fields", "userinfo", "limits", "names", "kinds", "cadip-class"],
 )
 def test_bad_sources_are_located_errors(
     tmp_path: Path, section: str, expected: list[tuple[str, str, str]]
@@ -233,3 +253,10 @@ def test_bad_sources_are_located_errors(
             f"expected {where} line {line}: {message!r}; got:\n{report}"
         )
     assert len(issues) == len(expected), report
+
+
+def test_a_password_in_the_url_is_refused_and_not_repeated(tmp_path: Path) -> None:
+    path = _write(tmp_path, BAD[2][0])
+    with pytest.raises(ConfigError) as info:
+        load_mission(path)
+    assert "s3cret" not in str(info.value) and "sources.partner.url" in str(info.value)

@@ -28,12 +28,8 @@ from proseo.errors import NotFoundError
 from proseo.interfaces.clients import CLIENTS, Secret, SourceConfigError, configured_source, source_object
 from proseo.interfaces.pull import Source
 from proseo.missions import load_mission
-from proseo.orchestration.sources import (
-    SourceProbeTrigger,
-    SourcePullOperator,
-    build_source_dags,
-    resolve_secret,
-)
+from proseo.orchestration.source_probe import SourceProbeTrigger, resolve_secret
+from proseo.orchestration.sources import SourcePullOperator, build_source_dags
 
 from tests_paths import MISSION_DIR
 
@@ -90,7 +86,7 @@ def _trigger() -> SourceProbeTrigger:
 def test_the_trigger_survives_its_serialisation_and_carries_no_secret() -> None:
     trigger = _trigger()
     path, kwargs = trigger.serialize()
-    assert path == "proseo.orchestration.sources.SourceProbeTrigger"
+    assert path == "proseo.orchestration.source_probe.SourceProbeTrigger"
     # The triggerer stores the kwargs as JSON and rebuilds the trigger from them.
     module, _, name = path.rpartition(".")
     rebuilt = getattr(importlib.import_module(module), name)(**json.loads(json.dumps(kwargs)))

@@ -4,7 +4,9 @@ A session's blocks arrive over time, channel by channel, and its QualityInfo com
 a session stays ``pending`` (with the reason: which channel lacks what) until every
 channel is whole, and is examined again at each pull. Only a whole session is
 downloaded and ingested; then it is ``taken`` with its files, so a pull restarted
-anywhere downloads nothing twice and a session is never ingested half.
+anywhere downloads nothing twice and a session is never ingested half. A pending
+session the CADIP no longer serves, or one that kept failing too long, is ``gone``
+(with the reason): final, so no state is stuck and no pull fails on it forever.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from proseo.catalog.db import Base, BigId, utcnow
 class CadipState(enum.StrEnum):
     PENDING = "pending"  # seen, not whole yet (or its download/ingestion failed): looked at again
     TAKEN = "taken"  # every channel whole and ingested
+    #: final, never looked at again: the CADIP no longer serves it (404), its entity could not
+    #: be used and cannot be asked for again, or it kept failing for longer than the source allows
+    GONE = "gone"
 
 
 class CadipSession(Base):
@@ -40,7 +45,7 @@ class CadipSession(Base):
     downlink_start: Mapped[datetime | None]
     downlink_stop: Mapped[datetime | None]
     state: Mapped[str] = mapped_column(String(16), default=CadipState.PENDING.value, index=True)
-    #: Why a pending session is not taken yet (what is missing, or the last failure).
+    #: Why a session is pending (what is missing, or the last failure) or gone.
     reason: Mapped[str | None] = mapped_column(Text)
     #: How many times it was examined (pending sessions are looked at on every pull).
     examined: Mapped[int] = mapped_column(default=0)

@@ -86,7 +86,9 @@ def cadip_pull(
     """Take the whole sessions of the CADIP at URL (its OData root) as L0 products.
 
     Sessions not whole yet are listed as pending with the reason; the next pull looks
-    at them again. Exit 1 if a session failed (download or ingestion; it stays pending).
+    at them again. Sessions given up (no longer served, or failing for too long) are
+    listed as gone with the reason. Exit 1 if a session failed (download or ingestion;
+    it stays pending).
     """
     try:
         from proseo.interfaces.cadip import CadipError, CadipReport, CadipSource, pull_sessions
@@ -121,19 +123,21 @@ def cadip_pull(
                 "products": report.products,
                 "pending": report.pending,
                 "known": report.known,
+                "gone": report.gone,
                 "failures": [str(f) for f in report.failures],
             }
         )
     else:
         rows = [(sid, "[green]taken[/]", "") for sid in report.taken]
         rows += [(sid, "[yellow]pending[/]", escape(why)) for sid, why in report.pending.items()]
+        rows += [(sid, "[red]gone[/]", escape(why)) for sid, why in report.gone.items()]
         table(f"CADIP pull: {url}", ("session", "state", "reason"), rows)
         console.print(
             f"{len(report.taken)} sessions taken ({len(report.products)} products), "
-            f"{len(report.pending)} pending, {len(report.known)} taken before"
+            f"{len(report.pending)} pending, {len(report.gone)} gone, {len(report.known)} taken before"
         )
-    if failure is not None:
-        for f in report.failures:
+    if failure is not None:  # the listing's own failure is not among the sessions'
+        for f in report.failures if failure in report.failures else [*report.failures, failure]:
             err_console.print(f"[red]error:[/red] {escape(str(f))}", soft_wrap=True)
         sys.exit(1)
 

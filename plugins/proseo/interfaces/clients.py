@@ -12,7 +12,9 @@ Adding a kind is one module and one line here.
 
 :func:`run_source` reads the source from the mission's latest revision (so a changed
 mission file applies at the next pull), pulls, and returns what arrived per product
-class: the product ids systematic production is told about. No Airflow in here.
+class: the product ids systematic production is told about; :func:`arrivals_of` reads
+the same from the report a failed pull carries (``exc.report``: what it took before
+failing). No Airflow in here.
 """
 
 from __future__ import annotations
@@ -160,6 +162,11 @@ def run_source(
     spec = spec or configured_source(catalog, mission, name)
     pull: Callable[..., Any] = _load(CLIENTS[spec.kind.value].function)
     report = pull(catalog, mission, source_object(name, spec, secret), progress=progress)
+    return arrivals_of(catalog, mission, name, report)
+
+
+def arrivals_of(catalog: Catalog, mission: str, name: str, report: Any) -> Arrivals:
+    """What a client's report says arrived, per class (also the report a failed pull carries)."""
     # File names ingested: a CADIP report lists them as ``products`` (its ``taken`` are sessions).
     taken = [str(n) for n in getattr(report, "products", None) or getattr(report, "taken", [])]
     return Arrivals(name, report, arrived(catalog, mission, taken) if taken else {})

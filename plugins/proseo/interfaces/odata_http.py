@@ -22,22 +22,57 @@ CHUNK = 1 << 20
 class PullError(ProseoError):
     """The delivery point refused or answered something unusable; names the source and URL."""
 
-    def __init__(self, message: str, *, source: str, url: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, source: str, url: str | None = None, status: int | None = None
+    ) -> None:
         super().__init__(f"source {source}: {message}")
         self.source, self.url, self.detail = source, url, message
+        self.status = status  # the HTTP status answered, when there was an answer
 
 
 def password_token(client: httpx.Client, root: str, user: str, password: str, *, source: str) -> str:
     """A bearer token from a delivery point's OAuth2 route (password grant)."""
-    url = f"{root}/oauth2/token"
-    form = {"grant_type": "password", "username": user, "password": password}
+    url, form = f"{root}/oauth2/token", _grant(user, password)
     try:
         answer = client.post(url, data=form)
     except httpx.HTTPError as exc:
         raise PullError(f"token route: {type(exc).__name__}: {exc}", source=source, url=url) from exc
+    return token_of(answer, source=source, url=url)
+
+
+async def apassword_token(
+    client: httpx.AsyncClient, root: str, user: str, password: str, *, source: str
+) -> str:
+    """:func:`password_token` for asynchronous callers (the triggerer's probes)."""
+    url, form = f"{root}/oauth2/token", _grant(user, password)
+    try:
+        answer = await client.post(url, data=form)
+    except httpx.HTTPError as exc:
+        raise PullError(f"token route: {type(exc).__name__}: {exc}", source=source, url=url) from exc
+    return token_of(answer, source=source, url=url)
+
+
+def _grant(user: str, password: str) -> dict[str, str]:
+    return {"grant_type": "password", "username": user, "password": password}
+
+
+def token_of(answer: httpx.Response, *, source: str, url: str) -> str:
+    """The access token of the token route's answer; a refusal or an unusable answer is a PullError."""
     if answer.status_code != 200:
-        raise PullError(f"token refused ({answer.status_code}): {answer.text[:300]}", source=source, url=url)
-    return str(answer.json()["access_token"])
+        raise PullError(
+            f"token refused ({answer.status_code}): {answer.text[:300]}",
+            source=source,
+            url=url,
+            status=answer.status_code,
+        )
+    try:
+        body = answer.json()
+    except ValueError as exc:
+        raise PullError("token route: the answer is not JSON", source=source, url=url) from exc
+    token = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise PullError("token route: no access_token in the answer", source=source, url=url)
+    return token
 
 
 class ODataHttp:
@@ -76,7 +111,10 @@ class ODataHttp:
             raise PullError(f"{type(exc).__name__}: {exc}", source=self.name, url=url) from exc
         if answer.status_code != 200:
             raise PullError(
-                f"{answer.status_code}: {answer.text[:300]}", source=self.name, url=str(answer.url)
+                f"{answer.status_code}: {answer.text[:300]}",
+                source=self.name,
+                url=str(answer.url),
+                status=answer.status_code,
             )
         try:
             body = answer.json()

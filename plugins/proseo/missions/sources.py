@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -89,6 +90,11 @@ class SourceSpec(Model):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
+        if "@" in urlsplit(url).netloc:  # not echoed: the URL would show the password
+            raise ValueError(
+                "the URL carries a user name or password (user:password@host): give them under "
+                "'credentials' (an Airflow connection or environment variable names), never in the URL"
+            )
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
             raise ValueError(f"{url!r} is not the http:// or https:// root of an OData service")
         return url

@@ -6,8 +6,9 @@ Per source of a mission file's ``sources`` (:mod:`proseo.missions.sources`):
   ``interval`` (``DeltaTriggerTimetable``), ``max_active_runs=1``: two pulls of one
   source never overlap, and the source's cursor in the catalogue makes a restarted or
   retried pull resume where the last one stopped;
-* its one task, :class:`SourcePullOperator`, defers at once to :class:`SourceProbeTrigger`
-  (no worker slot while waiting): the triggerer asks the source every ``poll_s`` for the
+* its one task, :class:`SourcePullOperator`, defers at once to
+  :class:`~proseo.orchestration.source_probe.SourceProbeTrigger` (no worker slot while
+  waiting): the triggerer asks the source every ``poll_s`` for the
   products published from the cursor on (Ids, usually one page) and the catalogue which
   of them it holds, until one is new or the interval is over.
   A CADIP source is not probed (sessions are not Products): it is pulled at once;
@@ -16,48 +17,41 @@ Per source of a mission file's ``sources`` (:mod:`proseo.missions.sources`):
   task then adds one Asset event per class that arrived, ``proseo://<mission>/<class>``
   with ``{"product_ids": [...]}``, exactly as the pickup DAG and registration do, so
   the data triggers' DAG (``proseo_data__<MISSION>``) reacts to pulled products as to
-  any other arrival. A pull that fails half-way emits no events (Airflow records a
-  failed task's outlets not at all); what it did ingest is found by the data DAG's
-  timed scan, and the retry goes on from the cursor.
+  any other arrival. Airflow records a failed task's outlets not at all: a pull that
+  fails after taking something (a CADIP pull's ``exc.report``) announces what it took
+  and ends ``partial`` with its failures logged (they stay pending for the next run);
+  one that took nothing fails, and the retry goes on from the cursor.
 
 Credentials are resolved when they are needed, never stored with the DAG or the
-trigger: an Airflow connection (:func:`resolve_secret`; the triggerer uses the async
-lookup) or the environment variables the mission file names.
+trigger: an Airflow connection or the environment variables the mission file names
+(:mod:`proseo.orchestration.source_probe`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-from airflow.sdk import DAG, AssetAlias, BaseHook, BaseOperator, DeltaTriggerTimetable, get_parsing_context
+from airflow.sdk import DAG, AssetAlias, BaseOperator, DeltaTriggerTimetable, get_parsing_context
 from airflow.sdk.exceptions import AirflowException
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 from sqlalchemy import select
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import get_mission
 from proseo.catalog.model_interface import InterfaceCursor
-from proseo.catalog.model_product import Product
 from proseo.execution.steptask import asset_for
-from proseo.interfaces.clients import Secret, configured_source, env_secret, run_source
+from proseo.interfaces.clients import arrivals_of, configured_source, run_source
+from proseo.interfaces.odata_http import PullError
 from proseo.interfaces.prip_entity import odata_time
-from proseo.interfaces.pull import PullError
-from proseo.missions.sources import Credentials, SourceKind, SourceSpec, odata_filter
+from proseo.missions.sources import SourceKind, SourceSpec, odata_filter
 from proseo.orchestration.factory import START
+from proseo.orchestration.source_probe import MAX_POLL_S, SourceProbeTrigger, resolve_secret
 from proseo.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 DAG_PREFIX = "proseo_source__"
-#: The longest the triggerer waits between two looks at a source.
-MAX_POLL_S = 60.0
-#: Entities per page of a probe (the products at the cursor's time, taken already, are listed too).
-PROBE_TOP = 100
 
 
 def source_dag_id(mission: str, name: str) -> str:
@@ -67,129 +61,6 @@ def source_dag_id(mission: str, name: str) -> str:
 def products_alias(mission: str, name: str) -> AssetAlias:
     """The pull task's outlet: events are added per class that actually arrived."""
     return AssetAlias(f"proseo_source_{mission}_{name}_products")
-
-
-def _from_connection(login: str | None, password: str | None) -> Secret:
-    """A connection with a login: a password grant; with only a password: a bearer token."""
-    if login:
-        return Secret(username=login, password=password)
-    return Secret(token=password)
-
-
-def resolve_secret(mission: str, name: str, creds: Credentials) -> Secret:
-    """The source's credentials now (in a worker): its Airflow connection, else its env variables."""
-    if creds.connection is not None:
-        conn = BaseHook.get_connection(creds.connection)
-        return _from_connection(conn.login, conn.password)
-    return env_secret(mission, name, creds)
-
-
-class SourceProbeTrigger(BaseTrigger):
-    """Fires when the source has a product published after the cursor, or when ``until`` comes."""
-
-    def __init__(
-        self,
-        mission: str,
-        source: str,
-        root: str,
-        filter: str,
-        since: str | None,
-        until: str,
-        poll_s: float,
-        credentials: dict[str, Any],
-        timeout_s: float = 60.0,
-        catalog_url: str | None = None,
-    ) -> None:
-        super().__init__()
-        self.mission, self.source, self.root, self.filter = mission, source, root, filter
-        self.since, self.until, self.poll_s = since, until, float(poll_s)
-        self.catalog_url = catalog_url
-        self._catalog: Catalog | None = None
-        self.credentials, self.timeout_s = dict(credentials), float(timeout_s)
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{__name__}.SourceProbeTrigger",
-            {
-                "mission": self.mission,
-                "source": self.source,
-                "root": self.root,
-                "filter": self.filter,
-                "since": self.since,
-                "until": self.until,
-                "poll_s": self.poll_s,
-                "credentials": self.credentials,
-                "timeout_s": self.timeout_s,
-                "catalog_url": self.catalog_url,
-            },
-        )
-
-    def query(self) -> dict[str, str]:
-        """The probe's query: products from the cursor on, oldest first, a page of them."""
-        where = f"({self.filter})"
-        if self.since is not None:
-            where += f" and PublicationDate ge {self.since}"
-        return {"$filter": where, "$top": str(PROBE_TOP), "$orderby": "PublicationDate asc"}
-
-    async def secret(self) -> Secret:
-        creds = Credentials.model_validate(self.credentials)
-        if creds.connection is not None:
-            conn = await BaseHook.aget_connection(creds.connection)
-            return _from_connection(conn.login, conn.password)
-        return env_secret(self.mission, self.source, creds)
-
-    async def probe(self, client: httpx.AsyncClient, secret: Secret) -> int:
-        """How many products of the first page holding any are not in the catalogue yet.
-
-        From the cursor on, as the pull asks: products share a publication time (batch by
-        batch) and the cursor is that time in ms, so the products at the cursor, taken
-        already, are listed again; they are told from new ones by their Ids. Usually one
-        page (the last batch taken, then nothing or something new)."""
-        token = secret.token
-        if token is None:
-            form = {"grant_type": "password", "username": secret.username, "password": secret.password}
-            answer = await client.post(f"{self.root}/oauth2/token", data=form)
-            answer.raise_for_status()
-            token = str(answer.json()["access_token"])
-        headers = {"Authorization": f"Bearer {token}"}
-        url: str | None = f"{self.root}/Products"
-        params: dict[str, str] | None = self.query()
-        while url:  # pages of Ids from the cursor on, until one the catalogue lacks
-            answer = await client.get(url, params=params, headers=headers)
-            answer.raise_for_status()
-            body = answer.json()
-            listed = [str(e.get("Id")) for e in body.get("value") or []]
-            known = await asyncio.to_thread(self.known, listed) if listed else set()
-            if new := len(set(listed) - known):
-                return new
-            url, params = body.get("@odata.nextLink"), None  # the link carries every option
-        return 0
-
-    def known(self, ids: list[str]) -> set[str]:
-        """Which of these Ids the catalogue holds already (blocking: run in a thread)."""
-        if self._catalog is None:  # engines are cached per URL: one per triggerer, not per trigger
-            self._catalog = Catalog(self.catalog_url)
-        with self._catalog.session() as s:
-            return set(s.scalars(select(Product.uuid).where(Product.uuid.in_(ids))))
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        until = datetime.fromisoformat(self.until)
-        async with httpx.AsyncClient(timeout=self.timeout_s, follow_redirects=True) as client:
-            while True:
-                try:
-                    count = await self.probe(client, await self.secret())
-                except Exception as exc:  # unreachable, refused: the pull says why, or retries
-                    self.log.warning("source %s of %s: probe failed: %s", self.source, self.mission, exc)
-                    yield TriggerEvent({"status": "unanswered", "message": f"{type(exc).__name__}: {exc}"})
-                    return
-                if count > 0:
-                    yield TriggerEvent({"status": "new", "count": count})
-                    return
-                left = (until - datetime.now(UTC)).total_seconds()
-                if left <= 0:
-                    yield TriggerEvent({"status": "idle"})
-                    return
-                await asyncio.sleep(min(self.poll_s, left))
 
 
 def _cursor(catalog: Catalog, mission: str, name: str) -> datetime | None:
@@ -250,13 +121,27 @@ class SourcePullOperator(BaseOperator):
         return self.pull(context, spec, probe=str(status))
 
     def pull(self, context: Any, spec: SourceSpec, probe: str | None = None) -> dict[str, Any]:
-        """The pull in the worker (it writes storage and catalogue), then one event per class."""
+        """The pull in the worker (it writes storage and catalogue), then one event per class.
+
+        A pull that fails after taking something (a CADIP session failing after others
+        were taken: ``exc.report``) still announces what it took: Airflow records a task's
+        outlet events only when it succeeds, so such a run ends ``partial`` (the failures
+        logged as errors and returned); the failed sessions stay pending and the next run
+        tries them again. A failure with nothing taken fails the task (Airflow retries)."""
         catalog = Catalog(self.catalog_url)
         secret = resolve_secret(self.mission, self.source, spec.credentials)
+        failures: list[str] = []
         try:
             arrivals = run_source(catalog, self.mission, self.source, secret, spec=spec)
         except PullError as exc:  # Airflow retries; the cursor makes the retry go on from there
-            raise AirflowException(f"mission {self.mission}: {exc}") from exc
+            report = getattr(exc, "report", None)  # what it took before failing, if it says
+            arrivals = arrivals_of(catalog, self.mission, self.source, report)
+            if report is None or not arrivals.by_class:
+                raise AirflowException(f"mission {self.mission}: {exc}") from exc
+            listed = list(getattr(report, "failures", None) or [])
+            failures = [str(f) for f in (listed if exc in listed else [*listed, exc])]
+            for failure in failures:
+                log.error("source %s of %s: %s", self.source, self.mission, failure)
         events = context.get("outlet_events")
         if events is not None:
             alias = products_alias(self.mission, self.source)
@@ -265,12 +150,14 @@ class SourcePullOperator(BaseOperator):
         report = arrivals.report
         summary = {
             "source": self.source,
-            "status": "pulled",
+            "status": "partial" if failures else "pulled",
             "probe": probe,  # what the trigger saw: new, unanswered; None: not probed
             "taken": len(getattr(report, "taken", [])),
             "known": len(getattr(report, "known", [])),
             "products": {c: len(ids) for c, ids in arrivals.by_class.items()},
         }
+        if failures:
+            summary["failures"] = failures
         log.info("source %s of %s: %s", self.source, self.mission, summary)
         return summary
 
