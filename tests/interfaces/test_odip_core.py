@@ -9,7 +9,7 @@ import pytest
 
 from proseo.catalog.model_order import OrderState
 from proseo.interfaces.odip_estimate import DEFAULT_S, estimate_date
-from proseo.interfaces.odip_notify import FIRST_RETRY_S, MAX_RETRY_S, retry_after
+from proseo.interfaces.odip_notify import FIRST_RETRY_S, MAX_RETRY_S, RETRY
 from proseo.interfaces.odip_status import MESSAGES, Status, production_status
 from proseo.interfaces.odip_workflows import OdipRequestError, workflows
 from proseo.missions import load_mission
@@ -95,6 +95,6 @@ def test_estimate_sums_medians_of_the_steps_left() -> None:
 
 
 def test_notification_back_off_doubles_up_to_the_cap() -> None:
-    assert retry_after(1) == FIRST_RETRY_S
-    assert retry_after(2) == 2 * FIRST_RETRY_S
-    assert retry_after(50) == MAX_RETRY_S
+    assert RETRY.delay(1).total_seconds() == FIRST_RETRY_S
+    assert RETRY.delay(2).total_seconds() == 2 * FIRST_RETRY_S
+    assert RETRY.delay(50).total_seconds() == MAX_RETRY_S

@@ -27,6 +27,7 @@ from proseo.catalog.model_odip import OdipOrder
 from proseo.catalog.model_order import Job, JobStep, OrderEvent, OrderState, ProcessingOrder
 from proseo.catalog.model_product import Product, ProductFile
 from proseo.errors import NotFoundError, ProseoError
+from proseo.interfaces.notify_http import endpoint_problem
 from proseo.interfaces.odip_estimate import estimate_date, observed_medians, remaining_steps
 from proseo.interfaces.odip_status import FINAL, production_status
 from proseo.interfaces.odip_workflows import OdipRequestError, Workflow, workflows
@@ -128,8 +129,9 @@ def parse_request(session: Session, body: Any, allowed: list[str] | None) -> Req
     if not isinstance(priority, int) or isinstance(priority, bool) or not 1 <= priority <= 100:
         raise OdipRequestError("Priority", f"expected an integer from 1 to 100, not {priority!r}")
     endpoint = _text(body, "NotificationEndpoint", limit=1000)
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise OdipRequestError("NotificationEndpoint", "expected an http:// or https:// URL")
+    problem = endpoint_problem(endpoint) if endpoint is not None else None
+    if problem:
+        raise OdipRequestError("NotificationEndpoint", problem)
     for key, limit in (("Name", 200), ("NotificationEpUsername", 200), ("NotificationEpPassword", 500)):
         _text(body, key, limit=limit)
     return Request(workflow, start, stop, parameters, priority, body)

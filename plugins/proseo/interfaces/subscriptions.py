@@ -29,6 +29,7 @@ from proseo.catalog.model_subscription import (
     SubscriptionType,
 )
 from proseo.errors import NotFoundError, ProseoError
+from proseo.interfaces.notify_http import endpoint_problem
 from proseo.interfaces.odata_filter import parse_filter
 from proseo.interfaces.odata_lexer import ODataError
 from proseo.interfaces.prip_entity import odata_time
@@ -123,8 +124,11 @@ def create_subscription(
     kind = _text(body, "SubscriptionType") or (SubscriptionType.PUSH if endpoint else SubscriptionType.PULL)
     if kind not in (SubscriptionType.PUSH, SubscriptionType.PULL):
         raise SubscriptionError("SubscriptionType", f"{kind[:20]!r}: push or pull")
-    if kind == SubscriptionType.PUSH and not (endpoint and endpoint.startswith(("http://", "https://"))):
+    if kind == SubscriptionType.PUSH and not endpoint:
         raise SubscriptionError("NotificationEndpoint", "a push subscription needs an http(s) URL")
+    problem = endpoint_problem(endpoint) if endpoint else None
+    if problem:
+        raise SubscriptionError("NotificationEndpoint", problem)
     if kind == SubscriptionType.PULL and endpoint:
         raise SubscriptionError("NotificationEndpoint", "a pull subscription has no endpoint")
     user, password = _text(body, "NotificationEpUsername", limit=256), _text(body, "NotificationEpPassword")
