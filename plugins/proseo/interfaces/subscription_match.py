@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, String, exists, insert, literal, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from proseo.catalog.access import Role, grants_of
@@ -71,10 +72,12 @@ def enqueue_matches(catalog: Catalog, *, now: datetime | None = None) -> dict[st
         try:
             with catalog.session() as session:
                 found = _match_one(session, sid, now)
-        except ProseoError as exc:
-            # A filter that no longer translates (a mission revision retyped a parameter):
-            # this subscription waits, its mark unmoved, and the others go on.
-            log.error("subscription %d: not matched: %s", sid, exc)
+        except (ProseoError, SQLAlchemyError) as exc:
+            # A filter that no longer translates (a mission revision retyped a parameter), or
+            # one the database refuses to run (an Integer attribute cast of a value that is not
+            # a number is a DataError on PostgreSQL): its transaction is rolled back, this
+            # subscription waits with its mark unmoved, and the others go on.
+            log.error("subscription %d: not matched: %s", sid, str(exc).splitlines()[0][:500])
             continue
         if found is not None:
             queued[found[0]] = found[1]
