@@ -305,3 +305,30 @@ def test_a_named_input_product_gives_the_window(odip: httpx.Client, world: Catal
     with world.session() as s:
         order = s.scalars(select(ProcessingOrder).where(ProcessingOrder.uuid == made.json()["Id"])).one()
         assert (order.start_time, order.stop_time) == (start, stop)
+
+
+def test_a_client_sees_and_cancels_only_its_own_orders_an_admin_all(
+    odip: httpx.Client, odip_url: str, token_for: Any, world: Catalog
+) -> None:
+    from proseo.interfaces import odip_orders
+
+    with world.session() as s:
+        parsed = odip_orders.parse_request(
+            s, {**ORDER, "NotificationEndpoint": "http://hook.example/x"}, ["SKY"]
+        )
+        key = odip_orders.create(s, parsed, "ops").uuid
+    as_user = {
+        u: httpx.Client(base_url=odip_url, headers={"Authorization": f"Bearer {token_for(u)}"}, timeout=60)
+        for u in ("ops", "sky-admin", "root")
+    }
+    # The Airflow user operates SKY too, but the order is ops's.
+    assert key not in [o["Id"] for o in odip.get("/ProductionOrder").json()["value"]]
+    assert odip.get(f"/ProductionOrder({key})").status_code == 404
+    assert odip.post(f"/ProductionOrder({key})/OData.CSC.Cancel").status_code == 404
+    for user in ("ops", "sky-admin", "root"):
+        http = as_user[user]
+        assert key in [o["Id"] for o in http.get("/ProductionOrder").json()["value"]], user
+        shown = http.get(f"/ProductionOrder({key})")
+        assert shown.status_code == 200 and shown.json()["NotificationEndpoint"] == "http://hook.example/x"
+    with world.session() as s:
+        assert s.scalar(select(ProcessingOrder.state).where(ProcessingOrder.uuid == key)) == "INITIAL"

@@ -360,3 +360,23 @@ def test_an_owner_who_lost_the_mission_is_sent_nothing(
     with world.session() as s:
         access.grant(s, "s5p-viewer", "S5P", "viewer", by="test")
     assert enqueue_matches(world)[sub["Id"]] == len([u for u, t in new.items() if t == WANTED]) > 0
+
+
+def test_what_was_queued_is_not_pushed_once_the_owner_lost_the_mission(
+    prip_url: str, token_for: Any, world: Catalog, receiver: Receiver, tmp_path: Path
+) -> None:
+    with _http(prip_url, token_for, "s5p-viewer") as http:
+        sub = _create(http, FilterParam=FILTER, NotificationEndpoint=receiver.url)
+    wanted = [
+        u for u, t in _publish(world, "S5P", DAY + timedelta(hours=6), 3, tmp_path).items() if t == WANTED
+    ]
+    assert enqueue_matches(world)[sub["Id"]] == len(wanted) > 0
+    with world.session() as s:
+        access.revoke(s, "s5p-viewer", "S5P")
+    report = deliver_due(world, now=datetime.now(UTC))
+    assert (report.delivered, report.failed) == (0, len(wanted)) and receiver.posts == []
+    with world.session() as s:
+        from proseo.catalog.model_subscription import SubscriptionNotification
+
+        errors = set(s.scalars(select(SubscriptionNotification.last_error)))
+    assert errors == {"the owner may no longer view mission S5P"}

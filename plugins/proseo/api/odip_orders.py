@@ -1,6 +1,8 @@
 """ODIP ``ProductionOrder``: create (``POST /ProductionOrder`` and the action
 ``OData.CSC.Order``), list, read, cancel (``OData.CSC.Cancel``), and the product made.
 
+A caller sees, reads and cancels their own orders (on missions they may view; cancel
+needs operator); a mission's admin, every order of the mission.
 Creation writes the order and its ODIP row in one transaction, approves the order
 and answers ``queued`` at once; planning and release follow in the background (and,
 should the server stop first, in the ``proseo_odip`` DAG's sweep). Cancel is the REST
@@ -46,9 +48,8 @@ def visible_missions(session: Session, caller: Caller, role: Role) -> list[str]:
 
 
 def _scope(session: Session, caller: Caller) -> ColumnElement[bool] | None:
-    if caller.grants.everywhere:
-        return None
-    return Mission.code.in_(visible_missions(session, caller, Role.VIEWER))
+    """The caller's own orders, and every order of the missions they administer."""
+    return core.visible(session, caller.grants)
 
 
 async def _body(request: Request) -> Any:
@@ -112,7 +113,7 @@ async def order_action(
 
 @router.get("/ProductionOrder")
 def list_orders(request: Request, caller: CallerDep, catalog: CatalogDep) -> JSONResponse:
-    """The caller's missions' production orders, newest first; ``$top`` and ``$skip`` page."""
+    """The caller's own production orders (an admin: the mission's), newest first; ``$top``/``$skip`` page."""
     params = dict(request.query_params)
     for key in params:
         if key not in ("$top", "$skip"):

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
+from proseo.catalog.access import Grants, Role
 from proseo.catalog.configs import revision_config_of
 from proseo.catalog.db import utcnow
 from proseo.catalog.mission_sync import latest_revision
+from proseo.catalog.model_access import ALL_MISSIONS
 from proseo.catalog.model_mission import Mission
 from proseo.catalog.model_odip import OdipOrder
 from proseo.catalog.model_order import Job, JobStep, OrderEvent, OrderState, ProcessingOrder
@@ -198,6 +200,23 @@ def create(session: Session, request: Request, user: str) -> ProcessingOrder:
     )
     session.flush()
     return order
+
+
+def visible(session: Session, grants: Grants) -> ColumnElement[bool] | None:
+    """ODIP orders the caller sees: their own on missions they view, all on missions they administer.
+
+    None: every order (an admin of every mission). The notification endpoint and its user
+    are the client's, so another client of the mission never sees, nor cancels, them.
+    """
+    if grants.allows(ALL_MISSIONS, Role.ADMIN):
+        return None
+    codes = session.scalars(select(Mission.code)).all()
+    viewed = grants.visible(codes)
+    administered = [c for c in codes if grants.allows(c, Role.ADMIN)]
+    if not viewed:
+        return false()
+    own = and_(OdipOrder.created_by == grants.user, Mission.code.in_(viewed))
+    return or_(own, Mission.code.in_(administered))
 
 
 def find(session: Session, key: str, scope: ColumnElement[bool] | None) -> tuple[ProcessingOrder, str]:

@@ -22,7 +22,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
+from proseo.catalog.access import Role, grants_of
 from proseo.catalog.db import Catalog, utcnow
+from proseo.catalog.model_mission import Mission
 from proseo.catalog.model_subscription import (
     NotificationState,
     Subscription,
@@ -91,17 +93,26 @@ def deliver_due(
             .where(n.claim == token)
             .order_by(n.id)
         ).all()
-        auth = {
-            s.uuid: (s.endpoint_user, s.endpoint_password)
-            for s in session.scalars(
-                select(Subscription).where(Subscription.uuid.in_({c[1] for c in claimed}))
-            )
-        }
+        subs = session.execute(
+            select(Subscription, Mission.code)
+            .join(Mission, Mission.id == Subscription.mission_id)
+            .where(Subscription.uuid.in_({c[1] for c in claimed}))
+        ).all()
+        auth = {s.uuid: (s.endpoint_user, s.endpoint_password) for s, _ in subs}
+        # Access again at delivery: what was queued while the owner could view the mission
+        # is not sent once they no longer may.
+        grants = {owner: grants_of(session, owner) for owner in {s.owner for s, _ in subs}}
+        barred = {s.uuid: code for s, code in subs if not grants[s.owner].allows(code, Role.VIEWER)}
         bodies = notification_bodies(session, [(c[0], c[1], c[2]) for c in claimed], now)
     report = DeliveryReport()
     jobs: dict[int, tuple[str, dict[str, object], str | None, str | None]] = {}
     for nid, subscription, _, attempts, endpoint in claimed:
         body = bodies.get(nid)
+        if subscription in barred:
+            lost = f"the owner may no longer view mission {barred[subscription]}"
+            _finish(catalog, nid, token, now, attempts, backoff, lost, final=True)
+            report.failed += 1
+            continue
         if body is None:
             gone = "the product is no longer available"
             _finish(catalog, nid, token, now, attempts, backoff, gone, final=True)
