@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.model_odip import OdipOrder
@@ -332,3 +332,39 @@ def test_a_client_sees_and_cancels_only_its_own_orders_an_admin_all(
         assert shown.status_code == 200 and shown.json()["NotificationEndpoint"] == "http://hook.example/x"
     with world.session() as s:
         assert s.scalar(select(ProcessingOrder.state).where(ProcessingOrder.uuid == key)) == "INITIAL"
+
+
+def test_an_order_whose_approval_fails_is_still_created_once(
+    odip: httpx.Client, world: Catalog, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault injection (the approval raising after the order was committed): the client gets
+    201 and the order's Id, so it has no reason to send it again; the sweep takes it over."""
+    from proseo.api import odip_orders as api
+    from proseo.errors import ProseoError
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ProseoError("approval refused by the test")
+
+    monkeypatch.setattr(api.lifecycle, "approve_order", refuse)
+    answer = odip.post("/ProductionOrder", json=ORDER)
+    assert answer.status_code == 201, answer.text
+    with world.session() as s:
+        order = s.scalars(select(ProcessingOrder).where(ProcessingOrder.uuid == answer.json()["Id"])).one()
+        assert order.state == "INITIAL" and s.scalar(select(func.count()).select_from(OdipOrder)) == 1
+    assert "approving SKY/" in caplog.text and "approval refused by the test" in caplog.text
+
+
+def test_a_background_release_that_fails_is_logged(world: Catalog, caplog: pytest.LogCaptureFixture) -> None:
+    from proseo.api.odip_orders import _release
+    from proseo.interfaces import odip_orders
+    from proseo.planning import lifecycle
+
+    made = []
+    for _ in range(2):  # the second asks for the first's product: refused until it is made
+        with world.session() as s:
+            made.append(odip_orders.create(s, odip_orders.parse_request(s, ORDER, ["SKY"]), "ops").identifier)
+        lifecycle.approve_order(world, "SKY", made[-1])
+    _release(world, "SKY", made[0])
+    assert "not released" not in caplog.text
+    _release(world, "SKY", made[1])
+    assert f"odip: SKY/{made[1]} not released yet" in caplog.text

@@ -13,6 +13,7 @@ move together. The product is the PRIP's: its entity and ``$value`` download.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Request
@@ -38,6 +39,7 @@ from proseo.planning import lifecycle
 from proseo.planning.states import TERMINAL
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 MAX_TOP = 1000
 
 
@@ -64,7 +66,15 @@ def _release(catalog: Catalog, mission: str, identifier: str) -> None:
     """Plan and release a queued order (after the answer; the DAG's sweep retries what this misses)."""
     released: list[str] = []
     failed: list[str] = []
-    lifecycle.carry_to_release(catalog, mission, [(identifier, "APPROVED")], released, failed)
+    try:
+        lifecycle.carry_to_release(catalog, mission, [(identifier, "APPROVED")], released, failed)
+    except Exception:  # the sweep retries; nobody waits for this answer
+        log.exception("odip: releasing %s/%s failed; the proseo_odip sweep retries it", mission, identifier)
+        return
+    for reason in failed:
+        log.warning(
+            "odip: %s/%s not released yet (the proseo_odip sweep retries it): %s", mission, identifier, reason
+        )
 
 
 async def _create(request: Request, caller: Caller, catalog: Catalog, tasks: BackgroundTasks) -> JSONResponse:
@@ -76,8 +86,16 @@ async def _create(request: Request, caller: Caller, catalog: Catalog, tasks: Bac
         parsed = core.parse_request(session, body, allowed)
         order = core.create(session, parsed, caller.name)
         mission, identifier, key = parsed.workflow.mission, order.identifier, order.uuid
-    lifecycle.approve_order(catalog, mission, identifier, message=f"ODIP, by {caller.name}")
-    tasks.add_task(_release, catalog, mission, identifier)
+    try:
+        lifecycle.approve_order(catalog, mission, identifier, message=f"ODIP, by {caller.name}")
+    except Exception:
+        # The order exists (committed above): an error answer would make a client that retries
+        # create it twice. It stays INITIAL, and the proseo_odip sweep approves and releases it.
+        log.exception(
+            "odip: approving %s/%s failed; the proseo_odip sweep takes it over", mission, identifier
+        )
+    else:
+        tasks.add_task(_release, catalog, mission, identifier)
     return _entity_answer(request, catalog, caller, key, status=201)
 
 
