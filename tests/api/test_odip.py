@@ -368,3 +368,59 @@ def test_a_background_release_that_fails_is_logged(world: Catalog, caplog: pytes
     assert "not released" not in caplog.text
     _release(world, "SKY", made[1])
     assert f"odip: SKY/{made[1]} not released yet" in caplog.text
+
+
+def test_output_size_counts_a_replicated_product_once(world: Catalog) -> None:
+    """A product stored at two facilities: OrderOutputSize is its size, not twice it."""
+    from proseo.catalog.model_mission import Facility, Mission
+    from proseo.catalog.model_order import Job, JobStep
+    from proseo.catalog.model_product import Product, ProductFile
+    from proseo.interfaces import odip_orders
+    from proseo.planning import lifecycle
+
+    with world.session() as s:
+        order = odip_orders.create(s, odip_orders.parse_request(s, ORDER, ["SKY"]), "ops")
+        order_id, identifier = order.id, order.identifier
+    lifecycle.approve_order(world, "SKY", identifier)
+    lifecycle.plan_order(world, "SKY", identifier)
+    with world.session() as s:
+        step = s.scalars(
+            select(JobStep)
+            .join(Job, Job.id == JobStep.job_id)
+            .where(Job.order_id == order_id, JobStep.requested)
+        ).first()
+        assert step is not None
+        mission_id = s.scalar(select(Mission.id).where(Mission.code == "SKY"))
+        made = s.scalars(select(Product).where(Product.mission_id == mission_id).order_by(Product.id)).first()
+        assert made is not None
+        made.job_step_id = step.id
+        first = s.scalars(select(ProductFile).where(ProductFile.product_id == made.id)).all()
+        home = s.get(Facility, first[0].facility_id)
+        assert home is not None
+        other = Facility(
+            mission_id=home.mission_id,
+            name="replica",
+            backend=home.backend,
+            storage_url=home.storage_url + "-replica",
+            storage_options={},
+            scratch_path=home.scratch_path,
+            max_concurrent_job_steps=1,
+        )
+        s.add(other)
+        s.flush()
+        for f in first:
+            s.add(
+                ProductFile(
+                    product_id=made.id,
+                    facility_id=other.id,
+                    file_name=f.file_name,
+                    storage_url=f.storage_url + "-replica",
+                    size=f.size,
+                    md5=f.md5,
+                    sha256=f.sha256,
+                )
+            )
+        expected = sum(f.size for f in first)
+        key = made.uuid
+    with world.session() as s:
+        assert odip_orders.output_products(s, order_id) == [(key, expected)]

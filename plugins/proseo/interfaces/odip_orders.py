@@ -112,16 +112,11 @@ def parse_request(session: Session, body: Any, allowed: list[str] | None) -> Req
     for key in body:
         if key not in FIELDS and key not in READ_ONLY and not key.startswith("@odata."):
             raise OdipRequestError(key, f"unknown property; properties are {', '.join(sorted(FIELDS))}")
-    found = mission_workflows(session, allowed)
-    name = _text(body, "WorkflowName", limit=200)
-    wid = _text(body, "WorkflowId", limit=64)
-    if name is None and wid is None:
-        raise OdipRequestError("WorkflowName", "required (or WorkflowId)")
-    match = [w for w in found if (name is None or w.name == name) and (wid is None or w.id == wid)]
-    if not match:
-        field = "WorkflowName" if name is not None else "WorkflowId"
-        raise OdipRequestError(field, f"no such workflow: {(name or wid)!r}")
-    workflow = match[0]
+    workflow = choose_workflow(
+        mission_workflows(session, allowed),
+        _text(body, "WorkflowName", limit=200),
+        _text(body, "WorkflowId", limit=64),
+    )
     options = body.get("WorkflowOptions") or []
     if not isinstance(options, list):
         raise OdipRequestError("WorkflowOptions", "expected a list of {Name, Value}")
@@ -137,6 +132,24 @@ def parse_request(session: Session, body: Any, allowed: list[str] | None) -> Req
     for key, limit in (("Name", 200), ("NotificationEpUsername", 200), ("NotificationEpPassword", 500)):
         _text(body, key, limit=limit)
     return Request(workflow, start, stop, parameters, priority, body)
+
+
+def choose_workflow(found: list[Workflow], name: str | None, wid: str | None) -> Workflow:
+    """The one workflow of ``found`` named ``name`` and/or with Id ``wid``.
+
+    A name several workflows share (one product class made by two processors) is refused
+    with their Ids rather than one of them picked silently.
+    """
+    if name is None and wid is None:
+        raise OdipRequestError("WorkflowName", "required (or WorkflowId)")
+    match = [w for w in found if (name is None or w.name == name) and (wid is None or w.id == wid)]
+    if not match:
+        field = "WorkflowName" if name is not None else "WorkflowId"
+        raise OdipRequestError(field, f"no such workflow: {(name or wid)!r}")
+    if len(match) > 1:
+        ids = ", ".join(w.id for w in match)
+        raise OdipRequestError("WorkflowName", f"ambiguous: give WorkflowId, one of {ids}")
+    return match[0]
 
 
 def _window(session: Session, workflow: Workflow, ref: Any) -> tuple[datetime, datetime]:
@@ -257,16 +270,23 @@ def page(
 
 
 def output_products(session: Session, order_id: int) -> list[tuple[str, int]]:
-    """The requested products the order made: (product Id, size in bytes), oldest first."""
+    """The requested products the order made: (product Id, size in bytes), oldest first.
+
+    A product stored at several facilities has a file row per replica: each file name is
+    counted once.
+    """
     rows = session.execute(
-        select(Product.uuid, ProductFile.size)
+        select(Product.uuid, ProductFile.file_name, ProductFile.size)
         .join(JobStep, JobStep.id == Product.job_step_id)
         .join(Job, Job.id == JobStep.job_id)
         .join(ProductFile, ProductFile.product_id == Product.id)
         .where(Job.order_id == order_id, JobStep.requested)
         .order_by(Product.id, ProductFile.id)
     ).all()
-    return [(str(u), int(s or 0)) for u, s in rows]
+    sizes: dict[str, dict[str, int]] = {}
+    for uid, file_name, size in rows:
+        sizes.setdefault(str(uid), {}).setdefault(file_name, int(size or 0))
+    return [(uid, sum(files.values())) for uid, files in sizes.items()]
 
 
 def end_event(session: Session, order_id: int) -> OrderEvent | None:
