@@ -17,7 +17,10 @@ runs from the outbox side (the dispatcher's schedule), per running subscription:
 ``created_at`` is set when a product row is written, before its transaction commits, so a
 product can become visible with a PublicationDate a little older than the mark; looking
 back :data:`LATE_COMMIT` each time finds it, and ``NOT EXISTS`` keeps the overlap from
-queueing anything twice. Products published before the subscription never match.
+queueing anything twice. The contract for every writer of products (catalog/ingest.py,
+catalog/register.py): commit within :data:`LATE_COMMIT` (5 minutes) of stamping
+``created_at``; a product committed later than that is never matched. Products published
+before the subscription never match.
 """
 
 from __future__ import annotations
