@@ -107,6 +107,12 @@ def test_creation_validates_the_filter_and_the_fields(prip_url: str, token_for: 
         ):
             answer = http.post("/Subscriptions", json=body)
             assert answer.status_code == 400 and answer.json()["error"]["message"].startswith(field)
+            assert answer.json()["error"]["target"] == field  # as the ODIP names its fields
+        assert http.post("/Subscriptions", content=b"{no").json()["error"]["target"] == "body"
+        assert (
+            http.get(f"/Subscriptions({created['Id']})/Notifications?$top=0").json()["error"]["target"]
+            == "$top"
+        )
         listed = http.get("/Subscriptions").json()["value"]
         assert [s["Id"] for s in listed] == [created["Id"]]  # nothing refused was written
         # $metadata describes exactly the properties the entity shows.

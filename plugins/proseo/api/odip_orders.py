@@ -12,7 +12,6 @@ move together. The product is the PRIP's: its entity and ``$value`` download.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated, Any
 
@@ -25,6 +24,7 @@ from proseo.api.auth import Caller, CallerDep, CatalogDep
 from proseo.api.prip import ROOT as PRIP_ROOT
 from proseo.api.prip import _download
 from proseo.api.prip_products import prip_root
+from proseo.api.request_parts import count_option, json_body
 from proseo.api.routes_orders import _airflow
 from proseo.api.steering import steer
 from proseo.catalog.access import Role
@@ -55,11 +55,7 @@ def _scope(session: Session, caller: Caller) -> ColumnElement[bool] | None:
 
 
 async def _body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OdipRequestError("body", f"not JSON: {exc}") from None
+    return await json_body(request, OdipRequestError)
 
 
 def _release(catalog: Catalog, mission: str, identifier: str) -> None:
@@ -136,8 +132,8 @@ def list_orders(request: Request, caller: CallerDep, catalog: CatalogDep) -> JSO
     for key in params:
         if key not in ("$top", "$skip"):
             raise OdipRequestError(key, "not supported on ProductionOrder (use $top and $skip)")
-    top = _count(params, "$top", 100, 1, MAX_TOP)
-    skip = _count(params, "$skip", 0, 0, 10**9)
+    top = count_option(params, "$top", 100, 1, MAX_TOP, OdipRequestError)
+    skip = count_option(params, "$skip", 0, 0, 10**9, OdipRequestError)
     root = prip_root(request)
     with catalog.session() as session:
         rows = core.page(session, _scope(session, caller), top + 1, skip)
@@ -146,15 +142,6 @@ def list_orders(request: Request, caller: CallerDep, catalog: CatalogDep) -> JSO
     if len(rows) > top:
         answer["@odata.nextLink"] = f"{root}/ProductionOrder?$top={top}&$skip={skip + top}"
     return JSONResponse(answer)
-
-
-def _count(params: dict[str, str], key: str, default: int, low: int, high: int) -> int:
-    text = params.get(key)
-    if text is None:
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise OdipRequestError(key, f"expected an integer from {low} to {high}, not {text[:20]!r}")
-    return int(text)
 
 
 @router.get("/ProductionOrder({key})")

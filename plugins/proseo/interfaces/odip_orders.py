@@ -34,6 +34,7 @@ from proseo.interfaces.odip_estimate import estimate_date, observed_medians, rem
 from proseo.interfaces.odip_status import FINAL, production_status
 from proseo.interfaces.odip_workflows import OdipRequestError, Workflow, workflows
 from proseo.interfaces.prip_entity import odata_time
+from proseo.interfaces.request_fields import text_field, uuid_key
 from proseo.missions.types import parse_utc
 from proseo.planning import orders as ops
 from proseo.planning.spec import OrderSpec
@@ -74,14 +75,7 @@ def mission_workflows(session: Session, missions: list[str] | None = None) -> li
 
 
 def _text(body: dict[str, Any], key: str, *, limit: int, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise OdipRequestError(key, "required")
-        return None
-    if not isinstance(value, str) or not value or len(value) > limit or "\x00" in value:
-        raise OdipRequestError(key, f"expected text of 1 to {limit} characters")
-    return value
+    return text_field(body, key, limit=limit, required=required, error=OdipRequestError)
 
 
 def _instant(value: Any, where: str) -> datetime:
@@ -234,11 +228,7 @@ def visible(session: Session, grants: Grants) -> ColumnElement[bool] | None:
 
 def find(session: Session, key: str, scope: ColumnElement[bool] | None) -> tuple[ProcessingOrder, str]:
     """``ProductionOrder(<key>)``: the order and its mission code (404 outside ``scope``)."""
-    text = key.strip().strip("'")
-    try:
-        wanted = str(uuid.UUID(text))
-    except ValueError:
-        raise OdipRequestError("Id", f"ProductionOrder({key[:80]}): the key must be an Id (a UUID)") from None
+    wanted = uuid_key(key, "ProductionOrder", OdipRequestError, field="Id")
     query = (
         select(ProcessingOrder, Mission.code)
         .join(OdipOrder, OdipOrder.order_id == ProcessingOrder.id)
