@@ -375,7 +375,7 @@ def test_output_size_counts_a_replicated_product_once(world: Catalog) -> None:
     from proseo.catalog.model_mission import Facility, Mission
     from proseo.catalog.model_order import Job, JobStep
     from proseo.catalog.model_product import Product, ProductFile
-    from proseo.interfaces import odip_orders
+    from proseo.interfaces import odip_entity, odip_orders
     from proseo.planning import lifecycle
 
     with world.session() as s:
@@ -423,4 +423,4 @@ def test_output_size_counts_a_replicated_product_once(world: Catalog) -> None:
         expected = sum(f.size for f in first)
         key = made.uuid
     with world.session() as s:
-        assert odip_orders.output_products(s, order_id) == [(key, expected)]
+        assert odip_entity.output_products(s, order_id) == [(key, expected)]

@@ -32,6 +32,7 @@ from proseo.catalog.db import Catalog
 from proseo.catalog.footprints import footprint_of, intersects
 from proseo.catalog.model_mission import Mission
 from proseo.errors import NotFoundError
+from proseo.interfaces import odip_entity
 from proseo.interfaces import odip_orders as core
 from proseo.interfaces.odip_workflows import OdipRequestError
 from proseo.interfaces.prip_entity import products_answer
@@ -101,7 +102,7 @@ def _entity_answer(
     root = prip_root(request)
     with catalog.session() as session:
         order, mission = core.find(session, key, _scope(session, caller))
-        body = core.entity(session, order, mission)
+        body = odip_entity.entity(session, order, mission)
     return JSONResponse(
         {"@odata.context": f"{root}/$metadata#ProductionOrder/$entity", **body},
         status_code=status,
@@ -137,7 +138,7 @@ def list_orders(request: Request, caller: CallerDep, catalog: CatalogDep) -> JSO
     root = prip_root(request)
     with catalog.session() as session:
         rows = core.page(session, _scope(session, caller), top + 1, skip)
-        values = [core.entity(session, o, code) for o, code in rows[:top]]
+        values = [odip_entity.entity(session, o, code) for o, code in rows[:top]]
     answer: dict[str, Any] = {"@odata.context": f"{root}/$metadata#ProductionOrder", "value": values}
     if len(rows) > top:
         answer["@odata.nextLink"] = f"{root}/ProductionOrder?$top={top}&$skip={skip + top}"
@@ -167,7 +168,7 @@ def cancel_order(key: str, request: Request, caller: CallerDep, catalog: Catalog
 def _product_id(catalog: Catalog, caller: Caller, key: str) -> str:
     with catalog.session() as session:
         order, _ = core.find(session, key, _scope(session, caller))
-        made = core.output_products(session, order.id)
+        made = odip_entity.output_products(session, order.id)
         state = order.state
     if not made:
         raise NotFoundError(f"ProductionOrder({key})/Product: no product yet (order {state})")

@@ -38,7 +38,7 @@ from proseo.catalog.model_mission import Mission
 from proseo.catalog.model_odip import OdipOrder
 from proseo.catalog.model_order import OrderEvent, OrderState, ProcessingOrder
 from proseo.interfaces.notify_http import Backoff, post_json, redacted
-from proseo.interfaces.odip_orders import entity
+from proseo.interfaces.odip_entity import entity
 from proseo.planning.lifecycle import carry_to_release
 
 log = logging.getLogger(__name__)
