@@ -15,13 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
 from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.model_odip import OdipOrder
 from proseo.catalog.model_order import ProcessingOrder
 from proseo.interfaces.odip_notify import deliver_due, due_count
-from tests_odip import Receiver
+from tests_receiver import Garbage, Receiver
 
 ORDER = {
     "WorkflowName": "SKY.SRC_CAT",
@@ -183,21 +183,83 @@ def test_notification_once_per_end_after_a_failed_attempt(
         assert due_count(s, later) == 1
     assert deliver_due(world, now=later).sent == [key]
     assert deliver_due(world, now=later + timedelta(hours=2)).sent == []  # exactly once
-    assert len(receiver.posts) == 1
-    posted = receiver.posts[0]
+    assert len(receiver.accepted) == 1
+    posted = receiver.accepted[0]
     assert (posted["Id"], posted["Status"]) == (key, "cancelled")
-    assert receiver.auth == ["Basic Y2xpZW50OnNlY3JldA=="]  # client:secret
+    assert receiver.authorizations() == ["Basic Y2xpZW50OnNlY3JldA=="]  # client:secret
     with world.session() as s:
         row = s.scalars(select(OdipOrder)).one()
         assert row.notified_at is not None and row.notify_error is None and row.notified_event_id
         assert due_count(s, later + timedelta(hours=2)) == 0
 
 
+def _ended(world: Catalog, endpoint: str) -> str:
+    """An ODIP order made and cancelled without the API (so no Airflow run): its Id."""
+    from proseo.interfaces import odip_orders
+    from proseo.planning import lifecycle
+
+    with world.session() as s:
+        parsed = odip_orders.parse_request(s, {**ORDER, "NotificationEndpoint": endpoint}, ["SKY"])
+        order = odip_orders.create(s, parsed, "ops")
+        key, identifier = order.uuid, order.identifier
+    lifecycle.approve_order(world, "SKY", identifier)
+    lifecycle.cancel_order(world, "SKY", identifier)
+    return key
+
+
+def test_a_bad_endpoint_fails_only_its_own_notification(world: Catalog) -> None:
+    good, garbage, target = Receiver(), Garbage(), Receiver()
+    redirect = Receiver(redirect_to=target.url)
+    try:
+        keys = [_ended(world, url) for url in (good.url, garbage.url, redirect.url, good.url)]
+        with world.session() as s:  # a row older than the creation check
+            s.execute(
+                update(OdipOrder)
+                .where(
+                    OdipOrder.order_id
+                    == select(ProcessingOrder.id).where(ProcessingOrder.uuid == keys[3]).scalar_subquery()
+                )
+                .values(notification_endpoint="http://user:pw0rd@a:b:c/?t=tok3n")
+            )
+        result = deliver_due(world)
+        assert result.sent == [keys[0]] and [a["Id"] for a in good.accepted] == [keys[0]]
+        assert set(result.failed) == set(keys[1:])
+        assert result.failed[keys[2]].startswith("HTTP 302") and target.posts == []
+        assert garbage.connections == 1
+        assert "pw0rd" not in result.failed[keys[3]] and "tok3n" not in result.failed[keys[3]]
+        with world.session() as s:
+            rows = s.scalars(select(OdipOrder).where(OdipOrder.notify_error.is_not(None))).all()
+            assert len(rows) == 3 and all(r.notify_attempts == 1 and r.notify_claim is None for r in rows)
+    finally:
+        for r in (good, garbage, target, redirect):
+            r.close()
+
+
+def test_a_dispatcher_whose_claim_expired_records_nothing(world: Catalog) -> None:
+    """A's POST is slow: meanwhile A's claim expires, B claims and delivers. A's 503 must
+    not be written over B's delivery."""
+    later: list[Any] = []
+    receiver = Receiver(
+        fail_first=1, on_first=lambda: later.append(deliver_due(world, now=utcnow() + timedelta(hours=1)))
+    )
+    try:
+        key = _ended(world, receiver.url)
+        first = deliver_due(world)
+        assert later[0].sent == [key]
+        assert first.sent == [] and first.failed == {}  # its outcome was not recorded
+        with world.session() as s:
+            row = s.scalars(select(OdipOrder)).one()
+            assert row.notified_at is not None and row.notify_error is None and row.notify_attempts == 0
+            assert row.notify_claim is None and row.notify_claimed_until is None
+    finally:
+        receiver.close()
+
+
 def test_the_sweep_releases_orders_left_queued_but_never_a_suspended_one(world: Catalog) -> None:
     """What the proseo_odip DAG does when the API stopped before its background release:
     orders left queued are released; a suspended one stays; a refused release backs off."""
     from proseo.interfaces import odip_orders
-    from proseo.interfaces.odip_notify import QUEUED_GRACE_S, carry_queued, retry_after
+    from proseo.interfaces.odip_notify import QUEUED_GRACE_S, RETRY, carry_queued
     from proseo.planning import lifecycle
 
     second_night = {"ContentDate": {"Start": "2025-03-02T00:00:00Z", "End": "2025-03-03T00:00:00Z"}}
@@ -222,7 +284,7 @@ def test_the_sweep_releases_orders_left_queued_but_never_a_suspended_one(world: 
         states = dict(s.execute(select(ProcessingOrder.identifier, ProcessingOrder.state)).all())
         assert [states[m] for m in made] == ["RELEASED", "PLANNED", "PLANNED"]
         assert due_count(s, later) == 0  # backing off
-        assert due_count(s, later + timedelta(seconds=retry_after(1) + 1)) == 1
+        assert due_count(s, later + RETRY.delay(1) + timedelta(seconds=1)) == 1
 
 
 def test_a_named_input_product_gives_the_window(odip: httpx.Client, world: Catalog) -> None:
@@ -243,3 +305,122 @@ def test_a_named_input_product_gives_the_window(odip: httpx.Client, world: Catal
     with world.session() as s:
         order = s.scalars(select(ProcessingOrder).where(ProcessingOrder.uuid == made.json()["Id"])).one()
         assert (order.start_time, order.stop_time) == (start, stop)
+
+
+def test_a_client_sees_and_cancels_only_its_own_orders_an_admin_all(
+    odip: httpx.Client, odip_url: str, token_for: Any, world: Catalog
+) -> None:
+    from proseo.interfaces import odip_orders
+
+    with world.session() as s:
+        parsed = odip_orders.parse_request(
+            s, {**ORDER, "NotificationEndpoint": "http://hook.example/x"}, ["SKY"]
+        )
+        key = odip_orders.create(s, parsed, "ops").uuid
+    as_user = {
+        u: httpx.Client(base_url=odip_url, headers={"Authorization": f"Bearer {token_for(u)}"}, timeout=60)
+        for u in ("ops", "sky-admin", "root")
+    }
+    # The Airflow user operates SKY too, but the order is ops's.
+    assert key not in [o["Id"] for o in odip.get("/ProductionOrder").json()["value"]]
+    assert odip.get(f"/ProductionOrder({key})").status_code == 404
+    assert odip.post(f"/ProductionOrder({key})/OData.CSC.Cancel").status_code == 404
+    for user in ("ops", "sky-admin", "root"):
+        http = as_user[user]
+        assert key in [o["Id"] for o in http.get("/ProductionOrder").json()["value"]], user
+        shown = http.get(f"/ProductionOrder({key})")
+        assert shown.status_code == 200 and shown.json()["NotificationEndpoint"] == "http://hook.example/x"
+    with world.session() as s:
+        assert s.scalar(select(ProcessingOrder.state).where(ProcessingOrder.uuid == key)) == "INITIAL"
+
+
+def test_an_order_whose_approval_fails_is_still_created_once(
+    odip: httpx.Client, world: Catalog, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault injection (the approval raising after the order was committed): the client gets
+    201 and the order's Id, so it has no reason to send it again; the sweep takes it over."""
+    from proseo.api import odip_orders as api
+    from proseo.errors import ProseoError
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise ProseoError("approval refused by the test")
+
+    monkeypatch.setattr(api.lifecycle, "approve_order", refuse)
+    answer = odip.post("/ProductionOrder", json=ORDER)
+    assert answer.status_code == 201, answer.text
+    with world.session() as s:
+        order = s.scalars(select(ProcessingOrder).where(ProcessingOrder.uuid == answer.json()["Id"])).one()
+        assert order.state == "INITIAL" and s.scalar(select(func.count()).select_from(OdipOrder)) == 1
+    assert "approving SKY/" in caplog.text and "approval refused by the test" in caplog.text
+
+
+def test_a_background_release_that_fails_is_logged(world: Catalog, caplog: pytest.LogCaptureFixture) -> None:
+    from proseo.api.odip_orders import _release
+    from proseo.interfaces import odip_orders
+    from proseo.planning import lifecycle
+
+    made = []
+    for _ in range(2):  # the second asks for the first's product: refused until it is made
+        with world.session() as s:
+            made.append(odip_orders.create(s, odip_orders.parse_request(s, ORDER, ["SKY"]), "ops").identifier)
+        lifecycle.approve_order(world, "SKY", made[-1])
+    _release(world, "SKY", made[0])
+    assert "not released" not in caplog.text
+    _release(world, "SKY", made[1])
+    assert f"odip: SKY/{made[1]} not released yet" in caplog.text
+
+
+def test_output_size_counts_a_replicated_product_once(world: Catalog) -> None:
+    """A product stored at two facilities: OrderOutputSize is its size, not twice it."""
+    from proseo.catalog.model_mission import Facility, Mission
+    from proseo.catalog.model_order import Job, JobStep
+    from proseo.catalog.model_product import Product, ProductFile
+    from proseo.interfaces import odip_entity, odip_orders
+    from proseo.planning import lifecycle
+
+    with world.session() as s:
+        order = odip_orders.create(s, odip_orders.parse_request(s, ORDER, ["SKY"]), "ops")
+        order_id, identifier = order.id, order.identifier
+    lifecycle.approve_order(world, "SKY", identifier)
+    lifecycle.plan_order(world, "SKY", identifier)
+    with world.session() as s:
+        step = s.scalars(
+            select(JobStep)
+            .join(Job, Job.id == JobStep.job_id)
+            .where(Job.order_id == order_id, JobStep.requested)
+        ).first()
+        assert step is not None
+        mission_id = s.scalar(select(Mission.id).where(Mission.code == "SKY"))
+        made = s.scalars(select(Product).where(Product.mission_id == mission_id).order_by(Product.id)).first()
+        assert made is not None
+        made.job_step_id = step.id
+        first = s.scalars(select(ProductFile).where(ProductFile.product_id == made.id)).all()
+        home = s.get(Facility, first[0].facility_id)
+        assert home is not None
+        other = Facility(
+            mission_id=home.mission_id,
+            name="replica",
+            backend=home.backend,
+            storage_url=home.storage_url + "-replica",
+            storage_options={},
+            scratch_path=home.scratch_path,
+            max_concurrent_job_steps=1,
+        )
+        s.add(other)
+        s.flush()
+        for f in first:
+            s.add(
+                ProductFile(
+                    product_id=made.id,
+                    facility_id=other.id,
+                    file_name=f.file_name,
+                    storage_url=f.storage_url + "-replica",
+                    size=f.size,
+                    md5=f.md5,
+                    sha256=f.sha256,
+                )
+            )
+        expected = sum(f.size for f in first)
+        key = made.uuid
+    with world.session() as s:
+        assert odip_entity.output_products(s, order_id) == [(key, expected)]

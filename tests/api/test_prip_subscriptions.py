@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from proseo.catalog import access
 from proseo.catalog.db import Catalog
@@ -28,7 +28,7 @@ from proseo.catalog.model_mission import Mission, ProductClass
 from proseo.catalog.model_product import Product
 from proseo.interfaces.subscription_match import enqueue_matches
 from proseo.interfaces.subscription_push import Backoff, deliver_due
-from tests_receiver import Receiver
+from tests_receiver import Garbage, Receiver
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 WANTED = "L0__ODB_1_"
@@ -100,9 +100,19 @@ def test_creation_validates_the_filter_and_the_fields(prip_url: str, token_for: 
             ({"FilterParam": FILTER, "Colour": "red"}, "Colour"),
             ({"FilterParam": FILTER, "Status": "cancelled"}, "Status"),
             ({"NotificationEndpoint": "http://x"}, "FilterParam"),
+            ({"FilterParam": FILTER, "NotificationEndpoint": "http://[::1/x"}, "NotificationEndpoint"),
+            ({"FilterParam": FILTER, "NotificationEndpoint": "http://a:b:c/"}, "NotificationEndpoint"),
+            ({"FilterParam": FILTER, "NotificationEndpoint": "http:///x"}, "NotificationEndpoint"),
+            ({"FilterParam": FILTER, "NotificationEndpoint": "http://a b/"}, "NotificationEndpoint"),
         ):
             answer = http.post("/Subscriptions", json=body)
             assert answer.status_code == 400 and answer.json()["error"]["message"].startswith(field)
+            assert answer.json()["error"]["target"] == field  # as the ODIP names its fields
+        assert http.post("/Subscriptions", content=b"{no").json()["error"]["target"] == "body"
+        assert (
+            http.get(f"/Subscriptions({created['Id']})/Notifications?$top=0").json()["error"]["target"]
+            == "$top"
+        )
         listed = http.get("/Subscriptions").json()["value"]
         assert [s["Id"] for s in listed] == [created["Id"]]  # nothing refused was written
         # $metadata describes exactly the properties the entity shows.
@@ -161,6 +171,58 @@ def test_push_delivers_each_matching_product_once_with_back_off(
         rows = http.get(f"/Subscriptions({sub['Id']})/Notifications").json()["value"]
         assert sorted(r["Attempts"] for r in rows) == [1] * (len(wanted) - 2) + [2, 2]
         assert {r["State"] for r in rows} == {"delivered"}
+
+
+def test_bad_endpoints_fail_their_own_notifications_and_nothing_else(
+    prip_url: str, token_for: Any, world: Catalog, tmp_path: Path
+) -> None:
+    """Endpoints that cannot be parsed (rows older than the creation check), one answering
+    garbage and one redirecting: each fails its own notifications; the good one gets all of its."""
+    from proseo.catalog.model_subscription import Subscription, SubscriptionNotification
+
+    good, garbage, target = Receiver(), Garbage(), Receiver()
+    redirect = Receiver(redirect_to=target.url)
+    unparsable = ["http://[::1/x", "http://hook:pw0rd@a:b:c/?token=tok3n"]
+    try:
+        with _http(prip_url, token_for, "s5p-viewer") as http:
+            ids = [
+                _create(
+                    http,
+                    FilterParam=FILTER,
+                    NotificationEndpoint=url,
+                    NotificationEpUsername="u",
+                    NotificationEpPassword="pw0rd",
+                )["Id"]
+                for url in (good.url, garbage.url, redirect.url, good.url, good.url)
+            ]
+        with world.session() as s:
+            for key, url in zip(ids[3:], unparsable, strict=True):
+                s.execute(update(Subscription).where(Subscription.uuid == key).values(endpoint=url))
+        wanted = {
+            u for u, t in _publish(world, "S5P", DAY + timedelta(hours=6), 3, tmp_path).items() if t == WANTED
+        }
+        enqueue_matches(world)
+        report = deliver_due(world, now=datetime.now(UTC))
+        assert (report.delivered, report.retried, report.failed) == (len(wanted), 4 * len(wanted), 0)
+        assert sorted(b["ProductId"] for b in good.accepted) == sorted(wanted)
+        assert garbage.connections == len(wanted)
+        assert len(redirect.posts) == len(wanted) and target.posts == []  # never followed
+        with world.session() as s:
+            errors = dict(
+                s.execute(
+                    select(Subscription.uuid, SubscriptionNotification.last_error)
+                    .join(Subscription, Subscription.id == SubscriptionNotification.subscription_id)
+                    .where(SubscriptionNotification.state == "pending")
+                ).all()
+            )
+        assert errors[ids[1]].startswith("BadStatusLine") or "Remote" in errors[ids[1]]
+        assert errors[ids[2]].startswith("HTTP 302")
+        assert all(errors[k] for k in ids[3:])
+        shown = " ".join([*errors.values(), *report.errors])
+        assert "pw0rd" not in shown and "tok3n" not in shown and "hook" not in shown
+    finally:
+        for r in (good, garbage, target, redirect):
+            r.close()
 
 
 def test_a_notification_is_given_up_after_the_last_attempt(
@@ -304,3 +366,23 @@ def test_an_owner_who_lost_the_mission_is_sent_nothing(
     with world.session() as s:
         access.grant(s, "s5p-viewer", "S5P", "viewer", by="test")
     assert enqueue_matches(world)[sub["Id"]] == len([u for u, t in new.items() if t == WANTED]) > 0
+
+
+def test_what_was_queued_is_not_pushed_once_the_owner_lost_the_mission(
+    prip_url: str, token_for: Any, world: Catalog, receiver: Receiver, tmp_path: Path
+) -> None:
+    with _http(prip_url, token_for, "s5p-viewer") as http:
+        sub = _create(http, FilterParam=FILTER, NotificationEndpoint=receiver.url)
+    wanted = [
+        u for u, t in _publish(world, "S5P", DAY + timedelta(hours=6), 3, tmp_path).items() if t == WANTED
+    ]
+    assert enqueue_matches(world)[sub["Id"]] == len(wanted) > 0
+    with world.session() as s:
+        access.revoke(s, "s5p-viewer", "S5P")
+    report = deliver_due(world, now=datetime.now(UTC))
+    assert (report.delivered, report.failed) == (0, len(wanted)) and receiver.posts == []
+    with world.session() as s:
+        from proseo.catalog.model_subscription import SubscriptionNotification
+
+        errors = set(s.scalars(select(SubscriptionNotification.last_error)))
+    assert errors == {"the owner may no longer view mission S5P"}

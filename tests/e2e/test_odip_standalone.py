@@ -25,7 +25,7 @@ from proseo.catalog.model_order import ProcessingOrder
 from proseo.demo import INPUTS, REPO, Demo, proseo_cli
 from proseo.devtools.generate import write_inputs
 from proseo.missions import load_mission
-from tests_odip import Receiver
+from tests_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -100,12 +100,12 @@ def test_order_runs_notifies_once_and_its_product_downloads(demo: Demo, odip: ht
         assert final["StatusMessage"] == "requested output product is available"
         assert final["CompletedDate"] and final["OrderOutputSize"] > 0
         deadline = time.monotonic() + 180
-        while not receiver.posts:
+        while not receiver.accepted:
             assert time.monotonic() < deadline, "no notification within 180 s of the order's end"
             time.sleep(1)
         time.sleep(20)  # four more looks of the watcher: nothing more may arrive
-        assert len(receiver.posts) == 1
-        assert (receiver.posts[0]["Id"], receiver.posts[0]["Status"]) == (key, "completed")
+        assert len(receiver.accepted) == 1
+        assert (receiver.accepted[0]["Id"], receiver.accepted[0]["Status"]) == (key, "completed")
     finally:
         receiver.close()
     product = odip.get(f"/ProductionOrder({key})/Product").json()

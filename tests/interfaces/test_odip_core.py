@@ -3,13 +3,15 @@ option checks, the estimate and the notification back-off."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from proseo.catalog.model_order import OrderState
 from proseo.interfaces.odip_estimate import DEFAULT_S, estimate_date
-from proseo.interfaces.odip_notify import FIRST_RETRY_S, MAX_RETRY_S, retry_after
+from proseo.interfaces.odip_notify import FIRST_RETRY_S, MAX_RETRY_S, RETRY
+from proseo.interfaces.odip_orders import choose_workflow
 from proseo.interfaces.odip_status import MESSAGES, Status, production_status
 from proseo.interfaces.odip_workflows import OdipRequestError, workflows
 from proseo.missions import load_mission
@@ -68,6 +70,21 @@ def test_workflows_one_per_producible_class_with_processor_options() -> None:
     assert [w.id for w in workflows(cfg)] == [w.id for w in workflows(cfg)]
 
 
+def test_a_workflow_name_two_workflows_share_is_refused_naming_their_ids() -> None:
+    cfg = load_mission(MISSION_DIR / "sky.yaml").config
+    found = workflows(cfg)
+    twin = dataclasses.replace(found[0], id="00000000-0000-0000-0000-000000000001", processor="OTHER")
+    both = [*found, twin]
+    with pytest.raises(OdipRequestError) as refused:
+        choose_workflow(both, found[0].name, None)
+    assert refused.value.option == "WorkflowName"
+    assert "ambiguous: give WorkflowId" in str(refused.value) and found[0].id in str(refused.value)
+    assert choose_workflow(both, found[0].name, twin.id) is twin
+    assert choose_workflow(both, None, found[0].id) is found[0]
+    with pytest.raises(OdipRequestError):
+        choose_workflow(both, "SKY.NOPE", None)
+
+
 def test_options_become_dynamic_parameters_and_bad_ones_name_the_option() -> None:
     cfg = load_mission(MISSION_DIR / "sky.yaml").config
     calib = next(w for w in workflows(cfg) if w.processor == "CALIB")
@@ -95,6 +112,6 @@ def test_estimate_sums_medians_of_the_steps_left() -> None:
 
 
 def test_notification_back_off_doubles_up_to_the_cap() -> None:
-    assert retry_after(1) == FIRST_RETRY_S
-    assert retry_after(2) == 2 * FIRST_RETRY_S
-    assert retry_after(50) == MAX_RETRY_S
+    assert RETRY.delay(1).total_seconds() == FIRST_RETRY_S
+    assert RETRY.delay(2).total_seconds() == 2 * FIRST_RETRY_S
+    assert RETRY.delay(50).total_seconds() == MAX_RETRY_S

@@ -106,6 +106,33 @@ def test_a_filter_that_no_longer_translates_holds_only_its_own_subscription(
     assert "not matched: FilterParam: character 10" in caplog.text
 
 
+def test_a_filter_the_database_refuses_to_run_holds_only_its_own_subscription(
+    s5p: Catalog, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An Integer attribute holding text: PostgreSQL refuses the cast (DataError) at match time."""
+    numeric = (
+        "Attributes/OData.CSC.IntegerAttribute/any(att:att/Name eq 'collection' and "
+        "att/OData.CSC.IntegerAttribute/Value ge 0)"
+    )
+    with s5p.session() as s:
+        grants = access.grants_of(s, "hook-owner")
+        broken = create_subscription(s, grants, {"FilterParam": numeric}, datetime.now(UTC))
+        good = create_subscription(s, grants, {"FilterParam": "Online eq true"}, datetime.now(UTC))
+        ids = broken.uuid, good.uuid
+    ingest(s5p, DAY, DAY + timedelta(days=1), tmp_path, AUX)
+    with s5p.session() as s:
+        products = s.scalars(select(Product).order_by(Product.id)).all()
+        for p in products:  # as a product registered with a bad value would hold it
+            p.parameters = {**p.parameters, "collection": "not a number"}
+        published = len(products)
+    queued = enqueue_matches(s5p)
+    assert queued[ids[1]] == published > 0
+    if s5p.engine.dialect.name == "postgresql":
+        assert ids[0] not in queued and "not matched" in caplog.text
+        with s5p.session() as s:  # rolled back: nothing of the broken one queued
+            assert s.scalar(select(func.count()).select_from(SubscriptionNotification)) == published
+
+
 def test_the_task_gives_up_after_the_configured_attempts(
     s5p: Catalog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,6 +1,8 @@
 """ODIP ``ProductionOrder``: create (``POST /ProductionOrder`` and the action
 ``OData.CSC.Order``), list, read, cancel (``OData.CSC.Cancel``), and the product made.
 
+A caller sees, reads and cancels their own orders (on missions they may view; cancel
+needs operator); a mission's admin, every order of the mission.
 Creation writes the order and its ODIP row in one transaction, approves the order
 and answers ``queued`` at once; planning and release follow in the background (and,
 should the server stop first, in the ``proseo_odip`` DAG's sweep). Cancel is the REST
@@ -10,7 +12,7 @@ move together. The product is the PRIP's: its entity and ``$value`` download.
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Header, Request
@@ -22,6 +24,7 @@ from proseo.api.auth import Caller, CallerDep, CatalogDep
 from proseo.api.prip import ROOT as PRIP_ROOT
 from proseo.api.prip import _download
 from proseo.api.prip_products import prip_root
+from proseo.api.request_parts import count_option, json_body
 from proseo.api.routes_orders import _airflow
 from proseo.api.steering import steer
 from proseo.catalog.access import Role
@@ -29,6 +32,7 @@ from proseo.catalog.db import Catalog
 from proseo.catalog.footprints import footprint_of, intersects
 from proseo.catalog.model_mission import Mission
 from proseo.errors import NotFoundError
+from proseo.interfaces import odip_entity
 from proseo.interfaces import odip_orders as core
 from proseo.interfaces.odip_workflows import OdipRequestError
 from proseo.interfaces.prip_entity import products_answer
@@ -36,6 +40,7 @@ from proseo.planning import lifecycle
 from proseo.planning.states import TERMINAL
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 MAX_TOP = 1000
 
 
@@ -46,24 +51,27 @@ def visible_missions(session: Session, caller: Caller, role: Role) -> list[str]:
 
 
 def _scope(session: Session, caller: Caller) -> ColumnElement[bool] | None:
-    if caller.grants.everywhere:
-        return None
-    return Mission.code.in_(visible_missions(session, caller, Role.VIEWER))
+    """The caller's own orders, and every order of the missions they administer."""
+    return core.visible(session, caller.grants)
 
 
 async def _body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise OdipRequestError("body", f"not JSON: {exc}") from None
+    return await json_body(request, OdipRequestError)
 
 
 def _release(catalog: Catalog, mission: str, identifier: str) -> None:
     """Plan and release a queued order (after the answer; the DAG's sweep retries what this misses)."""
     released: list[str] = []
     failed: list[str] = []
-    lifecycle.carry_to_release(catalog, mission, [(identifier, "APPROVED")], released, failed)
+    try:
+        lifecycle.carry_to_release(catalog, mission, [(identifier, "APPROVED")], released, failed)
+    except Exception:  # the sweep retries; nobody waits for this answer
+        log.exception("odip: releasing %s/%s failed; the proseo_odip sweep retries it", mission, identifier)
+        return
+    for reason in failed:
+        log.warning(
+            "odip: %s/%s not released yet (the proseo_odip sweep retries it): %s", mission, identifier, reason
+        )
 
 
 async def _create(request: Request, caller: Caller, catalog: Catalog, tasks: BackgroundTasks) -> JSONResponse:
@@ -75,8 +83,16 @@ async def _create(request: Request, caller: Caller, catalog: Catalog, tasks: Bac
         parsed = core.parse_request(session, body, allowed)
         order = core.create(session, parsed, caller.name)
         mission, identifier, key = parsed.workflow.mission, order.identifier, order.uuid
-    lifecycle.approve_order(catalog, mission, identifier, message=f"ODIP, by {caller.name}")
-    tasks.add_task(_release, catalog, mission, identifier)
+    try:
+        lifecycle.approve_order(catalog, mission, identifier, message=f"ODIP, by {caller.name}")
+    except Exception:
+        # The order exists (committed above): an error answer would make a client that retries
+        # create it twice. It stays INITIAL, and the proseo_odip sweep approves and releases it.
+        log.exception(
+            "odip: approving %s/%s failed; the proseo_odip sweep takes it over", mission, identifier
+        )
+    else:
+        tasks.add_task(_release, catalog, mission, identifier)
     return _entity_answer(request, catalog, caller, key, status=201)
 
 
@@ -86,7 +102,7 @@ def _entity_answer(
     root = prip_root(request)
     with catalog.session() as session:
         order, mission = core.find(session, key, _scope(session, caller))
-        body = core.entity(session, order, mission)
+        body = odip_entity.entity(session, order, mission)
     return JSONResponse(
         {"@odata.context": f"{root}/$metadata#ProductionOrder/$entity", **body},
         status_code=status,
@@ -112,30 +128,21 @@ async def order_action(
 
 @router.get("/ProductionOrder")
 def list_orders(request: Request, caller: CallerDep, catalog: CatalogDep) -> JSONResponse:
-    """The caller's missions' production orders, newest first; ``$top`` and ``$skip`` page."""
+    """The caller's own production orders (an admin: the mission's), newest first; ``$top``/``$skip`` page."""
     params = dict(request.query_params)
     for key in params:
         if key not in ("$top", "$skip"):
             raise OdipRequestError(key, "not supported on ProductionOrder (use $top and $skip)")
-    top = _count(params, "$top", 100, 1, MAX_TOP)
-    skip = _count(params, "$skip", 0, 0, 10**9)
+    top = count_option(params, "$top", 100, 1, MAX_TOP, OdipRequestError)
+    skip = count_option(params, "$skip", 0, 0, 10**9, OdipRequestError)
     root = prip_root(request)
     with catalog.session() as session:
         rows = core.page(session, _scope(session, caller), top + 1, skip)
-        values = [core.entity(session, o, code) for o, code in rows[:top]]
+        values = [odip_entity.entity(session, o, code) for o, code in rows[:top]]
     answer: dict[str, Any] = {"@odata.context": f"{root}/$metadata#ProductionOrder", "value": values}
     if len(rows) > top:
         answer["@odata.nextLink"] = f"{root}/ProductionOrder?$top={top}&$skip={skip + top}"
     return JSONResponse(answer)
-
-
-def _count(params: dict[str, str], key: str, default: int, low: int, high: int) -> int:
-    text = params.get(key)
-    if text is None:
-        return default
-    if not text.isdigit() or not low <= int(text) <= high:
-        raise OdipRequestError(key, f"expected an integer from {low} to {high}, not {text[:20]!r}")
-    return int(text)
 
 
 @router.get("/ProductionOrder({key})")
@@ -161,7 +168,7 @@ def cancel_order(key: str, request: Request, caller: CallerDep, catalog: Catalog
 def _product_id(catalog: Catalog, caller: Caller, key: str) -> str:
     with catalog.session() as session:
         order, _ = core.find(session, key, _scope(session, caller))
-        made = core.output_products(session, order.id)
+        made = odip_entity.output_products(session, order.id)
         state = order.state
     if not made:
         raise NotFoundError(f"ProductionOrder({key})/Product: no product yet (order {state})")

@@ -8,7 +8,6 @@ for a product, and publishing a product never waits for a subscriber.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -16,6 +15,7 @@ from fastapi.responses import JSONResponse, Response
 
 from proseo.api.auth import CallerDep, CatalogDep
 from proseo.api.prip_products import prip_root
+from proseo.api.request_parts import count_option, json_body
 from proseo.catalog.db import utcnow
 from proseo.interfaces import subscription_pull
 from proseo.interfaces.odata_lexer import ODataError
@@ -35,22 +35,16 @@ router = APIRouter()
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except ValueError as exc:
-        raise SubscriptionError("body", f"not JSON: {exc}") from exc
+    body = await json_body(request, SubscriptionError, empty={})
     if not isinstance(body, dict):
         raise SubscriptionError("body", "must be a JSON object")
     return body
 
 
 def _top(request: Request, default: int) -> int:
-    text = request.query_params.get("$top")
-    if text is None:
-        return default
-    if not text.strip().isdigit() or not 1 <= int(text) <= subscription_pull.MAX_READ:
-        raise ODataError("$top", text, None, f"an integer between 1 and {subscription_pull.MAX_READ}")
-    return int(text)
+    return count_option(
+        request.query_params, "$top", default, 1, subscription_pull.MAX_READ, SubscriptionError
+    )
 
 
 @router.post("/Subscriptions")
@@ -128,12 +122,10 @@ def ack(key: str, request: Request, caller: CallerDep, catalog: CatalogDep) -> J
 @router.get("/Subscriptions({key})/Notifications")
 def notifications(key: str, request: Request, caller: CallerDep, catalog: CatalogDep) -> JSONResponse:
     """Every notification of the subscription with its delivery state, attempts and last error."""
-    skip = request.query_params.get("$skip", "0")
-    if not skip.isdigit():
-        raise ODataError("$skip", skip, None, "a non-negative integer")
+    skip = count_option(request.query_params, "$skip", 0, 0, 10**9, SubscriptionError)
     with catalog.session() as session:
         sub, _ = find_subscription(session, caller.grants, key)
-        value = subscription_pull.notifications(session, sub, _top(request, 100), int(skip))
+        value = subscription_pull.notifications(session, sub, _top(request, 100), skip)
     return JSONResponse({"value": value})
 
 

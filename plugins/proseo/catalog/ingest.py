@@ -308,6 +308,9 @@ class Ingestor:
             return [
                 Outcome(str(d.path), "error", message=f"flush to storage failed: {exc}") for d, _, _ in copied
             ]
+        # ``created_at`` is the PRIP's PublicationDate and the subscription matcher's clock: it
+        # looks back ``subscription_match.LATE_COMMIT`` (5 min) before its high-water mark, so
+        # this transaction must commit within that of ``now`` or a subscriber misses the product.
         now = utcnow()
         rows = [
             {

@@ -46,6 +46,8 @@ class OdipOrder(Base):
     notify_next_at: Mapped[datetime | None]
     #: A dispatcher holds the delivery until then (so two dispatchers never POST the same end).
     notify_claimed_until: Mapped[datetime | None]
+    #: The holding dispatcher's random token: an outcome is written only under the same token.
+    notify_claim: Mapped[str | None] = mapped_column(String(32))
     #: Releases of a queued order by the sweep that failed, and when to try again.
     release_attempts: Mapped[int] = mapped_column(default=0)
     release_next_at: Mapped[datetime | None]

@@ -154,6 +154,9 @@ def register_manifest(
             _same_files(existing, result.files, where)
             products[name] = existing
             continue
+        # created_at (the column default, stamped at flush) is the PRIP's PublicationDate: the
+        # subscription matcher looks back subscription_match.LATE_COMMIT (5 min) before its
+        # high-water mark, so the registration must commit within that of the flush.
         product = Product(
             uuid=product_uuid(identity),
             identity=identity,

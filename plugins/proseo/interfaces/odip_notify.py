@@ -7,8 +7,11 @@ steps, a cancel, a plan without steps); nothing in those paths waits for, or fai
 with, the client's endpoint. :func:`deliver_due` delivers what is owed:
 
 1. claim a row (an UPDATE whose WHERE decides between dispatchers, held for
-   :data:`CLAIM_S`), so two dispatchers never POST the same end;
-2. POST the ``ProductionOrder`` entity as JSON (HTTP Basic when the order gave
+   :data:`CLAIM_S`, with a random token), so two dispatchers never POST the same end, and
+   the outcome is written only under that token: a dispatcher whose claim expired
+   records nothing over a newer one's;
+2. POST the ``ProductionOrder`` entity as JSON (:func:`~proseo.interfaces.notify_http.post_json`:
+   never raises, never follows a redirect) (HTTP Basic when the order gave
    NotificationEpUsername/Password), :data:`TIMEOUT_S` at most;
 3. a 2xx answer records the end as notified; anything else records the error and
    the next attempt, backing off from :data:`FIRST_RETRY_S` to :data:`MAX_RETRY_S`.
@@ -23,10 +26,10 @@ background after answering "queued").
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import httpx
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -34,7 +37,8 @@ from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.model_mission import Mission
 from proseo.catalog.model_odip import OdipOrder
 from proseo.catalog.model_order import OrderEvent, OrderState, ProcessingOrder
-from proseo.interfaces.odip_orders import entity
+from proseo.interfaces.notify_http import Backoff, post_json, redacted
+from proseo.interfaces.odip_entity import entity
 from proseo.planning.lifecycle import carry_to_release
 
 log = logging.getLogger(__name__)
@@ -48,17 +52,14 @@ QUEUED_GRACE_S = 60.0
 _ENDS = (OrderState.COMPLETED.value, OrderState.FAILED.value, OrderState.PLANNING_FAILED.value)
 _ENDED = (*_ENDS, OrderState.CLOSED.value)
 _QUEUED = (OrderState.INITIAL.value, OrderState.APPROVED.value, OrderState.PLANNED.value)
+#: Notifications and sweep releases back off alike: doubling from FIRST_RETRY_S, capped.
+RETRY = Backoff(base=timedelta(seconds=FIRST_RETRY_S), cap=timedelta(seconds=MAX_RETRY_S))
 
 
 @dataclass
 class Delivery:
     sent: list[str] = field(default_factory=list)  # order Ids notified
     failed: dict[str, str] = field(default_factory=dict)  # order Id -> why
-
-
-def retry_after(attempts: int) -> float:
-    """Seconds before attempt ``attempts + 1``: doubling from FIRST_RETRY_S, capped."""
-    return float(min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** max(0, attempts - 1)))
 
 
 def _owed(now: datetime) -> tuple[ColumnElement[int], list[ColumnElement[bool]]]:
@@ -118,6 +119,7 @@ def deliver_due(catalog: Catalog, *, now: datetime | None = None, limit: int = 1
 
 def _deliver_one(catalog: Catalog, odip_id: int, end_id: int, now: datetime, result: Delivery) -> None:
     not_done = or_(OdipOrder.notified_event_id.is_(None), OdipOrder.notified_event_id < end_id)
+    token = secrets.token_hex(16)
     with catalog.session() as session:
         claimed = session.execute(
             update(OdipOrder)
@@ -126,7 +128,7 @@ def _deliver_one(catalog: Catalog, odip_id: int, end_id: int, now: datetime, res
                 not_done,
                 or_(OdipOrder.notify_claimed_until.is_(None), OdipOrder.notify_claimed_until < now),
             )
-            .values(notify_claimed_until=now + timedelta(seconds=CLAIM_S))
+            .values(notify_claimed_until=now + timedelta(seconds=CLAIM_S), notify_claim=token)
         )
         if not getattr(claimed, "rowcount", 0):
             return  # another dispatcher has it, or it was delivered meanwhile
@@ -143,36 +145,32 @@ def _deliver_one(catalog: Catalog, odip_id: int, end_id: int, now: datetime, res
             odip.notification_password,
             odip.notify_attempts,
         )
-    auth = httpx.BasicAuth(user, password or "") if user else None
-    error: str | None = None
-    try:
-        answer = httpx.post(url, json=body, auth=auth, timeout=TIMEOUT_S)
-        if not 200 <= answer.status_code < 300:
-            error = f"HTTP {answer.status_code}: {answer.text[:200]}"
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        key = order.uuid
+    error = post_json(url, body, user, password, TIMEOUT_S)
     done = utcnow()
+    values: dict[str, object] = {"notify_claimed_until": None, "notify_claim": None}
+    if error is None:
+        values |= dict(notified_event_id=end_id, notified_at=done, notify_attempts=0, notify_error=None)
+        values["notify_next_at"] = None
+    else:
+        values |= dict(
+            notify_attempts=attempts + 1,
+            notify_error=error,
+            notify_next_at=done + RETRY.delay(attempts + 1),
+        )
     with catalog.session() as session:
-        if error is None:
-            values = dict(
-                notified_event_id=end_id,
-                notified_at=done,
-                notify_attempts=0,
-                notify_error=None,
-                notify_next_at=None,
-                notify_claimed_until=None,
-            )
-            result.sent.append(order.uuid)
-        else:
-            values = dict(
-                notify_attempts=attempts + 1,
-                notify_error=error,
-                notify_next_at=done + timedelta(seconds=retry_after(attempts + 1)),
-                notify_claimed_until=None,
-            )
-            result.failed[order.uuid] = error
-            log.warning("odip: notification of %s to %s failed: %s", order.uuid, url, error)
-        session.execute(update(OdipOrder).where(OdipOrder.id == odip_id).values(**values))
+        # Only under this dispatcher's claim: one whose claim expired records nothing over a newer one.
+        written = session.execute(
+            update(OdipOrder).where(OdipOrder.id == odip_id, OdipOrder.notify_claim == token).values(**values)
+        )
+        if not getattr(written, "rowcount", 0):
+            log.warning("odip: notification of %s: claim lost before its outcome was recorded", key)
+            return
+    if error is None:
+        result.sent.append(key)
+    else:
+        result.failed[key] = error
+        log.warning("odip: notification of %s to %s failed: %s", key, redacted(url), error)
 
 
 def carry_queued(catalog: Catalog, *, now: datetime | None = None) -> dict[str, list[str]]:
@@ -201,7 +199,7 @@ def carry_queued(catalog: Catalog, *, now: datetime | None = None) -> dict[str, 
                     .where(OdipOrder.id == odip_id)
                     .values(
                         release_attempts=attempts + 1,
-                        release_next_at=now + timedelta(seconds=retry_after(attempts + 1)),
+                        release_next_at=now + RETRY.delay(attempts + 1),
                     )
                 )
     return {"released": released, "failed": failed}

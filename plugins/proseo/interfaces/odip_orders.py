@@ -1,4 +1,4 @@
-"""ODIP ``ProductionOrder``: a request body turned into an order, and an order shown as the entity.
+"""ODIP ``ProductionOrder`` requests: a body turned into an order, who sees which orders, and finding them.
 
 A request names a workflow (``WorkflowName``, or ``WorkflowId``), an input product
 reference and options; it becomes an :class:`~proseo.planning.spec.OrderSpec` for the
@@ -16,21 +16,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, and_, false, or_, select
 from sqlalchemy.orm import Session
 
+from proseo.catalog.access import Grants, Role
 from proseo.catalog.configs import revision_config_of
-from proseo.catalog.db import utcnow
 from proseo.catalog.mission_sync import latest_revision
+from proseo.catalog.model_access import ALL_MISSIONS
 from proseo.catalog.model_mission import Mission
 from proseo.catalog.model_odip import OdipOrder
-from proseo.catalog.model_order import Job, JobStep, OrderEvent, OrderState, ProcessingOrder
+from proseo.catalog.model_order import ProcessingOrder
 from proseo.catalog.model_product import Product, ProductFile
 from proseo.errors import NotFoundError, ProseoError
-from proseo.interfaces.odip_estimate import estimate_date, observed_medians, remaining_steps
-from proseo.interfaces.odip_status import FINAL, production_status
+from proseo.interfaces.notify_http import endpoint_problem
 from proseo.interfaces.odip_workflows import OdipRequestError, Workflow, workflows
-from proseo.interfaces.prip_entity import odata_time
+from proseo.interfaces.request_fields import text_field, uuid_key
 from proseo.missions.types import parse_utc
 from proseo.planning import orders as ops
 from proseo.planning.spec import OrderSpec
@@ -49,12 +49,6 @@ FIELDS = {
 #: Read-only properties a client may send back unchanged with ``POST /ProductionOrder``.
 READ_ONLY = {"Id", "Status", "StatusMessage", "OrderOutputSize", "SubmissionDate", "EstimatedDate"}
 READ_ONLY |= {"CompletedDate", "EvictionDate"}
-_END = (
-    OrderState.COMPLETED.value,
-    OrderState.FAILED.value,
-    OrderState.PLANNING_FAILED.value,
-    OrderState.CLOSED.value,
-)
 
 
 def mission_workflows(session: Session, missions: list[str] | None = None) -> list[Workflow]:
@@ -71,14 +65,7 @@ def mission_workflows(session: Session, missions: list[str] | None = None) -> li
 
 
 def _text(body: dict[str, Any], key: str, *, limit: int, required: bool = False) -> str | None:
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise OdipRequestError(key, "required")
-        return None
-    if not isinstance(value, str) or not value or len(value) > limit or "\x00" in value:
-        raise OdipRequestError(key, f"expected text of 1 to {limit} characters")
-    return value
+    return text_field(body, key, limit=limit, required=required, error=OdipRequestError)
 
 
 def _instant(value: Any, where: str) -> datetime:
@@ -109,16 +96,11 @@ def parse_request(session: Session, body: Any, allowed: list[str] | None) -> Req
     for key in body:
         if key not in FIELDS and key not in READ_ONLY and not key.startswith("@odata."):
             raise OdipRequestError(key, f"unknown property; properties are {', '.join(sorted(FIELDS))}")
-    found = mission_workflows(session, allowed)
-    name = _text(body, "WorkflowName", limit=200)
-    wid = _text(body, "WorkflowId", limit=64)
-    if name is None and wid is None:
-        raise OdipRequestError("WorkflowName", "required (or WorkflowId)")
-    match = [w for w in found if (name is None or w.name == name) and (wid is None or w.id == wid)]
-    if not match:
-        field = "WorkflowName" if name is not None else "WorkflowId"
-        raise OdipRequestError(field, f"no such workflow: {(name or wid)!r}")
-    workflow = match[0]
+    workflow = choose_workflow(
+        mission_workflows(session, allowed),
+        _text(body, "WorkflowName", limit=200),
+        _text(body, "WorkflowId", limit=64),
+    )
     options = body.get("WorkflowOptions") or []
     if not isinstance(options, list):
         raise OdipRequestError("WorkflowOptions", "expected a list of {Name, Value}")
@@ -128,11 +110,30 @@ def parse_request(session: Session, body: Any, allowed: list[str] | None) -> Req
     if not isinstance(priority, int) or isinstance(priority, bool) or not 1 <= priority <= 100:
         raise OdipRequestError("Priority", f"expected an integer from 1 to 100, not {priority!r}")
     endpoint = _text(body, "NotificationEndpoint", limit=1000)
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise OdipRequestError("NotificationEndpoint", "expected an http:// or https:// URL")
+    problem = endpoint_problem(endpoint) if endpoint is not None else None
+    if problem:
+        raise OdipRequestError("NotificationEndpoint", problem)
     for key, limit in (("Name", 200), ("NotificationEpUsername", 200), ("NotificationEpPassword", 500)):
         _text(body, key, limit=limit)
     return Request(workflow, start, stop, parameters, priority, body)
+
+
+def choose_workflow(found: list[Workflow], name: str | None, wid: str | None) -> Workflow:
+    """The one workflow of ``found`` named ``name`` and/or with Id ``wid``.
+
+    A name several workflows share (one product class made by two processors) is refused
+    with their Ids rather than one of them picked silently.
+    """
+    if name is None and wid is None:
+        raise OdipRequestError("WorkflowName", "required (or WorkflowId)")
+    match = [w for w in found if (name is None or w.name == name) and (wid is None or w.id == wid)]
+    if not match:
+        field = "WorkflowName" if name is not None else "WorkflowId"
+        raise OdipRequestError(field, f"no such workflow: {(name or wid)!r}")
+    if len(match) > 1:
+        ids = ", ".join(w.id for w in match)
+        raise OdipRequestError("WorkflowName", f"ambiguous: give WorkflowId, one of {ids}")
+    return match[0]
 
 
 def _window(session: Session, workflow: Workflow, ref: Any) -> tuple[datetime, datetime]:
@@ -198,13 +199,26 @@ def create(session: Session, request: Request, user: str) -> ProcessingOrder:
     return order
 
 
+def visible(session: Session, grants: Grants) -> ColumnElement[bool] | None:
+    """ODIP orders the caller sees: their own on missions they view, all on missions they administer.
+
+    None: every order (an admin of every mission). The notification endpoint and its user
+    are the client's, so another client of the mission never sees, nor cancels, them.
+    """
+    if grants.allows(ALL_MISSIONS, Role.ADMIN):
+        return None
+    codes = session.scalars(select(Mission.code)).all()
+    viewed = grants.visible(codes)
+    administered = [c for c in codes if grants.allows(c, Role.ADMIN)]
+    if not viewed:
+        return false()
+    own = and_(OdipOrder.created_by == grants.user, Mission.code.in_(viewed))
+    return or_(own, Mission.code.in_(administered))
+
+
 def find(session: Session, key: str, scope: ColumnElement[bool] | None) -> tuple[ProcessingOrder, str]:
     """``ProductionOrder(<key>)``: the order and its mission code (404 outside ``scope``)."""
-    text = key.strip().strip("'")
-    try:
-        wanted = str(uuid.UUID(text))
-    except ValueError:
-        raise OdipRequestError("Id", f"ProductionOrder({key[:80]}): the key must be an Id (a UUID)") from None
+    wanted = uuid_key(key, "ProductionOrder", OdipRequestError, field="Id")
     query = (
         select(ProcessingOrder, Mission.code)
         .join(OdipOrder, OdipOrder.order_id == ProcessingOrder.id)
@@ -233,97 +247,3 @@ def page(
     if scope is not None:
         query = query.where(scope)
     return [(o, code) for o, code in session.execute(query).all()]
-
-
-def output_products(session: Session, order_id: int) -> list[tuple[str, int]]:
-    """The requested products the order made: (product Id, size in bytes), oldest first."""
-    rows = session.execute(
-        select(Product.uuid, ProductFile.size)
-        .join(JobStep, JobStep.id == Product.job_step_id)
-        .join(Job, Job.id == JobStep.job_id)
-        .join(ProductFile, ProductFile.product_id == Product.id)
-        .where(Job.order_id == order_id, JobStep.requested)
-        .order_by(Product.id, ProductFile.id)
-    ).all()
-    return [(str(u), int(s or 0)) for u, s in rows]
-
-
-def end_event(session: Session, order_id: int) -> OrderEvent | None:
-    """The last event that took the order to COMPLETED, FAILED or CLOSED."""
-    return session.scalars(
-        select(OrderEvent)
-        .where(OrderEvent.order_id == order_id, OrderEvent.to_state.in_(_END))
-        .order_by(OrderEvent.id.desc())
-        .limit(1)
-    ).first()
-
-
-def _ended_by(session: Session, order: ProcessingOrder) -> tuple[OrderEvent | None, str | None, str | None]:
-    """(the end event, the operation that ended the order, the state a CLOSED order was closed from)."""
-    ends = session.scalars(
-        select(OrderEvent)
-        .where(OrderEvent.order_id == order.id, OrderEvent.to_state.in_(_END))
-        .order_by(OrderEvent.id.desc())
-        .limit(2)
-    ).all()
-    if not ends:
-        return None, None, None
-    if ends[0].to_state == OrderState.CLOSED.value:
-        before = ends[1].operation if len(ends) > 1 else None
-        return ends[0], before, ends[0].from_state
-    return ends[0], ends[0].operation, None
-
-
-def entity(
-    session: Session, order: ProcessingOrder, mission: str, now: datetime | None = None
-) -> dict[str, Any]:
-    """The ``ProductionOrder`` entity (JSON) of an ODIP order."""
-    odip = session.scalars(select(OdipOrder).where(OdipOrder.order_id == order.id)).one()
-    end, ended_by, closed_from = _ended_by(session, order)
-    status = production_status(
-        order.state, ended_by=ended_by, closed_from=closed_from, reason=order.state_message
-    )
-    now = now or utcnow()
-    products = output_products(session, order.id)
-    final = status.status in FINAL
-    if final:
-        estimated = end.at if end is not None else order.updated_at
-    else:
-        remaining = remaining_steps(session, order.id)
-        if not remaining and order.planned_at is None:  # not planned yet: one step of the workflow
-            processor = _processor_of(session, order, odip.workflow)
-            remaining = {processor: 1} if processor else {}
-        estimated = estimate_date(now, remaining, observed_medians(session, order.mission_id, remaining))
-    return {
-        "Id": order.uuid,
-        "Name": odip.name,
-        "Status": status.status.value,
-        "StatusMessage": status.message,
-        "OrderOutputSize": sum(size for _, size in products) if status.status.value == "completed" else 0,
-        "SubmissionDate": odata_time(order.created_at),
-        "EstimatedDate": odata_time(estimated),
-        "CompletedDate": odata_time(end.at) if final and end is not None else None,
-        "EvictionDate": None,
-        "Priority": order.priority,
-        "InputProductReference": odip.input_reference,
-        "WorkflowId": _workflow_id(session, mission, odip.workflow),
-        "WorkflowName": odip.workflow,
-        "WorkflowOptions": odip.workflow_options,
-        "NotificationEndpoint": odip.notification_endpoint,
-        "NotificationEpUsername": odip.notification_username,
-    }
-
-
-def _workflow(session: Session, mission: str, name: str) -> Workflow | None:
-    return next((w for w in mission_workflows(session, [mission]) if w.name == name), None)
-
-
-def _workflow_id(session: Session, mission: str, name: str) -> str | None:
-    wf = _workflow(session, mission, name)
-    return wf.id if wf else None
-
-
-def _processor_of(session: Session, order: ProcessingOrder, name: str) -> str | None:
-    mission = session.scalar(select(Mission.code).where(Mission.id == order.mission_id)) or ""
-    wf = _workflow(session, mission, name)
-    return wf.processor if wf else None

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from proseo.errors import ProseoError
+from proseo.interfaces.request_fields import FieldError
 from proseo.missions.crossref import rule_sources
 from proseo.missions.models import MissionConfig
 from proseo.missions.types import version_key
@@ -26,14 +26,8 @@ from proseo.missions.types import version_key
 _NAMESPACE = uuid.UUID("6f1c2d3e-9a4b-4c5d-8e7f-0a1b2c3d4e5f")
 
 
-class OdipRequestError(ProseoError):
+class OdipRequestError(FieldError):
     """A refused ODIP request body: names the field (OData's ``target``)."""
-
-    http_status = 400
-
-    def __init__(self, field: str, message: str) -> None:
-        self.option = field  # the OData error body's target (api/prip.py's handler)
-        super().__init__(f"{field}: {message}")
 
 
 @dataclass(frozen=True)

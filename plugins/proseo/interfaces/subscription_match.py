@@ -17,7 +17,10 @@ runs from the outbox side (the dispatcher's schedule), per running subscription:
 ``created_at`` is set when a product row is written, before its transaction commits, so a
 product can become visible with a PublicationDate a little older than the mark; looking
 back :data:`LATE_COMMIT` each time finds it, and ``NOT EXISTS`` keeps the overlap from
-queueing anything twice. Products published before the subscription never match.
+queueing anything twice. The contract for every writer of products (catalog/ingest.py,
+catalog/register.py): commit within :data:`LATE_COMMIT` (5 minutes) of stamping
+``created_at``; a product committed later than that is never matched. Products published
+before the subscription never match.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, String, exists, insert, literal, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from proseo.catalog.access import Role, grants_of
@@ -71,10 +75,12 @@ def enqueue_matches(catalog: Catalog, *, now: datetime | None = None) -> dict[st
         try:
             with catalog.session() as session:
                 found = _match_one(session, sid, now)
-        except ProseoError as exc:
-            # A filter that no longer translates (a mission revision retyped a parameter):
-            # this subscription waits, its mark unmoved, and the others go on.
-            log.error("subscription %d: not matched: %s", sid, exc)
+        except (ProseoError, SQLAlchemyError) as exc:
+            # A filter that no longer translates (a mission revision retyped a parameter), or
+            # one the database refuses to run (an Integer attribute cast of a value that is not
+            # a number is a DataError on PostgreSQL): its transaction is rolled back, this
+            # subscription waits with its mark unmoved, and the others go on.
+            log.error("subscription %d: not matched: %s", sid, str(exc).splitlines()[0][:500])
             continue
         if found is not None:
             queued[found[0]] = found[1]

@@ -9,25 +9,22 @@ whose claim expired records nothing over a newer one. ``attempts`` grows at the 
 a dispatcher that dies mid-POST still counts the attempt, and its claim expires after
 the lease. Delivery is at least once: an endpoint that took a POST but whose answer was
 lost sees it again (the body carries SubscriptionId and ProductId to recognise it).
-
-The HTTP client is the standard library's (the core installation has no other).
+Each POST is :func:`~proseo.interfaces.notify_http.post_json`, which never raises: an
+endpoint that cannot be reached or parsed fails its own notification, never the batch.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import secrets
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
+from proseo.catalog.access import Role, grants_of
 from proseo.catalog.db import Catalog, utcnow
+from proseo.catalog.model_mission import Mission
 from proseo.catalog.model_subscription import (
     NotificationState,
     Subscription,
@@ -35,22 +32,12 @@ from proseo.catalog.model_subscription import (
     SubscriptionStatus,
     SubscriptionType,
 )
+from proseo.interfaces.notify_http import Backoff, post_json, redacted
 from proseo.interfaces.subscription_match import notification_bodies
 
-#: POST(url, body, headers, timeout seconds) -> HTTP status; raises OSError when no answer came.
-Post = Callable[[str, bytes, dict[str, str], float], int]
+__all__ = ["Backoff", "DeliveryReport", "deliver_due"]
 
-
-@dataclass(frozen=True)
-class Backoff:
-    """Retry n waits ``min(base * 2**(n-1), cap)``; after ``max_attempts`` the row is failed."""
-
-    base: timedelta = timedelta(seconds=30)
-    cap: timedelta = timedelta(hours=1)
-    max_attempts: int = 8
-
-    def delay(self, attempts: int) -> timedelta:
-        return min(self.base * (2 ** max(attempts - 1, 0)), self.cap)
+DEFAULT_BACKOFF = Backoff()
 
 
 @dataclass
@@ -61,24 +48,14 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)
 
 
-def http_post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
 def deliver_due(
     catalog: Catalog,
     *,
     now: datetime | None = None,
-    backoff: Backoff = Backoff(),
+    backoff: Backoff = DEFAULT_BACKOFF,
     batch: int = 100,
     timeout_s: float = 10.0,
     workers: int = 8,
-    post: Post = http_post,
 ) -> DeliveryReport:
     """Claim up to ``batch`` due push notifications, POST them ``workers`` at a time, record each outcome."""
     now = now or utcnow()
@@ -116,33 +93,38 @@ def deliver_due(
             .where(n.claim == token)
             .order_by(n.id)
         ).all()
-        auth = {
-            s.uuid: (s.endpoint_user, s.endpoint_password)
-            for s in session.scalars(
-                select(Subscription).where(Subscription.uuid.in_({c[1] for c in claimed}))
-            )
-        }
+        subs = session.execute(
+            select(Subscription, Mission.code)
+            .join(Mission, Mission.id == Subscription.mission_id)
+            .where(Subscription.uuid.in_({c[1] for c in claimed}))
+        ).all()
+        auth = {s.uuid: (s.endpoint_user, s.endpoint_password) for s, _ in subs}
+        # Access again at delivery: what was queued while the owner could view the mission
+        # is not sent once they no longer may.
+        grants = {owner: grants_of(session, owner) for owner in {s.owner for s, _ in subs}}
+        barred = {s.uuid: code for s, code in subs if not grants[s.owner].allows(code, Role.VIEWER)}
         bodies = notification_bodies(session, [(c[0], c[1], c[2]) for c in claimed], now)
     report = DeliveryReport()
-    jobs: dict[int, tuple[str, bytes, dict[str, str]]] = {}
+    jobs: dict[int, tuple[str, dict[str, object], str | None, str | None]] = {}
     for nid, subscription, _, attempts, endpoint in claimed:
         body = bodies.get(nid)
+        if subscription in barred:
+            lost = f"the owner may no longer view mission {barred[subscription]}"
+            _finish(catalog, nid, token, now, attempts, backoff, lost, final=True)
+            report.failed += 1
+            continue
         if body is None:
             gone = "the product is no longer available"
             _finish(catalog, nid, token, now, attempts, backoff, gone, final=True)
             report.failed += 1
             continue
-        headers = {"Content-Type": "application/json"}
         user, password = auth.get(subscription, (None, None))
-        if user:
-            basic = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
-            headers["Authorization"] = f"Basic {basic}"
-        jobs[nid] = (str(endpoint), json.dumps(body).encode(), headers)
+        jobs[nid] = (str(endpoint), body, user, password)
     about = {nid: (subscription, attempts, endpoint) for nid, subscription, _, attempts, endpoint in claimed}
     # POSTs in parallel, so one slow or dead endpoint does not hold up the others'
     # notifications for its timeout each; outcomes are recorded here, one by one.
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
-        futures = {pool.submit(_attempt, post, *job, timeout_s): nid for nid, job in jobs.items()}
+        futures = {pool.submit(post_json, *job, timeout_s): nid for nid, job in jobs.items()}
         for future in as_completed(futures):
             nid, error = futures[future], future.result()
             subscription, attempts, endpoint = about[nid]
@@ -152,7 +134,7 @@ def deliver_due(
                 continue
             final = attempts >= backoff.max_attempts
             _finish(catalog, nid, token, now, attempts, backoff, error, final=final)
-            report.errors.append(f"Subscriptions({subscription}) -> {endpoint}: {error}")
+            report.errors.append(f"Subscriptions({subscription}) -> {redacted(str(endpoint))}: {error}")
             if final:
                 report.failed += 1
             else:
@@ -163,15 +145,6 @@ def deliver_due(
 def _lease_s(batch: int, workers: int, timeout_s: float) -> float:
     """How long a claim holds: every POST of the batch timing out, ``workers`` at a time, and a margin."""
     return -(-batch // max(workers, 1)) * timeout_s + 60
-
-
-def _attempt(post: Post, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> str | None:
-    """One POST: None when the endpoint took it (2xx), else what went wrong."""
-    try:
-        status = post(url, body, headers, timeout_s)
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None if 200 <= status < 300 else f"HTTP {status}"
 
 
 def _delivered(catalog: Catalog, nid: int, token: str, now: datetime) -> None:

@@ -28,12 +28,14 @@ from proseo.catalog.model_subscription import (
     SubscriptionStatus,
     SubscriptionType,
 )
-from proseo.errors import NotFoundError, ProseoError
+from proseo.errors import NotFoundError
+from proseo.interfaces.notify_http import endpoint_problem
 from proseo.interfaces.odata_filter import parse_filter
 from proseo.interfaces.odata_lexer import ODataError
 from proseo.interfaces.prip_entity import odata_time
 from proseo.interfaces.prip_filter_sql import FilterTranslator
 from proseo.interfaces.prip_model import parameter_types
+from proseo.interfaces.request_fields import FieldError, text_field, uuid_key
 
 #: What a client may send when it creates a subscription (CDSE's names; Mission is proseo's).
 #: StageOrder and Priority (CDSE's, for staging offline products) are accepted and ignored:
@@ -52,14 +54,8 @@ FIELDS = (
 )
 
 
-class SubscriptionError(ProseoError):
+class SubscriptionError(FieldError):
     """A subscription request that cannot be accepted; names the field to fix."""
-
-    http_status = 400
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 class NotOwner(SubscriptionError):
@@ -79,16 +75,7 @@ def filter_condition(session: Session, text: str) -> ColumnElement[bool]:
 
 
 def _text(body: Mapping[str, Any], field: str, *, required: bool = False, limit: int = 4000) -> str | None:
-    value = body.get(field)
-    if value is None:
-        if required:
-            raise SubscriptionError(field, "is required")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise SubscriptionError(field, "must be a non-empty string")
-    if len(value) > limit or "\x00" in value:
-        raise SubscriptionError(field, f"must be at most {limit} characters, without NUL")
-    return value
+    return text_field(body, field, limit=limit, required=required, error=SubscriptionError)
 
 
 def _mission(session: Session, grants: Grants, code: str | None) -> Mission:
@@ -123,8 +110,11 @@ def create_subscription(
     kind = _text(body, "SubscriptionType") or (SubscriptionType.PUSH if endpoint else SubscriptionType.PULL)
     if kind not in (SubscriptionType.PUSH, SubscriptionType.PULL):
         raise SubscriptionError("SubscriptionType", f"{kind[:20]!r}: push or pull")
-    if kind == SubscriptionType.PUSH and not (endpoint and endpoint.startswith(("http://", "https://"))):
+    if kind == SubscriptionType.PUSH and not endpoint:
         raise SubscriptionError("NotificationEndpoint", "a push subscription needs an http(s) URL")
+    problem = endpoint_problem(endpoint) if endpoint else None
+    if problem:
+        raise SubscriptionError("NotificationEndpoint", problem)
     if kind == SubscriptionType.PULL and endpoint:
         raise SubscriptionError("NotificationEndpoint", "a pull subscription has no endpoint")
     user, password = _text(body, "NotificationEpUsername", limit=256), _text(body, "NotificationEpPassword")
@@ -173,13 +163,7 @@ def _listing(session: Session, grants: Grants) -> Select[Subscription, str]:
 
 def subscription_key(key: str) -> str:
     """The UUID of ``Subscriptions(<key>)``, bare or quoted."""
-    text = key.strip().strip("'")
-    try:
-        return str(uuid.UUID(text))
-    except ValueError as exc:
-        raise SubscriptionError(
-            f"Subscriptions({key[:80]})", "the key must be a subscription Id (a UUID)"
-        ) from exc
+    return uuid_key(key, "Subscriptions", SubscriptionError)
 
 
 def find_subscription(

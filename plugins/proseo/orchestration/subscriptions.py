@@ -41,7 +41,11 @@ def run_subscriptions(catalog_url: str | None = None, **_: Any) -> dict[str, Any
         cap=timedelta(seconds=settings.subscription_retry_cap_s),
         max_attempts=settings.subscription_max_attempts,
     )
-    queued = enqueue_matches(catalog)
+    try:
+        queued = enqueue_matches(catalog)
+    except Exception:  # what is already queued is still delivered; matching runs again next minute
+        log.exception("subscriptions: matching failed")
+        queued = {}
     delivered = retried = failed = 0
     for _ in range(BATCHES):
         report = deliver_due(catalog, backoff=backoff, timeout_s=settings.subscription_timeout_s)
