@@ -17,11 +17,19 @@ from sqlalchemy.orm import InstrumentedAttribute, Session, contains_eager
 
 from proseo.catalog.model_mission import ConfiguredProcessor, Mission, Orbit, ProductClass, Spacecraft
 from proseo.catalog.model_product import Product, ProductFile, ProductStatus
+from proseo.interfaces.odata_ast import Intersects
 from proseo.interfaces.odata_options import QueryOptions
 from proseo.interfaces.prip_filter_sql import FilterTranslator, Footprint
 from proseo.interfaces.prip_model import PrimaryFile, primary_file_id
 from proseo.interfaces.prip_order import sort_keys, sorted_by
-from proseo.interfaces.prip_walk import bounds, index_walk_allowed, unindexed_keys, walked_ids, walks
+from proseo.interfaces.prip_walk import (
+    bounds,
+    conjuncts,
+    index_walk_allowed,
+    unindexed_keys,
+    walked_ids,
+    walks,
+)
 
 #: A select of several columns (SQLAlchemy 2.1 types a select by its column tuple).
 AnySelect = Select[*tuple[Any, ...]]
@@ -63,21 +71,28 @@ def _conditions(
     scope: ColumnElement[bool] | None,
     footprint: Footprint | None,
     parameter_types: Mapping[str, str] | None,
-) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]]]:
-    """The page's WHERE terms, and those a walk may apply as it reads (the product's own
-    status and the filter's bounds on the walked column: conjuncts, so the walk stays exact)."""
+) -> tuple[list[ColumnElement[bool]], list[ColumnElement[bool]], list[ColumnElement[bool]]]:
+    """The page's WHERE terms; those a walk may apply as it reads (the product's own status
+    and the filter's bounds on the walked column: conjuncts, so the walk stays exact); and
+    all but the filter's top-level areas (what a candidate must meet before its area test)."""
     listed = Product.status == ProductStatus.AVAILABLE.value
     where: list[ColumnElement[bool]] = [listed]
     walk_from: list[ColumnElement[bool]] = [listed]
     if scope is not None:
         where.append(scope)
+    rest = list(where)
     if options.filter is not None:
         translator = FilterTranslator(
             options.filter_text, footprint=footprint, parameter_types=parameter_types
         )
         where.append(translator.condition(options.filter))
         walk_from += [translator.condition(term) for term in bounds(options)]
-    return where, walk_from
+        rest += [
+            translator.condition(term)
+            for term in conjuncts(options.filter)
+            if not isinstance(term, Intersects)
+        ]
+    return where, walk_from, rest
 
 
 def page_statement(
@@ -104,7 +119,7 @@ def page_statement(
     """
     keys = sort_keys(options)
     order = sorted_by(keys)
-    where, walk_from = _conditions(options, scope, footprint, parameter_types)
+    where, walk_from, rest = _conditions(options, scope, footprint, parameter_types)
     walked = walks(options)
     plain_keys = keys if index_walk_allowed(options) and not walked else unindexed_keys(keys)
     plain = (
@@ -116,7 +131,8 @@ def page_statement(
     )
     if walked:
         matching = _joined(select(Product.id)).where(*where)
-        page = walked_ids(options, keys, matching, walk_from, plain, limit=walk_rows)
+        candidates = _joined(select(Product.id)).where(*rest)
+        page = walked_ids(options, keys, matching, candidates, walk_from, plain, limit=walk_rows)
     else:
         page = plain.subquery("page")
     stmt: AnySelect = select(
@@ -161,7 +177,7 @@ def match_statement(
     makes it the SELECT of one ``INSERT ... SELECT``.
     """
     stmt: AnySelect = select(*(columns or (Product.id,)))
-    where, _ = _conditions(options, scope, footprint, parameter_types)
+    where, _, _ = _conditions(options, scope, footprint, parameter_types)
     return _joined(stmt.select_from(Product)).where(*where)
 
 

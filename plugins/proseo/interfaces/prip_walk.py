@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, case, func, not_, select, true
+from sqlalchemy import ColumnElement, Select, Subquery, case, false, func, not_, select, true, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.sql.util import ClauseAdapter
@@ -138,34 +138,46 @@ def walked_ids(
     options: QueryOptions,
     keys: list[SortKey],
     matching: Select[Any],
+    candidates: Select[Any],
     walk_from: list[ColumnElement[bool]],
     plain: Select[Any],
     *,
     limit: int | None = None,
 ) -> Subquery:
-    """The page's product ids (``id``): walked, or from ``plain`` (the page select, unwalked).
+    """The page's product ids (``id``): from few candidates, walked, or from ``plain``.
 
-    ``matching`` selects ``Product.id`` under the whole filter, joined as it needs;
-    ``walk_from`` are the filter's bounds on the ordering column, as conditions.
+    ``matching`` selects ``Product.id`` under the whole filter, ``candidates`` under all
+    of it but the areas, both joined as they need; ``walk_from`` are the conditions a
+    walk applies as it reads; ``plain`` is the page select, unwalked.
     """
     needed = options.skip + options.top + 1
     limit = limit or walk_limit(needed)
+    first_keys = sorted_by(keys)
+    # Few candidates (a product type and a window, say): test the areas on each of them.
+    probe = select(func.count()).select_from(candidates.limit(limit).subquery("probe")).scalar_subquery()
+    few = probe < limit
+    # Its own LIMIT keeps PostgreSQL from merging it into the page (and the areas into a GiST scan).
+    listed = (
+        select(Product).where(Product.id.in_(candidates.limit(limit))).limit(limit).subquery("candidates")
+    )
+    page = matching.order_by(*first_keys).limit(options.top + 1).offset(options.skip)
+    small = ClauseAdapter(listed).traverse(page).where(few).subquery("small")
 
     def walk(name: str) -> Any:
-        return select(Product).where(*walk_from).order_by(*sorted_by(keys)).limit(limit).subquery(name)
+        return select(Product).where(*walk_from).order_by(*first_keys).limit(limit).subquery(name)
 
     labelled = [key.expr.label(f"k{i}") for i, key in enumerate(keys)]
-    first = matching.add_columns(*labelled).order_by(*sorted_by(keys)).limit(needed)
+    first = matching.add_columns(*labelled).order_by(*first_keys).limit(needed)
     hits = ClauseAdapter(walk("walk")).traverse(first).cte("walk_hits")
     hit_count = select(func.count()).select_from(hits).scalar_subquery()
     read_count = select(func.count()).select_from(walk("walk_read")).scalar_subquery()
     walked = case((hit_count >= needed, true()), else_=read_count < limit)
     fast = (
         select(hits.c.id)
-        .where(walked)
+        .where(case((few, false()), else_=walked))
         .order_by(*sorted_by(keys, [hits.c[f"k{i}"] for i in range(len(keys))]))
         .offset(options.skip)
         .subquery("fast")
     )
-    slow = plain.where(not_(walked)).subquery("slow")
-    return select(fast.c.id).union_all(select(slow.c.id)).subquery("page")
+    slow = plain.where(case((few, false()), else_=not_(walked))).subquery("slow")
+    return union_all(select(small.c.id), select(fast.c.id), select(slow.c.id)).subquery("page")
