@@ -283,6 +283,11 @@ class Facility(Model):
     kubernetes: KubernetesSettings | None = None
     # Left out of the dumped configuration when absent, so files without it keep their digest.
     slurm: SlurmSettings | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: What one core-hour costs here (any currency, the same for every facility of the
+    #: mission); the facility choice compares steps' costs with it. Absent: not compared.
+    cost_per_core_hour: float | None = Field(
+        default=None, ge=0, le=1_000_000, allow_inf_nan=False, exclude_if=lambda v: v is None
+    )
 
     @model_validator(mode="after")
     def _backend_settings(self) -> Facility:
