@@ -319,7 +319,7 @@ def _facility_names(session: Session, steps: Sequence[JobStep]) -> dict[int, str
     if not ids:
         return {}
     rows = session.execute(select(Facility.id, Facility.name).where(Facility.id.in_(ids)))
-    return dict(rows.tuples().all())
+    return {i: n for i, n in rows}
 
 
 def _step_fields(

@@ -237,7 +237,7 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> Blueprint:
             .join(Job, Job.id == JobStep.job_id)
             .where(Job.order_id == order.id, JobStep.facility_id != order.facility_id)
             .order_by(JobStep.id)
-        ).tuples():
+        ):
             away[level[sid]][other.name].append(sid)
             places[other.name] = Place(
                 backend=other.backend,
