@@ -4,17 +4,21 @@ spec and the DAG blueprint."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select
 
+from proseo.api.schemas import job_steps
 from proseo.catalog.db import Catalog
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
 from proseo.catalog.model_mission import Facility
 from proseo.catalog.model_order import Job, JobStep
+from proseo.cli.main import cli
 from proseo.devtools.generate import write_inputs
 from proseo.errors import OrderError
 from proseo.execution.jobspec import build_job_spec
@@ -117,6 +121,17 @@ def test_data_locality_decides_and_the_step_runs_there(sky: Catalog, tmp_path: P
         assert bp.places["site_b"].pool == "proseo__sky__site_b" and bp.places["site_b"].backend == "local"
         # The request reads back as it was given.
         assert orders.spec_of(s, order).facilities == ["local", "site_b"]
+        # The REST job-step view (and `proseo order steps --format json`) shows the choice.
+        [view] = job_steps(s, order).items
+        assert (view.facility, view.facility_reason) == ("site_b", reason)
+        assert view.facility_scores == scores
+    result = CliRunner().invoke(
+        cli, ["--catalog", sky.url, "order", "steps", "-m", "SKY", "near_data", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["items"][0]["facility_reason"] == reason
+    table = CliRunner().invoke(cli, ["--catalog", sky.url, "order", "steps", "-m", "SKY", "near_data"])
+    assert table.exit_code == 0 and "site_b" in table.output and "why there" in table.output, table.output
 
 
 def test_deadline_decides_for_the_less_loaded_facility_even_if_dearer(sky: Catalog, tmp_path: Path) -> None:
@@ -191,3 +206,21 @@ def test_unknown_and_doubled_facilities_are_refused(sky: Catalog) -> None:
             facility="local",
             facilities=["site_b"],
         )
+
+
+def test_a_trigger_names_several_facilities_for_its_orders(tmp_path: Path) -> None:
+    from proseo.errors import ConfigError
+    from proseo.planning.slicing import Slice
+    from proseo.planning.trigger_orders import Wanted, spec_for
+
+    text = (MISSION_DIR / "sky.yaml").read_text()
+    night = "    timeliness: NIGHTLY\n    priority: 70\n"
+    good = tmp_path / "good.yaml"
+    good.write_text(text.replace(night, night + "    facilities: [observatory_hpc, local]\n", 1))
+    cfg = load_mission(good).config
+    spec = spec_for(cfg, cfg.triggers["night"], Wanted("night", Slice(T0, T0 + timedelta(days=1))))
+    assert spec.facilities == ["observatory_hpc", "local"] and spec.facility is None
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace(night, night + "    facilities: [local, nowhere]\n", 1))
+    with pytest.raises(ConfigError, match=r"triggers\.night\.facilities\[1\]: unknown facility 'nowhere'"):
+        load_mission(bad)
