@@ -101,6 +101,7 @@ class StepContext:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     service_account: str | None = None
     image_pull_secrets: tuple[str, ...] = ()
+    pod_template_file: str | None = None  # the facility's pod template (backend kubernetes)
     slurm: SlurmSettings | None = None  # the facility's Slurm settings (backend slurm)
     try_number: int = 1
 
@@ -285,6 +286,7 @@ def build_job_spec(session: Session, job_step_id: int, *, try_number: int = 1) -
         node_selector=dict(kube.node_selector) if kube else {},
         service_account=kube.service_account if kube else None,
         image_pull_secrets=tuple(kube.image_pull_secrets) if kube else (),
+        pod_template_file=kube.pod_template_file if kube else None,
         slurm=SlurmSettings.model_validate(facility.slurm) if facility.slurm else None,
         try_number=try_number,
     )

@@ -246,6 +246,12 @@ class KubernetesSettings(Model):
     node_selector: dict[str, str] = Field(default_factory=dict)
     service_account: str | None = None
     image_pull_secrets: list[str] = Field(default_factory=list)
+    #: A pod template (YAML, absolute path on the Airflow workers) the processor pods start
+    #: from: tolerations, priority class, affinity, sidecars of the cluster; proseo's own
+    #: settings (image, resources, security, volumes) are laid over it. Absent: none.
+    pod_template_file: str | None = Field(
+        default=None, pattern=r"^/", max_length=1000, exclude_if=lambda v: v is None
+    )
 
 
 class SlurmSettings(Model):
