@@ -224,3 +224,36 @@ def test_a_trigger_names_several_facilities_for_its_orders(tmp_path: Path) -> No
     bad.write_text(text.replace(night, night + "    facilities: [local, nowhere]\n", 1))
     with pytest.raises(ConfigError, match=r"triggers\.night\.facilities\[1\]: unknown facility 'nowhere'"):
         load_mission(bad)
+
+
+def test_a_resumed_order_decides_again_only_for_steps_that_did_not_start(
+    sky: Catalog, tmp_path: Path
+) -> None:
+    from tests_registration import register_planned
+
+    _ingest(sky, tmp_path, "site_b", T0 + timedelta(days=62), 1)  # the third night's inputs
+    now = datetime.now(UTC)
+    _release(
+        sky,
+        "resumed",
+        T0 + timedelta(days=60),
+        days=6,
+        facilities=["local", "site_b"],
+        generated={"deadline": now + timedelta(hours=3)},
+    )
+    before = _choices(sky, "resumed")
+    done_id, done_facility, done_reason, _ = before[2]
+    assert done_facility == "site_b"
+    register_planned(sky, done_id, facility="site_b")  # the step ran there and completed
+    lifecycle.suspend_order(sky, "SKY", "resumed")
+    lifecycle.resume_order(sky, "SKY", "resumed")
+    after = {sid: (f, r) for sid, f, r, _ in _choices(sky, "resumed")}
+    assert after[done_id] == (done_facility, done_reason)  # kept as it ran
+    # The five others were decided again, the completed one no longer in anyone's queue.
+    assert [after[sid][0] for sid, *_ in before if sid != done_id] == [
+        "local",
+        "local",
+        "site_b",
+        "site_b",
+        "local",
+    ]

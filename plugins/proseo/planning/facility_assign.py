@@ -3,8 +3,9 @@
 The figures come from the catalogue, the decision from
 :func:`proseo.planning.facility_choice.choose_facility`, and the outcome is written on
 the step (``facility_id``, ``facility_reason``, ``facility_scores``), in the release's
-transaction. Steps are taken upstream first (deepest plan level first), so a step's
-inputs made by this order are already placed when it is decided, and each choice joins
+transaction (again at a resume or retry, for the steps that did not start). Steps are
+taken upstream first (deepest plan level first), so a step's inputs made by this order
+are already placed when it is decided, and each choice joins
 its facility's queue for the steps after it: a large order spreads out once a
 facility's slots are taken, rather than all landing where the first step went.
 
@@ -42,6 +43,8 @@ from proseo.planning.stepinputs import read_step_inputs
 _ACTIVE = (OrderState.RELEASED.value, OrderState.RUNNING.value, OrderState.SUSPENDING.value)
 #: Step states that wait for or hold a slot.
 _QUEUED = (StepState.PLANNED.value, StepState.READY.value, StepState.RUNNING.value)
+#: Step states whose facility may still be chosen (nothing of them ran yet).
+_OPEN = (StepState.PLANNED.value, StepState.WAITING_INPUT.value, StepState.READY.value)
 #: Completed steps per configured processor the median run time is taken over.
 _SAMPLE = 50
 
@@ -68,12 +71,23 @@ def assign_facilities(session: Session, order: ProcessingOrder, now: datetime) -
         )
     by_id = {rows[n].id: n for n in usable}
     queue = _queues(session, order, list(by_id))
-    steps = session.execute(
-        select(JobStep.id, JobStep.configured_processor_id)
+    step_rows = session.execute(
+        select(JobStep.id, JobStep.configured_processor_id, JobStep.state, JobStep.facility_id)
         .join(Job, Job.id == JobStep.job_id)
         .where(Job.order_id == order.id)
         .order_by(JobStep.depth.desc(), JobStep.start_time, JobStep.id)
     ).all()
+    # A step that started (or ended) keeps its facility: a resumed or retried order decides
+    # again only for the steps still to start; its running ones are in their facility's queue.
+    kept = {
+        sid: by_id.get(fid) if fid is not None else None
+        for sid, _, state, fid in step_rows
+        if state not in _OPEN
+    }
+    for _sid, _, state, fid in step_rows:
+        if state == StepState.RUNNING.value and fid in by_id:
+            queue[by_id[fid]] += 1
+    steps = [(sid, cp) for sid, cp, state, _ in step_rows if state in _OPEN]
     if not steps:
         return {}
     step_ids = [s for s, _ in steps]
@@ -82,7 +96,8 @@ def assign_facilities(session: Session, order: ProcessingOrder, now: datetime) -
     product_ids |= {o.product_id for ins in inputs.values() for i in ins for o in i.outputs if o.product_id}
     stored = _stored_bytes(session, product_ids)
     foreign = {o.job_step_id for ins in inputs.values() for i in ins for o in i.outputs} - set(step_ids)
-    placed = _placed(session, foreign, by_id)
+    placed = _placed(session, foreign - set(kept), by_id)
+    placed.update({sid: name for sid, name in kept.items() if name is not None})
     average = _average_sizes(session, order.mission_id)
     needs = _processor_needs(session, cfg, {p for _, p in steps})
     slack = (order.deadline - now).total_seconds() if order.deadline is not None else None
