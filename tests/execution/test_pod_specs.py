@@ -33,6 +33,7 @@ from proseo.catalog.db import Catalog
 from proseo.execution import ExecutionError, StepContext, build_job_spec
 from proseo.execution.kubernetes import JobStepPodOperator
 from proseo.wrapper.spec import JobSpec
+from tests_k8s import k8s_roundtrip
 
 from tests_paths import REPO
 
@@ -131,6 +132,8 @@ def test_pod_spec_field_by_field(mission: str, catalog: Catalog, data_dirs, tmp_
     assert (op.retries, op.pool, op.priority_weight) == (3, ctx.pool, ctx.priority)
     assert ctx.pool == f"proseo__{mission.lower()}__{ctx.facility}"
 
+    # Every field is one of the Kubernetes schema's, of its type (tests/execution/test_pod_template.py).
+    assert k8s_roundtrip(pod) == pod
     meta, spec = pod["metadata"], pod["spec"]
     assert meta["namespace"] == want["namespace"]
     assert meta["name"].startswith(f"proseo-{mission.lower()}-{ctx.job_step_id}-")

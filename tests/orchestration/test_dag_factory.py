@@ -192,3 +192,57 @@ def test_a_blueprint_carries_the_orders_deadline_from_release(sky: Catalog) -> N
     stored = lifecycle.release_order(sky, "SKY", "due").dag_blueprint or {}
     assert stored["deadline"] == "2026-06-01T12:00:00Z"
     assert read_blueprint(stored, order="SKY/due").deadline == due
+
+
+def test_steps_placed_at_other_facilities_get_their_own_tasks_pools_and_operators() -> None:
+    from proseo.orchestration.factory import build_dag
+
+    placed = {
+        **STORED_V1,
+        "levels": [
+            {
+                "steps": [11, 12, 14],
+                "classes": ["CALEXP_G", "CALEXP_R"],
+                "waiting": [12],
+                "elsewhere": {"site_b": [11], "observatory_hpc": [14]},
+            },
+            {"steps": [13], "classes": ["STACK_G"], "waiting": []},
+        ],
+        "job_steps": 4,
+        "places": {
+            "site_b": {"backend": "local", "pool": "proseo__sky__site_b", "pool_slots": 3},
+            "observatory_hpc": {
+                "backend": "kubernetes",
+                "pool": "proseo__sky__observatory_hpc",
+                "pool_slots": 64,
+            },
+        },
+    }
+    bp = read_blueprint(placed, order="SKY/n1")
+    assert bp.as_json() == placed
+    assert bp.levels[0].groups() == [(None, [12]), ("observatory_hpc", [14]), ("site_b", [11])]
+    dag = build_dag(bp)
+    assert dag.get_task("level_0_run__site_b").pool == "proseo__sky__site_b"
+    assert dag.get_task("level_0_run__site_b").task_type == "JobStepOperator"
+    pods = dag.get_task("level_0_run__observatory_hpc")
+    assert pods.pool == "proseo__sky__observatory_hpc" and pods.task_type == "JobStepPodOperator"
+    assert dag.get_task("level_0_wait.process").pool == "proseo__sky__local"
+    # The next level waits for every facility's tasks of this one.
+    assert dag.get_task("level_1_run").upstream_task_ids == {
+        "level_0_run__site_b",
+        "level_0_run__observatory_hpc",
+        "level_0_wait.process",
+    }
+
+
+def test_a_step_placed_at_a_facility_without_a_place_is_refused() -> None:
+    broken = {
+        **STORED_V1,
+        "levels": [{**STORED_V1["levels"][0], "elsewhere": {"site_b": [11]}}, STORED_V1["levels"][1]],
+    }
+    with pytest.raises(BlueprintError, match="levels place steps at facilities without a place: site_b"):
+        read_blueprint(broken, order="SKY/n1")
+    stray = {**broken, "places": {"site_b": {"backend": "local", "pool": "p", "pool_slots": 1}}}
+    stray["levels"] = [{**STORED_V1["levels"][0], "elsewhere": {"site_b": [99]}}, STORED_V1["levels"][1]]
+    with pytest.raises(BlueprintError, match=r"steps \[99\] placed elsewhere are not steps of the level"):
+        read_blueprint(stray, order="SKY/n1")

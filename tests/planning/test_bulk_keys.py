@@ -55,6 +55,7 @@ def test_every_plan_table_has_keys_that_can_be_checked_per_set() -> None:
         "job_id": ("job", "id"),
         "product_class_id": ("product_class", "id"),
         "configured_processor_id": ("configured_processor", "id"),
+        "facility_id": ("facility", "id"),  # set at release by the facility choice, NULL in a plan
     }
 
 

@@ -41,7 +41,7 @@ from proseo.api.stored import stored_object
 from proseo.catalog.access import Role
 from proseo.catalog.db import Catalog
 from proseo.catalog.model_mission import Mission
-from proseo.catalog.model_order import ProcessingOrder
+from proseo.catalog.model_order import JobStep, ProcessingOrder
 from proseo.errors import NotFoundError, OrderError
 from proseo.planning import lifecycle
 from proseo.planning import orders as ops
@@ -226,7 +226,9 @@ def _step(catalog: Catalog, mission: str, identifier: str, step_id: int) -> tupl
     with catalog.session() as session:
         order = ops.get_order(session, mission, identifier)
         detail = job_step_detail(session, order, step_id)
-        facility_id = order.facility_id
+        # The log is in the storage of the facility the step ran at (its own, else the order's).
+        step = session.get(JobStep, step_id) if detail is not None else None
+        facility_id = (step.facility_id if step is not None else None) or order.facility_id
     if detail is None:
         raise NotFoundError(f"{mission}/{identifier}: no job step {step_id} in this order")
     return detail, facility_id

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from proseo.catalog.mission_sync import latest_revision
-from proseo.catalog.model_mission import ConfiguredProcessor, Mission, ProductClass
+from proseo.catalog.model_mission import ConfiguredProcessor, Facility, Mission, ProductClass
 from proseo.catalog.model_order import Job, JobStep, JobStepOutput, ProcessingOrder
 from proseo.catalog.products import product_dict
 from proseo.planning import orders as ops
@@ -167,6 +167,13 @@ class JobStepOut(BaseModel):
     log_url: str | None
     started_at: datetime | None
     completed_at: datetime | None
+    facility: str | None = Field(
+        default=None, description="Where the step runs when its order named several facilities."
+    )
+    facility_reason: str | None = Field(default=None, description="Why the facility choice took it.")
+    facility_scores: dict[str, Any] | None = Field(
+        default=None, description="Every candidate facility's figures the choice compared."
+    )
 
 
 class JobStepDetail(JobStepOut):
@@ -307,10 +314,25 @@ def planned_outputs(session: Session, step_ids: Sequence[int]) -> dict[int, list
     return out
 
 
+def _facility_names(session: Session, steps: Sequence[JobStep]) -> dict[int, str]:
+    ids = {s.facility_id for s in steps if s.facility_id is not None}
+    if not ids:
+        return {}
+    rows = session.execute(select(Facility.id, Facility.name).where(Facility.id.in_(ids)))
+    return {i: n for i, n in rows}
+
+
 def _step_fields(
-    step: JobStep, product_type: str, processor: str, outputs: list[PlannedOutputOut]
+    step: JobStep,
+    product_type: str,
+    processor: str,
+    outputs: list[PlannedOutputOut],
+    facilities: dict[int, str] | None = None,
 ) -> dict[str, Any]:
     return {
+        "facility": (facilities or {}).get(step.facility_id) if step.facility_id is not None else None,
+        "facility_reason": step.facility_reason,
+        "facility_scores": step.facility_scores,
         "id": step.id,
         "job_id": step.job_id,
         "state": step.state,
@@ -352,7 +374,8 @@ def job_steps(
     )
     page = rows.all()
     outputs = planned_outputs(session, [s.id for s, _, _ in page])
-    items = [JobStepOut(**_step_fields(s, t, p, outputs[s.id])) for s, t, p in page]
+    names = _facility_names(session, [s for s, _, _ in page])
+    items = [JobStepOut(**_step_fields(s, t, p, outputs[s.id], names)) for s, t, p in page]
     return Page[JobStepOut](items=items, total=total, limit=limit, offset=offset)
 
 
@@ -374,9 +397,10 @@ def job_step_details(
     found_ids = [step.id for step, _, _ in rows]
     read = read_step_inputs(session, found_ids)
     outputs = planned_outputs(session, found_ids)
+    names = _facility_names(session, [step for step, _, _ in rows])
     found = {
         step.id: JobStepDetail(
-            **_step_fields(step, product_type, processor, outputs[step.id]),
+            **_step_fields(step, product_type, processor, outputs[step.id], names),
             inputs=[_input_out(i) for i in read.get(step.id, [])],
         )
         for step, product_type, processor in rows

@@ -61,6 +61,9 @@ class ProcessingOrder(Base):
     state_message: Mapped[str | None] = mapped_column(Text)
     revision_id: Mapped[int] = mapped_column(ForeignKey("mission_revision.id"))
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"))
+    # Candidate facility names when the order named several (the first is facility_id);
+    # NULL when it named one or none. Each job step's is chosen at release.
+    facilities: Mapped[list[Any] | None]
     requested_classes: Mapped[list[Any]]
     input_only_classes: Mapped[list[Any]]
     configured_processors: Mapped[list[Any]]
@@ -193,6 +196,11 @@ class JobStep(Base):
     log_url: Mapped[str | None] = mapped_column(String(1500))
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Where the step runs when its order named several facilities (planning/facility_choice.py,
+    # chosen at release), why, and every candidate's figures; NULL: the order's facility.
+    facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"))
+    facility_reason: Mapped[str | None] = mapped_column(Text)
+    facility_scores: Mapped[dict[str, Any] | None]
 
     job: Mapped[Job] = relationship(back_populates="steps")
     queries: Mapped[list[InputQuery]] = relationship(back_populates="job_step", cascade="all, delete-orphan")

@@ -132,7 +132,8 @@ def register_manifest(
     if unplanned:
         raise RegistrationError(f"{where}: the manifest lists unplanned outputs: {', '.join(unplanned)}")
     generation = order.planned_at or utcnow()
-    facility = facility_id if facility_id is not None else order.facility_id
+    # Where the outputs were stored: the step's facility (the facility choice's), else the order's.
+    facility = facility_id if facility_id is not None else step.facility_id or order.facility_id
     products: dict[str, Product] = {}
     fresh: list[Product] = []
     for name, out in planned.items():

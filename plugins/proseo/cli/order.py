@@ -82,7 +82,12 @@ def _load_file(path: Path) -> dict[str, Any]:
 )
 @click.option("--dynamic-param", multiple=True, help="Dynamic processing parameter key=value (repeatable).")
 @click.option("--priority", type=int, help="1..100 (default 50).")
-@click.option("--facility", help="Processing facility (default: the mission's default).")
+@click.option(
+    "--facility",
+    multiple=True,
+    help="Processing facility (default: the mission's default); given more than once, each job "
+    "step gets one of them at release (the facility choice).",
+)
 @click.option("--plan", "do_plan", is_flag=True, help="Approve and plan at once.")
 @click.option("--release", "do_release", is_flag=True, help="Approve, plan and release at once.")
 @click.pass_context
@@ -104,7 +109,7 @@ def create(
     output_param: tuple[str, ...],
     dynamic_param: tuple[str, ...],
     priority: int | None,
-    facility: str | None,
+    facility: tuple[str, ...],
     do_plan: bool,
     do_release: bool,
 ) -> None:
@@ -117,7 +122,8 @@ def create(
         "processing_mode": mode,
         "output_file_class": file_class,
         "priority": priority,
-        "facility": facility,
+        "facility": facility[0] if len(facility) == 1 else None,
+        "facilities": list(facility) if len(facility) > 1 else None,
     }
     data.update({k: v for k, v in given.items() if v is not None})
     for key, values in (

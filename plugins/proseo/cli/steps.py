@@ -42,7 +42,8 @@ def steps(
         return
     table(
         f"{mission}/{identifier}: job steps {offset + 1}-{offset + len(page.items)} of {page.total}",
-        ["step", "class", "window", "state", "try", "exit", "reason"],
+        ["step", "class", "window", "state", "try", "exit", "reason"]
+        + (["facility", "why there"] if any(s.facility for s in page.items) else []),
         [
             [
                 s.id,
@@ -53,6 +54,7 @@ def steps(
                 "" if s.exit_code is None else s.exit_code,
                 s.failure_reason or "",
             ]
+            + ([s.facility or "", s.facility_reason or ""] if any(x.facility for x in page.items) else [])
             for s in page.items
         ],
     )
@@ -89,6 +91,8 @@ def step(ctx: click.Context, mission: str, fmt: str, spec: bool, identifier: str
     )
     if detail.failure_reason:
         console.print(f"reason: {detail.failure_reason}", markup=False, soft_wrap=True)
+    if detail.facility:
+        console.print(f"facility: {detail.facility} ({detail.facility_reason})", markup=False, soft_wrap=True)
     if detail.exit_code is not None or detail.log_url:
         console.print(f"exit code: {detail.exit_code}  log: {detail.log_url or '-'}", markup=False)
     table(

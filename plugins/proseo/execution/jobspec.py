@@ -1,7 +1,8 @@
 """From a planned job step in the catalogue to what a backend needs to run it.
 
 :func:`build_job_spec` reads the job step, its order, the order's mission revision,
-the configured processor and the order's facility, and returns a :class:`StepContext`:
+the configured processor and the step's facility (chosen at release when the order
+named several, else the order's), and returns a :class:`StepContext`:
 the wrapper's :class:`~proseo.wrapper.spec.JobSpec` (the fixed contract) plus what the
 backends need around it (image, resources, namespace, pool, ...). The context is a
 plain frozen dataclass that round-trips through JSON, so operators can take it as a
@@ -100,6 +101,7 @@ class StepContext:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     service_account: str | None = None
     image_pull_secrets: tuple[str, ...] = ()
+    pod_template_file: str | None = None  # the facility's pod template (backend kubernetes)
     slurm: SlurmSettings | None = None  # the facility's Slurm settings (backend slurm)
     try_number: int = 1
 
@@ -204,7 +206,7 @@ def build_job_spec(session: Session, job_step_id: int, *, try_number: int = 1) -
     facilities = {
         f.id: f for f in session.scalars(select(FacilityRow).where(FacilityRow.mission_id == mission.id))
     }
-    facility = _order_facility(order, facilities, fail)
+    facility = _step_facility(step, order, facilities, fail)
     kube = KubernetesSettings.model_validate(facility.kubernetes) if facility.kubernetes else None
 
     storages: dict[str, StorageRef] = {
@@ -284,6 +286,7 @@ def build_job_spec(session: Session, job_step_id: int, *, try_number: int = 1) -
         node_selector=dict(kube.node_selector) if kube else {},
         service_account=kube.service_account if kube else None,
         image_pull_secrets=tuple(kube.image_pull_secrets) if kube else (),
+        pod_template_file=kube.pod_template_file if kube else None,
         slurm=SlurmSettings.model_validate(facility.slurm) if facility.slurm else None,
         try_number=try_number,
     )
@@ -306,11 +309,16 @@ def _processor(
     return version, configuration
 
 
-def _order_facility(
-    order: ProcessingOrder, facilities: dict[int, FacilityRow], fail: Callable[[str], ExecutionError]
+def _step_facility(
+    step: JobStep,
+    order: ProcessingOrder,
+    facilities: dict[int, FacilityRow],
+    fail: Callable[[str], ExecutionError],
 ) -> FacilityRow:
-    if order.facility_id is not None:
-        facility = facilities.get(order.facility_id)
+    """The step's own facility (the facility choice's), else the order's, else the default."""
+    chosen = step.facility_id if step.facility_id is not None else order.facility_id
+    if chosen is not None:
+        facility = facilities.get(chosen)
     else:
         facility = next((f for f in facilities.values() if f.is_default and not f.retired), None)
     if facility is None:

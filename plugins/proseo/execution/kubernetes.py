@@ -174,6 +174,9 @@ def pod_settings(ctx: StepContext) -> dict[str, Any]:
         "image_pull_secrets": [k8s.V1LocalObjectReference(name=s) for s in ctx.image_pull_secrets],
         "labels": labels(ctx),
         "annotations": {"proseo.io/order": ctx.order_identifier, "proseo.io/facility": ctx.facility},
+        # The cluster's base pod (deploy/kubernetes/processor-pod-template.yaml is an example);
+        # the KPO lays the settings above over it (PodGenerator.reconcile_pods).
+        "pod_template_file": ctx.pod_template_file,
         **static_pod_settings(),
     }
 
@@ -314,5 +317,6 @@ _STEP_KEYS = frozenset(
         "image_pull_secrets",
         "labels",
         "annotations",
+        "pod_template_file",
     }
 )

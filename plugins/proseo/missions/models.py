@@ -246,6 +246,12 @@ class KubernetesSettings(Model):
     node_selector: dict[str, str] = Field(default_factory=dict)
     service_account: str | None = None
     image_pull_secrets: list[str] = Field(default_factory=list)
+    #: A pod template (YAML, absolute path on the Airflow workers) the processor pods start
+    #: from: tolerations, priority class, affinity, sidecars of the cluster; proseo's own
+    #: settings (image, resources, security, volumes) are laid over it. Absent: none.
+    pod_template_file: str | None = Field(
+        default=None, pattern=r"^/", max_length=1000, exclude_if=lambda v: v is None
+    )
 
 
 #: How long a Slurm job may wait in the queue (on top of its time limit) by default.
@@ -300,6 +306,11 @@ class Facility(Model):
     kubernetes: KubernetesSettings | None = None
     # Left out of the dumped configuration when absent, so files without it keep their digest.
     slurm: SlurmSettings | None = Field(default=None, exclude_if=lambda v: v is None)
+    #: What one core-hour costs here (any currency, the same for every facility of the
+    #: mission); the facility choice compares steps' costs with it. Absent: not compared.
+    cost_per_core_hour: float | None = Field(
+        default=None, ge=0, le=1_000_000, allow_inf_nan=False, exclude_if=lambda v: v is None
+    )
 
     @model_validator(mode="after")
     def _backend_settings(self) -> Facility:

@@ -86,6 +86,8 @@ class Trigger(Model):
     timeliness: Name | None = None  # a category of the mission's timeliness table
     priority: int = Field(default=50, ge=1, le=100)  # as an order's
     facility: Name | None = None
+    #: Several candidate facilities: the facility choice picks one per job step (not with 'facility').
+    facilities: list[Name] = Field(default_factory=list, max_length=100, exclude_if=lambda v: not v)
     slicing: OrderSlicing | None = None
     output_parameters: dict[Name, ParamValue] = Field(default_factory=dict)
     enabled: bool = True
@@ -135,6 +137,10 @@ class Trigger(Model):
                 raise ValueError(
                     "an interval trigger needs a positive 'window' (the period each order covers)"
                 )
+        if self.facility is not None and self.facilities:
+            raise ValueError("give 'facility' or 'facilities', not both")
+        if len(set(self.facilities)) != len(self.facilities):
+            raise ValueError("'facilities' lists a facility more than once")
         if self.delay < timedelta(0) or self.lag < timedelta(0) or self.settle < timedelta(0):
             raise ValueError("'delay', 'lag' and 'settle' cannot be negative")
         return self

@@ -51,6 +51,9 @@ def check_production(cfg: MissionConfig, issue: IssueAt, out: list[ConfigIssue])
             )
         if t.facility is not None and t.facility not in cfg.facilities:
             out.append(issue(here("facility"), f"unknown facility {t.facility!r}"))
+        for n, name in enumerate(t.facilities):
+            if name not in cfg.facilities:
+                out.append(issue(here("facilities", n), f"unknown facility {name!r}"))
         if t.kind is TriggerKind.ORBIT and not has_orbits:
             out.append(issue(here("kind"), "an orbit trigger needs a spacecraft with orbits"))
         if t.slicing is not None:

@@ -153,22 +153,34 @@ def build_dag(bp: Blueprint, *, catalog_url: str | None = None) -> DAG:
             # does not hold back the unrelated rest of the order.
             trigger_rule = "all_success" if n == 0 else "all_done"
             current = []
-            sensed = [s for s in level.steps if s in waiting]
-            if sensed:
-                group = _sensed_group(f"level_{n}_wait", bp, processor, outlets, catalog_url, trigger_rule)
-                current.append(group.expand(job_step_id=sensed))
-            plain = [s for s in level.steps if s not in waiting]
-            if plain:
-                # No sensor: a plain mapped task is cheaper to parse than a mapped group.
-                current.append(
-                    processor.partial(
-                        task_id=f"level_{n}_run",
-                        mission=bp.mission,
-                        catalog_url=catalog_url,
-                        outlets=outlets,
-                        trigger_rule=trigger_rule,
-                    ).expand(job_step_id=plain)
-                )
+            for place, steps in level.groups():
+                # Steps the facility choice put at another facility: that facility's operator
+                # and pool, task ids suffixed with its name.
+                suffix, op, extra = "", processor, {}
+                if place is not None:
+                    where = bp.places[place]
+                    suffix = "__" + "".join(c if c.isalnum() or c in "-_." else "_" for c in place)
+                    op = operator_class(where.backend, order=bp.where, facility=place)
+                    extra = {"pool": where.pool}
+                sensed = [s for s in steps if s in waiting]
+                if sensed:
+                    group = _sensed_group(
+                        f"level_{n}_wait{suffix}", bp, op, outlets, catalog_url, trigger_rule, extra
+                    )
+                    current.append(group.expand(job_step_id=sensed))
+                plain = [s for s in steps if s not in waiting]
+                if plain:
+                    # No sensor: a plain mapped task is cheaper to parse than a mapped group.
+                    current.append(
+                        op.partial(
+                            task_id=f"level_{n}_run{suffix}",
+                            mission=bp.mission,
+                            catalog_url=catalog_url,
+                            outlets=outlets,
+                            trigger_rule=trigger_rule,
+                            **extra,
+                        ).expand(job_step_id=plain)
+                    )
             for upstream in previous:
                 for task in current:
                     upstream >> task
@@ -183,8 +195,10 @@ def _sensed_group(
     outlets: list[Any],
     catalog_url: str | None,
     trigger_rule: str,
+    extra: dict[str, Any] | None = None,
 ) -> Any:
-    """[inputs sensor -> processor task] for the steps that wait for external inputs."""
+    """[inputs sensor -> processor task] for the steps that wait for external inputs
+    (``extra``: the processor task's pool when the steps run at another facility)."""
     from proseo.orchestration.sensors import JobStepInputSensor
 
     poll_interval = get_settings().input_poll_s
@@ -207,6 +221,7 @@ def _sensed_group(
             catalog_url=catalog_url,
             outlets=outlets,
             trigger_rule="all_success",
+            **(extra or {}),
         )
         sensor >> process
 

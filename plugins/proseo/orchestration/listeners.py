@@ -104,8 +104,10 @@ def ensure_pool(dag_run: Any) -> str | None:
     from sqlalchemy.orm.exc import UnmappedInstanceError
 
     name = blueprint.pool
-    slots = blueprint.pool_slots or 1
-    description = f"proseo facility {blueprint.facility} of mission {blueprint.mission}"
+    # The order's facility's pool, and those of the facilities the facility choice placed steps at.
+    pools = [(name, blueprint.pool_slots or 1, blueprint.facility)] + [
+        (p.pool, p.pool_slots, f) for f, p in sorted(blueprint.places.items())
+    ]
     try:
         scheduler_session = object_session(dag_run)
     except UnmappedInstanceError:
@@ -114,12 +116,18 @@ def ensure_pool(dag_run: Any) -> str | None:
         from airflow.utils.session import create_session
 
         with create_session() as own:
-            _upsert_pool(own.connection(), name, slots, description)
+            for pool, slots, facility in pools:
+                _upsert_pool(own.connection(), pool, slots, _description(facility, blueprint.mission))
         return name
     connection = scheduler_session.connection()
     with connection.begin_nested():
-        _upsert_pool(connection, name, slots, description)
+        for pool, slots, facility in pools:
+            _upsert_pool(connection, pool, slots, _description(facility, blueprint.mission))
     return name
+
+
+def _description(facility: str | None, mission: str) -> str:
+    return f"proseo facility {facility} of mission {mission}"
 
 
 def _upsert_pool(connection: Any, name: str, slots: int, description: str) -> None:

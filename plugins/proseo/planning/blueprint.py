@@ -49,13 +49,38 @@ class Level(BaseModel):
     classes: list[str]
     #: Steps that wait for external inputs (an input sensor before the processor task).
     waiting: list[int] = Field(default_factory=list)
+    #: Steps the facility choice placed at another facility than the order's, per facility
+    #: (their own tasks, pool and backend). Left out when empty: older blueprints stay valid.
+    elsewhere: dict[str, list[int]] = Field(default_factory=dict, exclude_if=lambda v: not v)
 
     @model_validator(mode="after")
     def _waiting_are_steps(self) -> Level:
         stray = sorted(set(self.waiting) - set(self.steps))
         if stray:
             raise ValueError(f"waiting steps {stray} are not steps of the level")
+        placed = [s for ids in self.elsewhere.values() for s in ids]
+        stray = sorted(set(placed) - set(self.steps))
+        if stray:
+            raise ValueError(f"steps {stray} placed elsewhere are not steps of the level")
+        if len(set(placed)) != len(placed):
+            raise ValueError("a step is placed at more than one other facility")
         return self
+
+    def groups(self) -> list[tuple[str | None, list[int]]]:
+        """(facility, steps): None for the order's own facility, then each other one by name."""
+        away = {s for ids in self.elsewhere.values() for s in ids}
+        own = [s for s in self.steps if s not in away]
+        return ([(None, own)] if own else []) + [(n, self.elsewhere[n]) for n in sorted(self.elsewhere)]
+
+
+class Place(BaseModel):
+    """A facility other than the order's that some of its steps run at."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: str
+    pool: str
+    pool_slots: int = Field(ge=1)
 
 
 class Blueprint(BaseModel):
@@ -81,6 +106,8 @@ class Blueprint(BaseModel):
     deadline: UtcDateTime | None = Field(default=None, exclude_if=lambda v: v is None)
     levels: list[Level]
     job_steps: int = Field(ge=0)
+    #: The other facilities that levels place steps at (left out when none).
+    places: dict[str, Place] = Field(default_factory=dict, exclude_if=lambda v: not v)
 
     @model_validator(mode="after")
     def _steps_add_up(self) -> Blueprint:
@@ -89,6 +116,9 @@ class Blueprint(BaseModel):
             raise ValueError(f"job_steps is {self.job_steps} but the levels hold {len(steps)} steps")
         if len(set(steps)) != len(steps):
             raise ValueError("a job step appears in more than one place of the levels")
+        unknown = sorted({n for level in self.levels for n in level.elsewhere} - set(self.places))
+        if unknown:
+            raise ValueError(f"levels place steps at facilities without a place: {', '.join(unknown)}")
         return self
 
     @property
@@ -197,6 +227,23 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> Blueprint:
     grouped: dict[int, list[int]] = defaultdict(list)
     for step in step_ids:
         grouped[level[step]].append(step)
+    # Steps the facility choice put elsewhere than the order's facility (planning/facility_assign.py).
+    away: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    places: dict[str, Place] = {}
+    if step_ids and order.facilities:
+        for sid, other in session.execute(
+            select(JobStep.id, Facility)
+            .join(Facility, Facility.id == JobStep.facility_id)
+            .join(Job, Job.id == JobStep.job_id)
+            .where(Job.order_id == order.id, JobStep.facility_id != order.facility_id)
+            .order_by(JobStep.id)
+        ):
+            away[level[sid]][other.name].append(sid)
+            places[other.name] = Place(
+                backend=other.backend,
+                pool=f"proseo__{mission}__{other.name}".lower(),
+                pool_slots=other.max_concurrent_job_steps,
+            )
     return Blueprint(
         dag_id=dag_id_for(mission, order.identifier),
         mission=mission,
@@ -215,8 +262,10 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> Blueprint:
                 steps=grouped[n],
                 classes=sorted(set().union(*(outputs[s] for s in grouped[n]))),
                 waiting=sorted(s for s in grouped[n] if s in external),
+                elsewhere={name: ids for name, ids in sorted(away[n].items())},
             )
             for n in sorted(grouped)
         ],
         job_steps=len(step_ids),
+        places=places,
     )

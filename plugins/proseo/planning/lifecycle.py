@@ -35,6 +35,7 @@ from proseo.errors import IllegalTransition, PlanningError, ProseoError
 from proseo.planning.blueprint import build_blueprint
 from proseo.planning.candidates import CandidateCache
 from proseo.planning.claims import ClaimConflict, ClaimedOutputs, claim_outputs, release_claims, untouched
+from proseo.planning.facility_assign import assign_facilities
 from proseo.planning.model import Plan
 from proseo.planning.orders import get_order, spec_of
 from proseo.planning.planner import DEFAULT_MAX_STEPS, Planner
@@ -183,6 +184,9 @@ def _simple(
             if then is not None and (op is not Operation.SUSPEND or _settles(session, order)):
                 _move(session, order, mission_code, then, message)
             if then is Operation.RELEASED:
+                # Each step's facility when the order names several (recorded on the step).
+                assign_facilities(session, order, utcnow())
+                session.flush()
                 # The DAG factory builds the order's DAG from this; computed once, here.
                 blueprint = build_blueprint(session, order)
                 order.dag_blueprint = blueprint.as_json()

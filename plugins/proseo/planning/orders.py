@@ -55,7 +55,7 @@ def create_order(
     )
     if taken is not None:
         raise ConflictError(f"{mission_code}/{spec.identifier}: an order with this identifier exists")
-    facility_name = spec.facility or cfg.default_facility()
+    facility_name = (spec.candidate_facilities() or [cfg.default_facility()])[0]
     facility_id = session.scalar(
         select(Facility.id).where(Facility.mission_id == mission.id, Facility.name == facility_name)
     )
@@ -66,6 +66,7 @@ def create_order(
         state=OrderState.INITIAL.value,
         revision_id=revision.id,
         facility_id=facility_id,
+        facilities=list(spec.facilities) or None,
         requested_classes=list(spec.requested_classes),
         input_only_classes=list(spec.input_only_classes),
         configured_processors=list(spec.configured_processors),
@@ -128,7 +129,8 @@ def spec_of(session: Session, order: ProcessingOrder) -> OrderSpec:
         input_timeout=timedelta(seconds=order.input_timeout_s) if order.input_timeout_s else None,
         on_input_timeout=OnInputTimeout(order.on_input_timeout),
         notification_endpoint=order.notification_endpoint,
-        facility=facility.name if facility else None,
+        facility=facility.name if facility and not order.facilities else None,
+        facilities=list(order.facilities or []),
     )
 
 

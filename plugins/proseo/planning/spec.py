@@ -104,8 +104,11 @@ class OrderSpec(BaseModel):
     on_input_timeout: OnInputTimeout = OnInputTimeout.FAIL
     notification_endpoint: Url | None = Field(default=None, pattern=r"^(https?|mailto):")
     facility: Name64 | None = None
+    #: Several candidate facilities (instead of ``facility``): at release the facility
+    #: choice (planning/facility_choice.py) picks one per job step; the first is the order's own.
+    facilities: list[Name64] = Field(default_factory=list, max_length=100)
 
-    @field_validator("requested_classes", "input_only_classes", "configured_processors")
+    @field_validator("requested_classes", "input_only_classes", "configured_processors", "facilities")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
         dupes = sorted(v for v, n in Counter(value).items() if n > 1)
@@ -127,7 +130,13 @@ class OrderSpec(BaseModel):
             raise ValueError(f"stop {self.stop.isoformat()} is not after start {self.start.isoformat()}")
         if self.orbit_from is not None and self.orbit_to is not None and self.orbit_to < self.orbit_from:
             raise ValueError(f"orbit_to {self.orbit_to} is before orbit_from {self.orbit_from}")
+        if self.facility is not None and self.facilities:
+            raise ValueError("give 'facility' or 'facilities', not both")
         return self
+
+    def candidate_facilities(self) -> list[str]:
+        """The facilities the order may run on, in its own order (empty: the mission's default)."""
+        return list(self.facilities) if self.facilities else [self.facility] if self.facility else []
 
     def window_text(self) -> str:
         if self.start is not None and self.stop is not None:
@@ -173,6 +182,9 @@ def check_against(spec: OrderSpec, cfg: MissionConfig) -> None:
         problems.append(f"output_file_class: {spec.output_file_class!r} is not one of {file_classes}")
     if spec.facility is not None and spec.facility not in cfg.facilities:
         problems.append(f"facility: unknown facility {spec.facility!r}")
+    for name in spec.facilities:
+        if name not in cfg.facilities:
+            problems.append(f"facilities: unknown facility {name!r}")
     if spec.orbit_from is not None and not cfg.spacecraft:
         problems.append("orbit_from: the mission has no spacecraft, so no orbits")
     for field, table in (

@@ -90,6 +90,7 @@ def spec_for(cfg: MissionConfig, trigger: Trigger, w: Wanted) -> OrderSpec:
             "output_parameters": {"*": dict(trigger.output_parameters)} if trigger.output_parameters else {},
             "priority": trigger.priority,
             "facility": trigger.facility,
+            "facilities": list(trigger.facilities),
             **period,
         }
     )
