@@ -18,7 +18,7 @@ from proseo.errors import ProseoError
 from proseo.missions import load_mission
 from proseo.orchestration.factory import ShardCountWarning, build_shard, check_shard_files
 from proseo.planning import lifecycle, orders
-from proseo.planning.blueprint import BlueprintError, build_blueprint, read_blueprint
+from proseo.planning.blueprint import BlueprintError, build_blueprint, facility_queue, read_blueprint
 from proseo.planning.spec import OrderSpec
 from proseo.settings import Settings
 
@@ -192,3 +192,26 @@ def test_a_blueprint_carries_the_orders_deadline_from_release(sky: Catalog) -> N
     stored = lifecycle.release_order(sky, "SKY", "due").dag_blueprint or {}
     assert stored["deadline"] == "2026-06-01T12:00:00Z"
     assert read_blueprint(stored, order="SKY/due").deadline == due
+
+
+def test_every_task_of_an_order_goes_to_its_facilitys_queue_and_pool(sky: Catalog) -> None:
+    released = _release(sky, "queued")
+    namespace: dict[str, Any] = {}
+    assert build_shard(namespace, 0, shards=1) == [released.dag_id]
+    dag = namespace[released.dag_id]
+    assert dag.tasks
+    # The CeleryExecutor routes by queue: a worker serves the facilities it can reach.
+    assert {(t.task_id, t.queue, t.pool) for t in dag.tasks} == {
+        (t.task_id, "proseo-sky-local", "proseo__sky__local") for t in dag.tasks
+    }
+    assert facility_queue("S5P", "Cloud_A") == "proseo-s5p-cloud_a"
+
+
+def test_a_version_1_blueprint_without_a_facility_keeps_airflows_default_queue(sky: Catalog) -> None:
+    from proseo.orchestration.factory import build_dag
+
+    stored = {**STORED_V1, "facility": None, "pool": None, "pool_slots": None}
+    dag = build_dag(read_blueprint(stored, order="SKY/n1"))
+    assert {t.queue for t in dag.tasks} == {"default"}
+    with_facility = build_dag(read_blueprint(STORED_V1, order="SKY/n1"))
+    assert {t.queue for t in with_facility.tasks} == {"proseo-sky-local"}

@@ -146,6 +146,8 @@ class _quiet:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
 @interfaces_group.group("subscriptions")
 def subscriptions_group() -> None:
     """PRIP subscriptions in the catalogue (every owner's; the PRIP shows each user their own)."""
