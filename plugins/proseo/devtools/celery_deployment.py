@@ -28,6 +28,7 @@ hostname_callable``), which Airflow records as the task instance's ``hostname``.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import logging
 import os
@@ -45,6 +46,7 @@ from proseo.devtools import hostname
 from proseo.devtools.s3server import free_port
 from proseo.devtools.standalone import (
     _LAUNCHER,
+    COMPONENTS,
     Standalone,
     StandaloneError,
     StopResult,
@@ -238,8 +240,6 @@ class CeleryDeployment(Standalone):
             return self
         self._client = None
         self.started_at = time.monotonic()
-        import atexit
-
         atexit.register(self.stop)
         try:
             self.prepare()
@@ -359,8 +359,6 @@ class CeleryDeployment(Standalone):
     def stop(self) -> StopResult:
         """SIGINT to every component (workers finish their tasks); TERM, KILL after timeouts;
         then the metadata database is dropped and the Redis database released."""
-        import atexit
-
         atexit.unregister(self.stop)
         t0 = time.monotonic()
         result = StopResult(0.0)
@@ -392,9 +390,6 @@ class CeleryDeployment(Standalone):
 
     def __enter__(self) -> CeleryDeployment:
         return self.start()
-
-
-COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 
 @contextlib.contextmanager
