@@ -1,7 +1,7 @@
 """The Celery deployment's set-up against the real services, without starting Airflow:
 each instance claims a Redis database of its own and releases only its own, its
-processes are configured for the CeleryExecutor on its PostgreSQL database, and each
-worker gets its own name and log-server port."""
+processes are configured for the CeleryExecutor on its PostgreSQL database, and a worker's
+name comes from ``PROSEO_WORKER_HOSTNAME``."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 import redis
 
-from proseo.devtools.celery_deployment import CLAIM_KEY, REDIS, CeleryDeployment
+from proseo.devtools.celery_deployment import CeleryDeployment
 from proseo.devtools.hostname import CALLABLE, VARIABLE, worker_hostname
+from proseo.devtools.services import CLAIM_KEY, REDIS, claim_redis_db
 
 
 def test_two_instances_claim_different_redis_databases_and_release_only_their_own(tmp_path: Path) -> None:
     one = CeleryDeployment(tmp_path / "one", workers=[["a"]])
     two = CeleryDeployment(tmp_path / "two", workers=[["b"]])
-    one.redis_db = one._claim_redis_db()
-    two.redis_db = two._claim_redis_db()
+    one.redis_db = claim_redis_db(REDIS, one.instance)
+    two.redis_db = claim_redis_db(REDIS, two.instance)
     try:
         assert one.redis_db != two.redis_db
         mine = redis.Redis.from_url(f"{REDIS}/{one.redis_db}")

@@ -30,8 +30,9 @@ from sqlalchemy import text
 
 from proseo.catalog.db import make_engine
 from proseo.demo import REPO, Demo, proseo_cli
-from proseo.devtools.celery_deployment import POSTGRES, CeleryDeployment
+from proseo.devtools.celery_deployment import CeleryDeployment
 from proseo.devtools.generate import write_inputs
+from proseo.devtools.services import POSTGRES
 from proseo.missions import load_mission
 
 pytestmark = pytest.mark.e2e

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from proseo.devtools import hostname
+from proseo.devtools import hostname, services
 from proseo.devtools.s3server import free_port
 from proseo.devtools.standalone import (
     _LAUNCHER,
@@ -59,10 +59,6 @@ from proseo.devtools.standalone import (
 
 log = logging.getLogger(__name__)
 
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
-REDIS = "redis://127.0.0.1:6379"
-CLAIM_KEY = "proseo:celery-deployment"
-CLAIM_TTL_S = 24 * 3600  # a claim left by a killed run expires
 SERVICES = ("scheduler", "api-server", "dag-processor", "triggerer")
 
 
@@ -91,8 +87,8 @@ class CeleryDeployment(Standalone):
         *,
         workers: Sequence[Sequence[str]] = (("default",),),
         concurrency: int = 2,
-        postgres: str = POSTGRES,
-        redis: str = REDIS,
+        postgres: str = services.POSTGRES,
+        redis: str = services.REDIS,
         heartbeat_timeout_s: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -140,43 +136,15 @@ class CeleryDeployment(Standalone):
         out.update(self.extra_env)
         return out
 
-    def _admin(self, statement: str) -> None:
-        import psycopg
-
-        url = self.postgres.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(f"{url}/postgres", autocommit=True) as conn:
-            conn.execute(statement.encode())
-
-    def _claim_redis_db(self) -> int:
-        """The first Redis database (1..15) whose claim key this instance could set (NX)."""
-        import redis
-
-        for n in range(1, 16):
-            client = redis.Redis.from_url(f"{self.redis}/{n}")
-            try:
-                if client.set(CLAIM_KEY, self.instance, nx=True, ex=CLAIM_TTL_S):
-                    return n
-            finally:
-                client.close()
-        raise StandaloneError(f"no free Redis database on {self.redis} (1..15 all claimed by other runs)")
-
     def _release_redis_db(self) -> None:
-        if self.redis_db is None:
-            return
-        import redis
-
-        client = redis.Redis.from_url(f"{self.redis}/{self.redis_db}")
-        try:
-            if client.get(CLAIM_KEY) == self.instance.encode():
-                client.flushdb()  # the broker's queues, unacked messages, claim: all this instance's
-        finally:
-            client.close()
-        self.redis_db = None
+        if self.redis_db is not None:
+            services.release_redis_db(self.redis, self.redis_db, self.instance)
+            self.redis_db = None
 
     def prepare(self) -> dict[str, str]:
         """Home, passwords, database, broker, ``airflow db migrate``; the components defined."""
-        self.redis_db = self._claim_redis_db()
-        self._admin(f'CREATE DATABASE "{self.database}"')
+        self.redis_db = services.claim_redis_db(self.redis, self.instance)
+        services.create_database(self.postgres, self.database)
         env = super().prepare()
         migrate = self.home / "db-migrate.log"
         with migrate.open("ab") as sink:
@@ -381,7 +349,7 @@ class CeleryDeployment(Standalone):
                     component.process.wait(timeout=5)
         result.leftovers = self.processes()
         with contextlib.suppress(Exception):
-            self._admin(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+            services.drop_database(self.postgres, self.database)
         with contextlib.suppress(Exception):
             self._release_redis_db()
         self.components = {}
