@@ -118,6 +118,8 @@ class CeleryDeployment(Standalone):
         settings = {
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
+            # psycopg 3 serves async too (Airflow would derive asyncpg, which is not installed).
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": self.metadata_url,
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": hostname.CALLABLE,
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.metadata_url}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
