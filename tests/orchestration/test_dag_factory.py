@@ -18,7 +18,7 @@ from proseo.errors import ProseoError
 from proseo.missions import load_mission
 from proseo.orchestration.factory import ShardCountWarning, build_shard, check_shard_files
 from proseo.planning import lifecycle, orders
-from proseo.planning.blueprint import BlueprintError, build_blueprint, read_blueprint
+from proseo.planning.blueprint import BlueprintError, build_blueprint, facility_queue, read_blueprint
 from proseo.planning.spec import OrderSpec
 from proseo.settings import Settings
 
@@ -223,6 +223,7 @@ def test_steps_placed_at_other_facilities_get_their_own_tasks_pools_and_operator
     assert bp.levels[0].groups() == [(None, [12]), ("observatory_hpc", [14]), ("site_b", [11])]
     dag = build_dag(bp)
     assert dag.get_task("level_0_run__site_b").pool == "proseo__sky__site_b"
+    assert dag.get_task("level_0_run__site_b").queue == "proseo-sky-site_b"
     assert dag.get_task("level_0_run__site_b").task_type == "JobStepOperator"
     pods = dag.get_task("level_0_run__observatory_hpc")
     assert pods.pool == "proseo__sky__observatory_hpc" and pods.task_type == "JobStepPodOperator"
@@ -246,3 +247,26 @@ def test_a_step_placed_at_a_facility_without_a_place_is_refused() -> None:
     stray["levels"] = [{**STORED_V1["levels"][0], "elsewhere": {"site_b": [99]}}, STORED_V1["levels"][1]]
     with pytest.raises(BlueprintError, match=r"steps \[99\] placed elsewhere are not steps of the level"):
         read_blueprint(stray, order="SKY/n1")
+
+
+def test_every_task_of_an_order_goes_to_its_facilitys_queue_and_pool(sky: Catalog) -> None:
+    released = _release(sky, "queued")
+    namespace: dict[str, Any] = {}
+    assert build_shard(namespace, 0, shards=1) == [released.dag_id]
+    dag = namespace[released.dag_id]
+    assert dag.tasks
+    # The CeleryExecutor routes by queue: a worker serves the facilities it can reach.
+    assert {(t.task_id, t.queue, t.pool) for t in dag.tasks} == {
+        (t.task_id, "proseo-sky-local", "proseo__sky__local") for t in dag.tasks
+    }
+    assert facility_queue("S5P", "Cloud_A") == "proseo-s5p-cloud_a"
+
+
+def test_a_version_1_blueprint_without_a_facility_keeps_airflows_default_queue(sky: Catalog) -> None:
+    from proseo.orchestration.factory import build_dag
+
+    stored = {**STORED_V1, "facility": None, "pool": None, "pool_slots": None}
+    dag = build_dag(read_blueprint(stored, order="SKY/n1"))
+    assert {t.queue for t in dag.tasks} == {"default"}
+    with_facility = build_dag(read_blueprint(STORED_V1, order="SKY/n1"))
+    assert {t.queue for t in with_facility.tasks} == {"proseo-sky-local"}

@@ -13,6 +13,10 @@ only that DAG is built.
 An order with a deadline gets a deadline alert (:mod:`proseo.orchestration.deadlines`)
 and tasks weighted by its slack (:mod:`proseo.orchestration.urgency`).
 
+Every task of an order goes to its facility's pool and executor queue
+(:func:`proseo.planning.blueprint.facility_queue`): on the CeleryExecutor a worker
+serves the queues of the facilities it can reach.
+
 The processor task's class comes from the facility's backend through
 :data:`proseo.execution.backends.OPERATORS`; an order whose blueprint does not
 validate, or names an unknown backend, is left out with a logged error naming it,
@@ -36,7 +40,7 @@ from proseo.catalog.model_order import OrderState, ProcessingOrder
 from proseo.errors import ProseoError
 from proseo.execution.backends import operator_class
 from proseo.execution.steptask import asset_for, step_failed_for_good, step_try_failed
-from proseo.planning.blueprint import Blueprint, read_blueprint
+from proseo.planning.blueprint import Blueprint, facility_queue, read_blueprint
 from proseo.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -111,6 +115,9 @@ def build_dag(bp: Blueprint, *, catalog_url: str | None = None) -> DAG:
         "on_retry_callback": step_try_failed,
         "on_failure_callback": step_failed_for_good,
     }
+    if bp.facility is not None:
+        # The facility's queue: on the CeleryExecutor only workers that reach it run its steps.
+        default_args["queue"] = facility_queue(bp.mission, bp.facility)
     params: dict[str, Any] = {}
     deadline = None
     if bp.deadline is not None:
@@ -161,7 +168,7 @@ def build_dag(bp: Blueprint, *, catalog_url: str | None = None) -> DAG:
                     where = bp.places[place]
                     suffix = "__" + "".join(c if c.isalnum() or c in "-_." else "_" for c in place)
                     op = operator_class(where.backend, order=bp.where, facility=place)
-                    extra = {"pool": where.pool}
+                    extra = {"pool": where.pool, "queue": facility_queue(bp.mission, place)}
                 sensed = [s for s in steps if s in waiting]
                 if sensed:
                     group = _sensed_group(

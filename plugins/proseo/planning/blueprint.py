@@ -143,6 +143,22 @@ def read_blueprint(data: Any, *, order: str) -> Blueprint:
         ) from None
 
 
+def facility_pool(mission: str, facility: str) -> str:
+    """The Airflow pool that caps a facility's concurrent steps (made by the DAG-run listener)."""
+    return f"proseo__{mission}__{facility}".lower()
+
+
+def facility_queue(mission: str, facility: str) -> str:
+    """The executor queue of a facility's steps: ``proseo-<mission>-<facility>``, lower-case.
+
+    Derived, never configured, so stored blueprints need no field for it and every
+    deployment names a facility's queue alike. On the CeleryExecutor only the workers that
+    can reach the facility (its storage, scratch, cluster) subscribe to it; the LocalExecutor
+    ignores queues.
+    """
+    return f"proseo-{mission}-{facility}".lower()
+
+
 def dag_id_for(mission: str, identifier: str) -> str:
     """``proseo__<mission>__<order>`` with characters Airflow does not allow replaced."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in identifier)
@@ -252,7 +268,7 @@ def build_blueprint(session: Session, order: ProcessingOrder) -> Blueprint:
         priority=order.priority,
         facility=facility.name if facility else None,
         backend=facility.backend if facility else "local",
-        pool=f"proseo__{mission}__{facility.name}".lower() if facility else None,
+        pool=facility_pool(mission, facility.name) if facility else None,
         pool_slots=facility.max_concurrent_job_steps if facility else None,
         input_timeout_s=order.input_timeout_s,
         on_input_timeout=cast(OnTimeout, order.on_input_timeout),  # checked by the model
