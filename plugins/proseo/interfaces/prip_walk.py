@@ -14,13 +14,15 @@ how many products match, and for the PRIP's filters that estimate is poor both w
 So the choice is made in the statement, not by the estimate:
 
 * A filter with an area (``OData.CSC.Intersects`` as a conjunct of the whole filter)
-  **walks**: at most ``limit`` products in the page's order (within the filter's bounds
-  on the ordering column, if any) are read, the whole filter is tested on them, and if
+  first counts the candidates of its other conditions, up to ``limit``. **Few** (a
+  product type and a window, say): each is tested for the area, and sorted. Otherwise it
+  **walks**: at most ``limit`` products in the page's order (within the filter's bounds on
+  the ordering column, if any) are read, the whole filter is tested on them, and if
   ``skip + top + 1`` of them match, or the walk read every product, those are exactly the
   page's rows (they are the first matches in the page's order). Otherwise matches are
   sparse and the plain statement runs, cheap precisely because few products match.
-  PostgreSQL decides once (an InitPlan) and never starts the branch not taken; the
-  walk's row count is only taken when it came up short.
+  PostgreSQL decides once (InitPlans) and never starts a branch not taken; the walk's
+  row count is only taken when it came up short.
 * Any other filter never walks the index unbounded: the ordering column is sorted as an
   expression (:func:`unindexed`) unless the filter bounds it (``PublicationDate gt
   <cursor>``, a pull client's page, where the walk starts at the cursor).
