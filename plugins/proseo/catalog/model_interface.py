@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, String, UniqueConstraint, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from proseo.catalog.db import Base, utcnow
 
@@ -31,3 +31,13 @@ class InterfaceCursor(Base):
     last_id: Mapped[str | None] = mapped_column(String(36))
     taken: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def cursor_published(session: Session, mission_id: int, source: str) -> datetime | None:
+    """How far pulls of ``source`` for the mission have got (None: never pulled)."""
+    cursor = session.scalar(
+        select(InterfaceCursor).where(
+            InterfaceCursor.mission_id == mission_id, InterfaceCursor.source == source
+        )
+    )
+    return cursor.published if cursor is not None else None

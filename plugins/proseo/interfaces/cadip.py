@@ -34,7 +34,7 @@ from proseo.catalog.db import Catalog, utcnow
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import get_mission, loaded_from_catalog
 from proseo.catalog.model_cadip import CadipSession, CadipState
-from proseo.catalog.model_interface import InterfaceCursor
+from proseo.catalog.model_interface import cursor_published
 from proseo.interfaces.cadip_download import fetch_and_ingest
 from proseo.interfaces.cadip_entity import SessionEntity, entity_key, loose_published, loose_session_id
 from proseo.interfaces.cadip_record import (
@@ -65,12 +65,7 @@ def pull_sessions(
     with catalog.session() as s:
         mission_id = get_mission(s, mission).id
         loaded = loaded_from_catalog(s, mission)
-        cursor = s.scalar(
-            select(InterfaceCursor).where(
-                InterfaceCursor.mission_id == mission_id, InterfaceCursor.source == source.name
-            )
-        )
-        since = cursor.published if cursor is not None else None
+        since = cursor_published(s, mission_id, source.name)
         pending = list(
             s.execute(
                 select(CadipSession.entity_id, CadipSession.session_id)

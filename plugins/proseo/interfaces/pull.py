@@ -25,7 +25,7 @@ from sqlalchemy import select
 from proseo.catalog.db import Catalog
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import get_mission, loaded_from_catalog
-from proseo.catalog.model_interface import InterfaceCursor
+from proseo.catalog.model_interface import InterfaceCursor, cursor_published
 from proseo.catalog.model_product import Product
 from proseo.errors import ChecksumMismatch
 from proseo.interfaces.odata_http import ODataHttp, PullError, password_token
@@ -117,12 +117,7 @@ def pull(
     with catalog.session() as s:
         mission_id = get_mission(s, mission).id
         loaded = loaded_from_catalog(s, mission)
-        cursor = s.scalar(
-            select(InterfaceCursor).where(
-                InterfaceCursor.mission_id == mission_id, InterfaceCursor.source == source.name
-            )
-        )
-        since = cursor.published if cursor is not None else None
+        since = cursor_published(s, mission_id, source.name)
     ingestor = Ingestor(catalog, loaded)
     http = _Http(source)
     try:
