@@ -1,10 +1,14 @@
-"""deploy/helm/values-production.yaml: the airflow.cfg options it sets are Airflow's, and the
-counts it sets are the ones deploy/sizing.md explains.
+"""deploy/helm/values-production.yaml: the airflow.cfg options it sets are Airflow's, the counts
+it sets are the ones deploy/sizing.md explains, and every image deploy/ and the mission files
+name is one that docker/ builds.
 
-Not checked (no helm here): the chart's own values.schema.json (`helm lint`)."""
+Not checked: the chart's own values.schema.json (`helm lint`). The chart is published in the
+Apache Airflow Helm repository, not on PyPI (no package carries its schema), and there is no
+helm here; the keys used are the chart's documented ones, unverified."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +16,12 @@ import airflow
 import yaml
 from airflow.providers.cncf.kubernetes.get_provider_info import get_provider_info
 
-from tests_paths import REPO
+from tests_paths import MISSION_DIR, REPO
 
 VALUES = REPO / "deploy" / "helm" / "values-production.yaml"
 SIZING = REPO / "deploy" / "sizing.md"
+TEMPLATE = REPO / "deploy" / "kubernetes" / "processor-pod-template.yaml"
+BUILD = re.compile(r"^docker build -f (docker/Dockerfile\.\S+)(?: --build-arg \S+)*\s+-t (\S+) \.$", re.M)
 
 
 def _values() -> dict[str, Any]:
@@ -62,3 +68,35 @@ def test_the_counts_are_the_sizing_notes() -> None:
         assert f"| {component} | {values[key]['replicas']} |" in sizing, component
     assert f"`[core] parallelism` {values['config']['core']['parallelism']:,}" in sizing
     assert f"`[triggerer] capacity` {values['config']['triggerer']['capacity']:,}" in sizing
+
+
+def _built_images() -> dict[str, str]:
+    """Image reference -> its Dockerfile, from the build commands of docker/README.md."""
+    return {
+        image: dockerfile for dockerfile, image in BUILD.findall((REPO / "docker" / "README.md").read_text())
+    }
+
+
+def test_every_image_deploy_and_the_missions_name_is_built_by_docker() -> None:
+    built = _built_images()
+    assert all((REPO / dockerfile).is_file() for dockerfile in built.values()), built
+    values = _values()
+    airflow_image = values["images"]["airflow"]
+    assert (values["defaultAirflowRepository"], values["defaultAirflowTag"]) == (
+        airflow_image["repository"],
+        airflow_image["tag"],
+    )
+    # The values name the image as pushed to the cluster's registry: registry host + built name.
+    pushed = airflow_image["repository"].split("/", 1)[1] + ":" + airflow_image["tag"]
+    assert built[pushed] == "docker/Dockerfile.airflow"
+    assert built[yaml.safe_load(TEMPLATE.read_text())["spec"]["containers"][0]["image"]] == (
+        "docker/Dockerfile.wrapper"
+    )
+    named = {
+        version["image"]
+        for config in sorted(MISSION_DIR.glob("*.yaml"))
+        for processor in yaml.safe_load(config.read_text())["processors"].values()
+        for version in processor["versions"]
+        if version.get("image")
+    }
+    assert len(named) >= 8 and named - set(built) == set()

@@ -33,9 +33,11 @@ from proseo.catalog.db import Catalog
 from proseo.execution import ExecutionError, StepContext, build_job_spec
 from proseo.execution.kubernetes import JobStepPodOperator
 from proseo.wrapper.spec import JobSpec
-from tests_k8s import k8s_roundtrip
+from tests_k8s import schema_errors
 
 from tests_paths import REPO
+
+TEMPLATE = REPO / "deploy" / "kubernetes" / "processor-pod-template.yaml"
 
 HARDENED_CONTAINER = {
     "allowPrivilegeEscalation": False,
@@ -132,8 +134,8 @@ def test_pod_spec_field_by_field(mission: str, catalog: Catalog, data_dirs, tmp_
     assert (op.retries, op.pool, op.priority_weight) == (3, ctx.pool, ctx.priority)
     assert ctx.pool == f"proseo__{mission.lower()}__{ctx.facility}"
 
-    # Every field is one of the Kubernetes schema's, of its type (tests/execution/test_pod_template.py).
-    assert k8s_roundtrip(pod) == pod
+    # The pod is one the Kubernetes API's schema admits, strictly (tests/tests_k8s.py).
+    assert schema_errors(pod) == []
     meta, spec = pod["metadata"], pod["spec"]
     assert meta["namespace"] == want["namespace"]
     assert meta["name"].startswith(f"proseo-{mission.lower()}-{ctx.job_step_id}-")
@@ -195,6 +197,7 @@ def test_two_task_processor_requests_the_sum(sky_cat: Catalog, tmp_path: Path) -
     with sky_cat.session() as s:
         ctx = build_job_spec(s, steps["STACK_G"][0])
     _, pod = _pod(ctx)
+    assert schema_errors(pod) == []
     base = pod["spec"]["containers"][0]
     assert base["image"] == "proseo/sky-coadd:1.0.3"
     assert base["resources"] == {
@@ -203,6 +206,19 @@ def test_two_task_processor_requests_the_sum(sky_cat: Catalog, tmp_path: Path) -
     }
     assert pod["spec"]["activeDeadlineSeconds"] == 4 * 3600 + 600
     assert [t.name for t in ctx.spec.tasks] == ["WARP", "COADD"]
+
+
+def test_a_step_on_the_production_pod_template_is_a_pod_of_the_schema(
+    s5p_cat: Catalog, tmp_path: Path
+) -> None:
+    """The S5P cloud facility's L1B step with deploy/'s pod template under it, as production runs it."""
+    ctx = dataclasses.replace(_s5p_l1b(s5p_cat, tmp_path), pod_template_file=str(TEMPLATE))
+    _, pod = _pod(ctx, retries=3, pool=ctx.pool, priority_weight=ctx.priority)
+    assert schema_errors(pod) == []
+    spec = pod["spec"]
+    assert spec["priorityClassName"] == "proseo-processing" and spec["tolerations"]
+    assert [c["name"] for c in spec["containers"]] == ["base", "airflow-xcom-sidecar"]
+    assert spec["containers"][0]["image"] == "proseo/s5p-l01b:2.10.0"
 
 
 def test_kubernetes_backend_refuses_a_local_facility(s5p_cat: Catalog, tmp_path: Path) -> None:
