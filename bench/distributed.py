@@ -23,10 +23,13 @@ The last line is JSON: {"bench": "distributed", "job_steps": N, "celery_seconds"
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib.util
 import json
 import os
+import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -44,6 +47,49 @@ QUEUE = "proseo-bench-local"
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+_FINISHED = re.compile(
+    r"(\d{4}-\d\d-\d\dT[\d:.]+)Z .*Workload finished.*duration=([0-9.]+).*workload_id=(\S+)"
+)
+
+
+def supervisor_slots(home: Path) -> dict[str, Any]:
+    """How long each task held its executor slot, and how much of it came after the task's
+    last log line (Airflow's supervisor noticing the task process has exited).
+
+    The supervisor logs "Workload finished" with its duration and the task instance id in
+    the executor's log (the standalone's, or each Celery worker's); the task's own log ends
+    with its last event. A tail of ``[workers] min_heartbeat_interval`` (5 s) is the
+    supervisor waiting in ``select()`` with no socket left to wake it.
+    """
+    finished: dict[str, tuple[float, float]] = {}
+    for path in glob.glob(str(home / "*.log")):
+        with open(path, errors="replace") as stream:
+            for line in stream:
+                if m := _FINISHED.search(line):
+                    end = schedule.parse_time(m.group(1) + "Z")
+                    assert end is not None
+                    finished[m.group(3)] = (end.timestamp(), float(m.group(2)))
+    slots, tails = [], []
+    for path in glob.glob(str(home / "logs" / "**" / "attempt=*.log"), recursive=True):
+        with open(path, errors="replace") as stream:
+            events = [json.loads(line) for line in stream if line.startswith("{")]
+        ti = next((e["ti_id"] for e in events if e.get("ti_id")), None)
+        if not events or ti not in finished:
+            continue
+        end, held = finished[ti]
+        last = schedule.parse_time(events[-1]["timestamp"])
+        assert last is not None
+        slots.append(held)
+        tails.append(end - last.timestamp())
+    return {
+        "slot_seconds_median": round(statistics.median(slots), 3) if slots else None,
+        "slot_seconds_sum": round(sum(slots), 1),
+        "tail_seconds_median": round(statistics.median(tails), 3) if tails else None,
+        "tails_over_1s": sum(1 for t in tails if t > 1.0),
+        "tails_seen": len(tails),
+    }
 
 
 def one_run(kind: str, args: argparse.Namespace, days: int, minutes: int) -> dict[str, Any]:
@@ -92,6 +138,7 @@ def one_run(kind: str, args: argparse.Namespace, days: int, minutes: int) -> dic
         figures = schedule.run_figures(af, prep["dag_id"], run)
         tis = af.client.task_instances(prep["dag_id"], run["dag_run_id"])
         figures["hosts"] = sorted({str(t.get("hostname")) for t in tis if t.get("hostname")})
+        figures["slots"] = supervisor_slots(home)
         time.sleep(2)  # the run-end listener finalises the order
         catalogue = schedule.check_order(catalog_url, prep["order_id"])
         stopped = af.stop()
@@ -128,6 +175,7 @@ def main() -> None:
     days, per_day, minutes = schedule.shape_for(args.job_steps)
     log(f"order: {args.job_steps} job steps = {days} day(s) x ({per_day} L1 of {minutes} min + 1 L2)")
     started = time.perf_counter()
+    load_before = round(os.getloadavg()[0], 2)
     local = one_run("local", args, days, minutes)
     celery = one_run("celery", args, days, minutes)
     par = args.parallelism
@@ -152,6 +200,10 @@ def main() -> None:
         "local_ti_median_s": round(local["ti_duration_median"] or 0, 3),
         "celery_queue_wait_median_s": round(celery["queue_wait_median"] or 0, 3),
         "local_queue_wait_median_s": round(local["queue_wait_median"] or 0, 3),
+        "celery_slots": celery["slots"],
+        "local_slots": local["slots"],
+        "load_before": load_before,
+        "load_after": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(result))
 

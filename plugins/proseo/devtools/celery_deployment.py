@@ -124,6 +124,8 @@ class CeleryDeployment(Standalone):
             "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.metadata_url}",
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.concurrency),
             "AIRFLOW__OPERATORS__DEFAULT_QUEUE": "default",
+            # Workers import proseo before their pool forks (see the module's docstring).
+            "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": "proseo.orchestration.celery_preload.CELERY_CONFIG",
             # One secret for every process: the scheduler signs the tokens the workers' tasks
             # present to the api-server's execution API.
             "AIRFLOW__API_AUTH__JWT_SECRET": f"jwt-{self.instance}",
