@@ -4,7 +4,8 @@ One single-node Slurm (:class:`proseo.devtools.slurm.SlurmCluster`: real munged,
 slurmctld and slurmd) and one standalone (scheduler, LocalExecutor, triggerer) serve
 the module. The SKY mission is onboarded over REST with the Slurm facilities of
 ``tests_slurm.py``, three nights of inputs are ingested with the CLI, and three orders,
-one night each (so none binds to another's outputs), are released over REST together:
+one night each (so none binds to another's outputs), are released over REST together
+(the cancel is checked first: it needs only a running job, the others need their ends):
 
 * ``night`` on ``cluster``: every step a batch job, the order COMPLETED, every planned
   output one product with its file;
@@ -129,7 +130,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 
 def _order_state(demo: Demo, identifier: str) -> dict[str, Any]:
-    return demo.ok("GET", f"/missions/SKY/orders/{identifier}")  # type: ignore[no-any-return]
+    return demo.ok("GET", f"/missions/SKY/orders/{identifier}")
 
 
 def _wait_order(demo: Demo, identifier: str, states: tuple[str, ...], timeout: float) -> dict[str, Any]:
@@ -191,6 +192,41 @@ def _wait_tasks(demo: Demo, dag_id: str, states: list[str], timeout: float) -> N
         time.sleep(1)
 
 
+def test_cancelling_a_running_order_cancels_its_slurm_job(deployment: Deployment) -> None:
+    demo = deployment.demo
+    assert demo.airflow is not None
+    dag_id = deployment.dag_ids["stopped"]
+    (step,) = _steps(demo, "stopped")
+    name = _job_name("stopped", step["id"])
+    deadline = time.monotonic() + 180
+    while not (_squeue(name) and _squeue(name)[0][1] == "RUNNING" and _deferred(demo, dag_id)):
+        assert time.monotonic() < deadline, (_squeue(name), _task_instances(demo, dag_id))
+        time.sleep(1)
+    ((job_id, _),) = _squeue(name)
+    assert _order_state(demo, "stopped")["state"] == "RUNNING"
+    os.environ.update(
+        PROSEO_AIRFLOW_URL=demo.airflow.url, PROSEO_AIRFLOW_USER="admin", PROSEO_AIRFLOW_PASSWORD="admin"
+    )
+    try:
+        printed = proseo_cli("order", "cancel", "--mission", "SKY", "stopped")
+    finally:
+        for key in ("PROSEO_AIRFLOW_URL", "PROSEO_AIRFLOW_USER", "PROSEO_AIRFLOW_PASSWORD"):
+            os.environ.pop(key, None)
+    assert "marked failed" in printed, printed
+    # The Slurm job ends because of the cancel: Slurm records it CANCELLED.
+    assert _ended(deployment.cluster, job_id, timeout=90)["JobState"] == "CANCELLED"
+    deadline = time.monotonic() + 60  # COMPLETING while slurmd ends the job's processes
+    while (queued := _squeue(name)) != [(job_id, "CANCELLED")]:
+        assert time.monotonic() < deadline and queued == [(job_id, "COMPLETING")], queued
+        time.sleep(1)
+    assert [r["state"] for r in demo.airflow.client.runs(dag_id)] == ["failed"]
+    _wait_tasks(demo, dag_id, ["failed"], timeout=60)
+    order = _order_state(demo, "stopped")
+    assert order["state"] == "FAILED" and order["history"][-1]["operation"] == "cancel", order
+    ((after,),) = [[s for s in _steps(demo, "stopped") if s["id"] == step["id"]]]
+    assert (after["state"], after["failure_reason"]) == ("FAILED", "order cancelled")
+
+
 def test_a_sky_night_runs_every_step_as_a_slurm_batch_job(deployment: Deployment) -> None:
     demo = deployment.demo
     order = _wait_order(demo, "night", ("COMPLETED", "FAILED"), timeout=300)
@@ -238,41 +274,6 @@ def test_a_job_past_its_slurm_time_limit_fails_its_step_with_that_reason(deploym
     assert step["failure_reason"].startswith(f"run: Slurm time limit exceeded (job {job_id}, limit 1 min)")
     # The task fails with the step (the order's roll-up may come a moment before the task ends).
     _wait_tasks(demo, deployment.dag_ids["too-long"], ["failed"], timeout=60)
-
-
-def test_cancelling_a_running_order_cancels_its_slurm_job(deployment: Deployment) -> None:
-    demo = deployment.demo
-    assert demo.airflow is not None
-    dag_id = deployment.dag_ids["stopped"]
-    (step,) = _steps(demo, "stopped")
-    name = _job_name("stopped", step["id"])
-    deadline = time.monotonic() + 180
-    while not (_squeue(name) and _squeue(name)[0][1] == "RUNNING" and _deferred(demo, dag_id)):
-        assert time.monotonic() < deadline, (_squeue(name), _task_instances(demo, dag_id))
-        time.sleep(1)
-    ((job_id, _),) = _squeue(name)
-    assert _order_state(demo, "stopped")["state"] == "RUNNING"
-    os.environ.update(
-        PROSEO_AIRFLOW_URL=demo.airflow.url, PROSEO_AIRFLOW_USER="admin", PROSEO_AIRFLOW_PASSWORD="admin"
-    )
-    try:
-        printed = proseo_cli("order", "cancel", "--mission", "SKY", "stopped")
-    finally:
-        for key in ("PROSEO_AIRFLOW_URL", "PROSEO_AIRFLOW_USER", "PROSEO_AIRFLOW_PASSWORD"):
-            os.environ.pop(key, None)
-    assert "marked failed" in printed, printed
-    # The Slurm job ends because of the cancel: Slurm records it CANCELLED.
-    assert _ended(deployment.cluster, job_id, timeout=90)["JobState"] == "CANCELLED"
-    deadline = time.monotonic() + 60  # COMPLETING while slurmd ends the job's processes
-    while (queued := _squeue(name)) != [(job_id, "CANCELLED")]:
-        assert time.monotonic() < deadline and queued == [(job_id, "COMPLETING")], queued
-        time.sleep(1)
-    assert [r["state"] for r in demo.airflow.client.runs(dag_id)] == ["failed"]
-    _wait_tasks(demo, dag_id, ["failed"], timeout=60)
-    order = _order_state(demo, "stopped")
-    assert order["state"] == "FAILED" and order["history"][-1]["operation"] == "cancel", order
-    ((after,),) = [[s for s in _steps(demo, "stopped") if s["id"] == step["id"]]]
-    assert (after["state"], after["failure_reason"]) == ("FAILED", "order cancelled")
     print(f"\nSlurm e2e: the three orders took {time.monotonic() - deployment.released_at:.0f} s")
 
 
