@@ -9,12 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests_execution_helpers import DAY, SLURM_FACILITIES, STAND_IN, ingest, onboard
+from tests_execution_helpers import DAY, STAND_IN, ingest, onboard
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import sync_mission
 from proseo.devtools.slurm import SlurmCluster, slurm_available
 from proseo.missions import load_mission
+from tests_slurm import SLURM_FACILITIES
 
 from tests_paths import MISSION_DIR
 

@@ -139,6 +139,7 @@ def test_trigger_serialises_to_its_arguments() -> None:
         "time_limit_min": 9,
         "deadline": 1.5e9,
         "unknown_polls": 10,
+        "not_before": None,
     }
 
 
@@ -229,3 +230,8 @@ def test_a_job_gone_from_squeue_ends_by_its_manifest_or_is_lost(
     manifest.write_text('{"job_step_id": 1, "status": "SUCCESS"}')
     found = _wait(SlurmJobTrigger(unknown, str(manifest), poll_interval=0.1))
     assert (found["state"], found["source"]) == ("UNKNOWN", "manifest"), found
+    # An event never leaves before not_before (Airflow's race with a fast trigger).
+    started = time.monotonic()
+    held = SlurmJobTrigger(unknown, str(manifest), poll_interval=0.1, not_before=time.time() + 1.5)
+    assert _wait(held)["source"] == "manifest"
+    assert time.monotonic() - started >= 1.4

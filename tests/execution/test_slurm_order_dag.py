@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from tests_execution_helpers import DAY, SLURM_FACILITIES, ingest
+from tests_execution_helpers import DAY, ingest
 
 from proseo.catalog.db import Catalog
 from proseo.catalog.mission_sync import sync_mission
@@ -27,6 +27,7 @@ from proseo.devtools.slurm import SlurmCluster
 from proseo.missions import load_mission
 from proseo.planning import lifecycle, orders
 from proseo.planning.spec import OrderSpec
+from tests_slurm import SLURM_FACILITIES
 
 from tests_paths import MISSION_DIR, REPO
 

@@ -95,6 +95,9 @@ TAIL_LINES = 20
 #: Airflow's own deferral timeout comes this long after the trigger's deadline: it is
 #: the backstop for a trigger that could not run, never the usual end.
 DEFER_BACKSTOP_S = 900
+#: The trigger sends its event no sooner than this after the deferral: Airflow could
+#: otherwise fail a task whose job ended within seconds (slurm_trigger.py's module doc).
+DEFER_SETTLE_S = 10.0
 
 
 class JobStepSlurmOperator(BaseOperator):
@@ -145,6 +148,7 @@ class JobStepSlurmOperator(BaseOperator):
             interval,
             time_limit_min=limit_min,
             deadline=time.time() + wait_s,
+            not_before=time.time() + DEFER_SETTLE_S,
         )
         backstop = timedelta(seconds=wait_s + DEFER_BACKSTOP_S + 5 * interval)
         self.defer(trigger=trigger, method_name="execute_complete", timeout=backstop)

@@ -12,6 +12,12 @@ It never waits for good: a job pending for a reason that cannot clear by itself
 by ``deadline`` (the operator's time limit plus the facility's queue allowance) is
 cancelled and reported ``WAIT_TIMEOUT``; ``unknown_polls`` failed ``squeue`` calls in a
 row end the wait as ``UNREACHABLE`` with squeue's error text.
+
+No event leaves before ``not_before`` (seconds since the epoch): Airflow's scheduler
+(3.3, LocalExecutor) fails a task as "killed externally" when its trigger fires and the
+task is queued again before the scheduler has read the executor's report that the
+deferring process exited (both carry the same try number). A job that ends within
+seconds of its submission waits that little longer instead of racing it.
 """
 
 from __future__ import annotations
@@ -88,7 +94,8 @@ class SlurmJobTrigger(BaseTrigger):
     logged and polled again, up to ``unknown_polls`` times in a row. The trigger's own
     ends (job cancelled where there is one): ``UNSCHEDULABLE`` and ``WAIT_TIMEOUT``
     (source ``squeue``), ``UNREACHABLE`` (source ``squeue``, squeue's error as detail).
-    ``deadline``: seconds since the epoch (absolute, so a restarted triggerer keeps it).
+    ``deadline`` and ``not_before``: seconds since the epoch (absolute, so a restarted
+    triggerer keeps them); no event is sent before ``not_before`` (module doc).
     """
 
     def __init__(
@@ -100,6 +107,7 @@ class SlurmJobTrigger(BaseTrigger):
         time_limit_min: int | None = None,
         deadline: float | None = None,
         unknown_polls: int = 10,
+        not_before: float | None = None,
     ):
         super().__init__()
         self.job_id = str(job_id)
@@ -109,6 +117,7 @@ class SlurmJobTrigger(BaseTrigger):
         self.time_limit_min = time_limit_min
         self.deadline = None if deadline is None else float(deadline)
         self.unknown_polls = max(1, int(unknown_polls))
+        self.not_before = None if not_before is None else float(not_before)
         self._error = ""
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -122,10 +131,18 @@ class SlurmJobTrigger(BaseTrigger):
                 "time_limit_min": self.time_limit_min,
                 "deadline": self.deadline,
                 "unknown_polls": self.unknown_polls,
+                "not_before": self.not_before,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        async for event in self._watch():
+            if self.not_before is not None and (delay := self.not_before - time.time()) > 0:
+                await asyncio.sleep(delay)
+            yield event
+            return
+
+    async def _watch(self) -> AsyncIterator[TriggerEvent]:
         missing, unknown, last = 0, 0, None
         stuck_since: float | None = None  # first poll of an unbroken run of permanent reasons
         while True:
