@@ -41,7 +41,8 @@ def test_an_empty_database_is_refused_with_a_hint(tmp_path) -> None:
 
 def test_migrations_after_0010_go_down_and_up_again(catalog: Catalog) -> None:
     """0011 subscriptions, 0012 ODIP orders, 0013 CADIP sessions, 0014 the publication index,
-    0015 Slurm facilities, 0016 the ODIP dispatcher's claim, 0017 step facilities: each
+    0015 Slurm facilities, 0016 the ODIP dispatcher's claim, 0017 step facilities, 0018 the
+    step's run reference: each
     downgrade removes what its upgrade added, and the upgrade again gives exactly the
     models' schema."""
     from proseo.catalog.schema import downgrade
@@ -53,7 +54,7 @@ def test_migrations_after_0010_go_down_and_up_again(catalog: Catalog) -> None:
     assert "ix_product_created" not in {i["name"] for i in gone.get_indexes("product")}
     assert "slurm" not in {c["name"] for c in gone.get_columns("facility")}
     step_columns = {c["name"] for c in gone.get_columns("job_step")}
-    assert not step_columns & {"facility_id", "facility_reason", "facility_scores"}
+    assert not step_columns & {"facility_id", "facility_reason", "facility_scores", "run_ref"}
     assert "facilities" not in {c["name"] for c in gone.get_columns("processing_order")}
     upgrade(catalog.engine)
     with catalog.engine.connect() as conn:

@@ -21,7 +21,8 @@ This cluster has no accounting (no slurmdbd: ``sacct`` answers "accounting stora
 disabled"), so how a job ended is read where Slurm itself records it here:
 ``squeue --states=all`` (``MinJobAge``) and the ``jobcomp/filetxt`` log. A job is
 found by its name, ``proseo-<mission>-<order>-<job step id>`` (the name the backend
-gives it and cancels by).
+gives it and cancels by), and the step's ``run_ref`` (REST, ``proseo order steps``)
+must name that job.
 """
 
 from __future__ import annotations
@@ -204,6 +205,8 @@ def test_cancelling_a_running_order_cancels_its_slurm_job(deployment: Deployment
         time.sleep(1)
     ((job_id, _),) = _squeue(name)
     assert _order_state(demo, "stopped")["state"] == "RUNNING"
+    # The step names its running job, as an operator would look it up (squeue -j, scancel).
+    assert [s["run_ref"] for s in _steps(demo, "stopped")] == [f"slurm:{job_id}"]
     os.environ.update(
         PROSEO_AIRFLOW_URL=demo.airflow.url, PROSEO_AIRFLOW_USER="admin", PROSEO_AIRFLOW_PASSWORD="admin"
     )
@@ -240,6 +243,7 @@ def test_a_sky_night_runs_every_step_as_a_slurm_batch_job(deployment: Deployment
         # Exactly one batch job of this step, which Slurm records as COMPLETED ...
         ((job_id, state),) = _squeue(_job_name("night", step["id"]))
         assert state == "COMPLETED", (step["id"], job_id, state)
+        assert step["run_ref"] == f"slurm:{job_id}"
         record = ended[job_id]
         assert (record["Name"], record["JobState"], record["ExitCode"]) == (
             _job_name("night", step["id"]),
@@ -268,7 +272,7 @@ def test_a_job_past_its_slurm_time_limit_fails_its_step_with_that_reason(deploym
     printed = proseo_cli("order", "steps", "--mission", "SKY", "too-long", "--format", "json")
     (step,) = json.loads(printed)["items"]
     ((job_id, state),) = _squeue(_job_name("too-long", step["id"]))
-    assert state == "TIMEOUT"
+    assert state == "TIMEOUT" and step["run_ref"] == f"slurm:{job_id}"
     assert _ended(deployment.cluster, job_id)["JobState"] == "TIMEOUT"
     assert step["state"] == "FAILED"
     assert step["failure_reason"].startswith(f"run: Slurm time limit exceeded (job {job_id}, limit 1 min)")

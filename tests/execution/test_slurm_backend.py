@@ -152,6 +152,8 @@ def test_a_step_runs_as_a_batch_job_and_registers_its_outputs(
     assert _step(slurm_sky, step)[0] == "RUNNING"
     trigger = deferred.trigger
     assert isinstance(trigger, SlurmJobTrigger) and deferred.method_name == "execute_complete"
+    with slurm_sky.session() as s:  # the operator can look the running job up from the step
+        assert s.get(JobStep, step).run_ref == f"slurm:{trigger.job_id}"
     event = _wait(trigger)
     assert (event["state"], event["source"]) == ("COMPLETED", "squeue"), event
     result = op.execute_complete(context, event)
@@ -199,6 +201,8 @@ def test_killing_the_task_cancels_the_job(slurm_sky: Catalog) -> None:
     assert event["state"] == "CANCELLED", event
     # ... and while the operator itself runs (between sbatch and defer): its on_kill.
     second = _submit(op, _context(try_number=2))
+    with slurm_sky.session() as s:  # the new try's job, not the first one's
+        assert s.get(JobStep, step).run_ref == f"slurm:{second.trigger.job_id}" != f"slurm:{job}"
     op.on_kill()
     assert _wait(second.trigger)["state"] == "CANCELLED"
 

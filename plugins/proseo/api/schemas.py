@@ -174,6 +174,11 @@ class JobStepOut(BaseModel):
     facility_scores: dict[str, Any] | None = Field(
         default=None, description="Every candidate facility's figures the choice compared."
     )
+    run_ref: str | None = Field(
+        default=None,
+        description="The backend's own name for the current or latest try's run, e.g. "
+        "'slurm:4711' (a Slurm job id); null where the step runs in its task process.",
+    )
 
 
 class JobStepDetail(JobStepOut):
@@ -333,6 +338,7 @@ def _step_fields(
         "facility": (facilities or {}).get(step.facility_id) if step.facility_id is not None else None,
         "facility_reason": step.facility_reason,
         "facility_scores": step.facility_scores,
+        "run_ref": step.run_ref,
         "id": step.id,
         "job_id": step.job_id,
         "state": step.state,

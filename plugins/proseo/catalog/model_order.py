@@ -201,6 +201,9 @@ class JobStep(Base):
     facility_id: Mapped[int | None] = mapped_column(ForeignKey("facility.id"))
     facility_reason: Mapped[str | None] = mapped_column(Text)
     facility_scores: Mapped[dict[str, Any] | None]
+    # The backend's own name for the current (or latest) try's run, e.g. "slurm:4711", for
+    # squeue/sacct/scancel; NULL where the step runs in its task process (local backend).
+    run_ref: Mapped[str | None] = mapped_column(String(200))
 
     job: Mapped[Job] = relationship(back_populates="steps")
     queries: Mapped[list[InputQuery]] = relationship(back_populates="job_step", cascade="all, delete-orphan")

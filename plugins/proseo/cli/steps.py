@@ -93,6 +93,8 @@ def step(ctx: click.Context, mission: str, fmt: str, spec: bool, identifier: str
         console.print(f"reason: {detail.failure_reason}", markup=False, soft_wrap=True)
     if detail.facility:
         console.print(f"facility: {detail.facility} ({detail.facility_reason})", markup=False, soft_wrap=True)
+    if detail.run_ref:
+        console.print(f"run: {detail.run_ref}", markup=False)
     if detail.exit_code is not None or detail.log_url:
         console.print(f"exit code: {detail.exit_code}  log: {detail.log_url or '-'}", markup=False)
     table(

@@ -137,6 +137,7 @@ class JobStepSlurmOperator(BaseOperator):
             catalog, step_id, task_id=ti.task_id, try_number=ti.try_number, backend=self.backend
         )
         self._job_id = submit(ctx, ti.try_number, wrapper=self.wrapper, log=self.log)
+        steptask.record_run_ref(catalog, step_id, f"slurm:{self._job_id}")
         directory = job_dir(ctx, ti.try_number)
         settings = settings_of(ctx)
         interval = self.poll_interval or settings.poll_interval.total_seconds()

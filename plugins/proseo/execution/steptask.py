@@ -109,9 +109,16 @@ def start_step(
     step.started_at = utcnow()
     step.task_id = task_id
     step.try_number = try_number
+    step.run_ref = None  # the new try has submitted nothing yet
     session.flush()
     rollup_order(session, ctx.order_id)
     return ctx
+
+
+def record_run_ref(catalog: Catalog, step_id: int, ref: str) -> None:
+    """The backend's name for this try's run (``slurm:<job id>``), for whoever looks it up."""
+    with catalog.session() as session:
+        _step(session, step_id).run_ref = ref[:200]
 
 
 def fail_step(
