@@ -90,6 +90,13 @@ def pg_database() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def world_templates() -> dict[str, Any]:
+    """Catalogues built once per session and backend, copied into each test that uses one
+    (the API and page tests' ``world``: tests_world.WorldTemplate), by backend."""
+    return {}
+
+
 def _truncate_all(url: str) -> None:
     engine = make_engine(url)
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
@@ -155,3 +162,20 @@ def bucket(s3_client: Any) -> str:
     name = f"test-{uuid.uuid4().hex[:16]}"
     s3_client.create_bucket(Bucket=name)
     return name
+
+
+# --- running on several workers (make test: pytest-xdist, --dist loadgroup) ---------------
+
+#: Tests that share a session fixture costly to start run on one worker: one Slurm cluster,
+#: one Chromium. Every other test file is a group of its own, so its module-scoped fixtures
+#: are built once, as in a serial run.
+_SHARED_GROUPS = {"slurm_cluster": "slurm", "browser": "chromium"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with its xdist group (only read when the run is distributed)."""
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        group = next((g for f, g in _SHARED_GROUPS.items() if f in names), item.nodeid.split("::")[0])
+        item.add_marker(pytest.mark.xdist_group(group))
