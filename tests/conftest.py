@@ -25,6 +25,11 @@ os.environ["AIRFLOW_HOME"] = _HOME
 # Airflow signs its JWTs with this; a generated default is shorter than HS512 wants.
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", uuid.uuid4().hex * 2)
 os.environ.pop("PROSEO_CATALOG_URL", None)
+# pytest-xdist's workers (make test) start with COLUMNS=80 in their environment, which the CLI
+# (proseo.cli.output) takes for a terminal's width; the tests read its output piped, as in a
+# serial run, where the variable is not set.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 
 from sqlalchemy import text  # noqa: E402
 
@@ -163,19 +168,3 @@ def bucket(s3_client: Any) -> str:
     s3_client.create_bucket(Bucket=name)
     return name
 
-
-# --- running on several workers (make test: pytest-xdist, --dist loadgroup) ---------------
-
-#: Tests that share a session fixture costly to start run on one worker: one Slurm cluster,
-#: one Chromium. Every other test file is a group of its own, so its module-scoped fixtures
-#: are built once, as in a serial run.
-_SHARED_GROUPS = {"slurm_cluster": "slurm", "browser": "chromium"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test with its xdist group (only read when the run is distributed)."""
-    for item in items:
-        names = getattr(item, "fixturenames", ())
-        group = next((g for f, g in _SHARED_GROUPS.items() if f in names), item.nodeid.split("::")[0])
-        item.add_marker(pytest.mark.xdist_group(group))
