@@ -48,7 +48,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     run = Demo(home, parallelism=2)
     try:
         run.prepare()
-        os.environ["PROSEO_ODIP_POLL_S"] = "2"
+        os.environ["PROSEO_ODIP_POLL_S"] = "5"
         run.start_airflow()
         run.onboard()
         start, stop = INPUTS["SKY"][0], INPUTS["SKY"][1] + timedelta(days=1)  # two nights
@@ -103,7 +103,7 @@ def test_order_runs_notifies_once_and_its_product_downloads(demo: Demo, odip: ht
         while not receiver.accepted:
             assert time.monotonic() < deadline, "no notification within 180 s of the order's end"
             time.sleep(1)
-        time.sleep(8)  # four more looks of the watcher: nothing more may arrive
+        time.sleep(20)  # four more looks of the watcher: nothing more may arrive
         assert len(receiver.accepted) == 1
         assert (receiver.accepted[0]["Id"], receiver.accepted[0]["Status"]) == (key, "completed")
     finally:
