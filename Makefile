@@ -53,8 +53,13 @@ postgis:
 slurm:
 	bash tests/execution/install_slurm.sh
 
+# Outside tests/e2e the tests run on two workers (pytest-xdist, one per core), each test file
+# on one worker (--dist loadfile: module fixtures are built once, as in a serial run). The e2e
+# tests each drive a whole Airflow standalone: they run after, one at a time.
+TEST_WORKERS ?= 2
 test: lint typecheck browser postgis slurm
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --ignore=tests/e2e $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 demo: install
 	$(BIN)/python -m proseo.demo

@@ -25,6 +25,11 @@ os.environ["AIRFLOW_HOME"] = _HOME
 # Airflow signs its JWTs with this; a generated default is shorter than HS512 wants.
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", uuid.uuid4().hex * 2)
 os.environ.pop("PROSEO_CATALOG_URL", None)
+# pytest-xdist's workers (make test) start with COLUMNS=80 in their environment, which the CLI
+# (proseo.cli.output) takes for a terminal's width; the tests read its output piped, as in a
+# serial run, where the variable is not set.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.pop("COLUMNS", None)
 
 from sqlalchemy import text  # noqa: E402
 
@@ -88,6 +93,13 @@ def pg_database() -> Iterator[str]:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def world_templates() -> dict[str, Any]:
+    """Catalogues built once per session and backend, copied into each test that uses one
+    (the API and page tests' ``world``: tests_world.WorldTemplate), by backend."""
+    return {}
 
 
 def _truncate_all(url: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from proseo.catalog import access
-from proseo.catalog.db import Catalog
+from proseo.catalog.db import Catalog, make_engine
 from proseo.catalog.ingest import Ingestor
 from proseo.catalog.mission_sync import loaded_from_catalog, sync_mission
 from proseo.missions import load_mission
@@ -31,6 +31,7 @@ from proseo.planning import lifecycle, orders
 from proseo.planning.spec import OrderSpec
 
 from tests_paths import MISSION_DIR
+from tests_world import WorldTemplate
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
 ROLES = {
@@ -75,16 +76,16 @@ def _ingest(catalog: Catalog, code: str, start: datetime, stop: datetime, tmp: P
     assert Ingestor(catalog, mission).run(files).ok
 
 
-@pytest.fixture
-def world(catalog: Catalog, data_dirs: dict[str, Path], tmp_path: Path) -> Catalog:
+def _build_world(catalog: Catalog, tmp: Path) -> None:
+    """Both sample missions, roles, one night and one day of inputs, SKY ``night-1`` planned."""
     with catalog.session() as s:
         for name in ("s5p.yaml", "sky.yaml"):
             sync_mission(s, load_mission(MISSION_DIR / name))
         for user, grants in ROLES.items():
             for mission, role in grants.items():
                 access.grant(s, user, mission, role, by="test")
-    _ingest(catalog, "S5P", DAY - timedelta(hours=3), DAY + timedelta(hours=6), tmp_path)
-    _ingest(catalog, "SKY", DAY, DAY + timedelta(days=1), tmp_path)
+    _ingest(catalog, "S5P", DAY - timedelta(hours=3), DAY + timedelta(hours=6), tmp)
+    _ingest(catalog, "SKY", DAY, DAY + timedelta(days=1), tmp)
     with catalog.session() as s:
         orders.create_order(
             s,
@@ -95,7 +96,33 @@ def world(catalog: Catalog, data_dirs: dict[str, Path], tmp_path: Path) -> Catal
         )
     lifecycle.approve_order(catalog, "SKY", "night-1")
     lifecycle.plan_order(catalog, "SKY", "night-1")
-    return catalog
+
+
+@pytest.fixture
+def world(
+    catalog_url: str,
+    world_templates: dict[str, WorldTemplate],
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Catalog]:
+    """The world of this module's docstring in ``catalog_url`` (each backend), fresh for every
+    test: built once per backend and session, then copied in (SQLite file, PostgreSQL rows,
+    and the product files under the storage root that its facilities name)."""
+    backend = "sqlite" if catalog_url.startswith("sqlite") else "postgresql"
+    template = world_templates.get(backend)
+    if template is None:
+        root = tmp_path_factory.mktemp(f"world-{backend}")
+        monkeypatch.setenv("PROSEO_DATA", str(root / "data"))
+        monkeypatch.setenv("PROSEO_SCRATCH", str(root / "scratch"))
+        source = request.getfixturevalue("sqlite_template" if backend == "sqlite" else "pg_database")
+        template = world_templates[backend] = WorldTemplate.build(backend, source, root, _build_world)
+    monkeypatch.setenv("PROSEO_DATA", str(template.data))
+    monkeypatch.setenv("PROSEO_SCRATCH", str(template.scratch))
+    template.restore(catalog_url)
+    engine = make_engine(catalog_url)
+    yield Catalog(catalog_url, engine=engine)
+    engine.dispose()
 
 
 @pytest.fixture

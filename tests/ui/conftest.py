@@ -187,8 +187,11 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module: Playwright's sync API keeps an event loop running on the
+    main thread while it is started, and a later module's ``asyncio.run`` (on the same
+    pytest-xdist worker) would refuse to start beside it."""
     executable = chromium_path()
     try:
         from playwright.sync_api import sync_playwright
