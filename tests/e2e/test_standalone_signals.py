@@ -13,6 +13,7 @@ import contextlib
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from proseo.devtools.standalone import instance_pids
+from proseo.devtools.standalone import Standalone, instance_pids
 
 pytestmark = pytest.mark.e2e
 
@@ -92,3 +93,49 @@ def test_started_in_the_background_it_stops_on_sigint(tmp_path: Path) -> None:
         for victim in [pid, *(instance_pids(leader, "-") if leader else []), *_of_home(home)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
+
+
+SLOW_DAG = """
+import time
+from datetime import datetime
+from airflow.sdk import dag, task
+
+
+@dag(dag_id="slow_stop", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
+def slow_stop():
+    @task
+    def slow():
+        time.sleep(12)
+        return "done"
+
+    slow()
+
+
+slow_stop()
+"""
+
+
+def test_a_stop_while_a_task_runs_lets_it_end_and_report(tmp_path: Path) -> None:
+    """``airflow standalone`` alone terminates the api-server with the scheduler: the running
+    task cannot report its end. Without the scheduler stopped first, this test saw the task
+    left "running" in Airflow's database, and test_systematic's mid-stream stop escalated to
+    SIGTERM (its tasks retried the API for a minute). Stopped scheduler first, the task
+    ends, its success is recorded, and nothing needs more than SIGINT."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    (dags / "slow_stop.py").write_text(SLOW_DAG)
+    af = Standalone(tmp_path / "af", dags_folder=dags, catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}")
+    af.start()
+    try:
+        af.client.wait_for_dag("slow_stop", timeout=180)
+        run = af.client.trigger("slow_stop")
+        deadline = time.monotonic() + 120
+        while [t["state"] for t in af.client.task_instances("slow_stop", run["dag_run_id"])] != ["running"]:
+            assert time.monotonic() < deadline, af.client.task_instances("slow_stop", run["dag_run_id"])
+            time.sleep(0.5)
+    finally:
+        stopped = af.stop()
+    assert stopped.clean, stopped
+    with contextlib.closing(sqlite3.connect(tmp_path / "af" / "airflow.db")) as db:
+        states = db.execute("SELECT state FROM task_instance WHERE dag_id = 'slow_stop'").fetchall()
+    assert states == [("success",)]

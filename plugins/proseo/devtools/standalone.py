@@ -369,6 +369,43 @@ class Standalone:
             time.sleep(0.2)
         return self._gone()
 
+    def _components(self, name: bytes) -> list[int]:
+        """Live children of ``airflow standalone`` whose command line names ``name``."""
+        process = self.process
+        if process is None:
+            return []
+        found = []
+        for pid, (ppid, _, _) in _proc_table().items():
+            if ppid != process.pid:
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as stream:
+                    if name in stream.read():
+                        found.append(pid)
+            except OSError:
+                continue
+        return found
+
+    def _stop_scheduler_first(self, seconds: float) -> None:
+        """SIGTERM the scheduler and wait (up to ``seconds``) until it has gone.
+
+        ``airflow standalone`` terminates every component at once on SIGINT. A task that
+        is running then loses the api-server it reports its end to and retries for a
+        minute or more, while the scheduler's LocalExecutor waits for it. Stopped first,
+        the scheduler lets its running tasks end and report while the API still answers.
+        """
+        pids = self._components(b"scheduler")
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + seconds
+        while pids and time.monotonic() < deadline:
+            table = _proc_table()
+            pids = [pid for pid in pids if pid in table]
+            time.sleep(0.2)
+        if pids:
+            log.warning("airflow scheduler %s still running %.0f s after SIGTERM", pids, seconds)
+
     def _signal_all(self, sig: signal.Signals) -> None:
         process = self.process
         assert process is not None
@@ -387,6 +424,7 @@ class Standalone:
         t0 = time.monotonic()
         result = StopResult(0.0)
         if process.poll() is None:
+            self._stop_scheduler_first(self.stop_timeout)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(process.pid, signal.SIGINT)
         if not self._wait_gone(self.stop_timeout):
