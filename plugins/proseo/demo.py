@@ -65,13 +65,26 @@ INPUTS = {
 }
 
 
-def proseo_cli(*args: str, echo: bool = True) -> str:
-    """Run a ``proseo`` command the way a user would, echoing it; stop on failure."""
+def proseo_cli(*args: str, echo: bool = True, airflow: str | None = None) -> str:
+    """Run a ``proseo`` command the way a user would, echoing it; stop on failure.
+
+    ``airflow``: the URL of the Airflow the command steers (as admin), set in its
+    environment for this command only.
+    """
     from proseo.cli.main import cli
 
     if echo:
         console.print(f"\n[bold cyan]$ proseo {' '.join(args)}[/bold cyan]")
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, color=True)
+    env = (
+        None
+        if airflow is None
+        else {
+            "PROSEO_AIRFLOW_URL": airflow,
+            "PROSEO_AIRFLOW_USER": "admin",
+            "PROSEO_AIRFLOW_PASSWORD": "admin",
+        }
+    )
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, color=True, env=env)
     if echo:
         sys.stderr.write(result.stderr)
         sys.stdout.write(result.stdout)

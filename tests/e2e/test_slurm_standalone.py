@@ -207,14 +207,7 @@ def test_cancelling_a_running_order_cancels_its_slurm_job(deployment: Deployment
     assert _order_state(demo, "stopped")["state"] == "RUNNING"
     # The step names its running job, as an operator would look it up (squeue -j, scancel).
     assert [s["run_ref"] for s in _steps(demo, "stopped")] == [f"slurm:{job_id}"]
-    os.environ.update(
-        PROSEO_AIRFLOW_URL=demo.airflow.url, PROSEO_AIRFLOW_USER="admin", PROSEO_AIRFLOW_PASSWORD="admin"
-    )
-    try:
-        printed = proseo_cli("order", "cancel", "--mission", "SKY", "stopped")
-    finally:
-        for key in ("PROSEO_AIRFLOW_URL", "PROSEO_AIRFLOW_USER", "PROSEO_AIRFLOW_PASSWORD"):
-            os.environ.pop(key, None)
+    printed = proseo_cli("order", "cancel", "--mission", "SKY", "stopped", airflow=demo.airflow.url)
     assert "marked failed" in printed, printed
     # The Slurm job ends because of the cancel: Slurm records it CANCELLED.
     assert _ended(deployment.cluster, job_id, timeout=90)["JobState"] == "CANCELLED"

@@ -117,14 +117,7 @@ def test_suspend_and_resume_steer_the_dag_in_airflow(demo: Demo, finished: dict[
     assert suspended["airflow"].startswith(f"{dag_id}: paused")
     assert demo.airflow.client.request("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is True
     # The CLI steers the same way (PROSEO_AIRFLOW_URL and credentials configure it).
-    os.environ.update(
-        PROSEO_AIRFLOW_URL=demo.airflow.url, PROSEO_AIRFLOW_USER="admin", PROSEO_AIRFLOW_PASSWORD="admin"
-    )
-    try:
-        printed = proseo_cli("order", "resume", "--mission", "S5P", "waits")
-    finally:
-        for key in ("PROSEO_AIRFLOW_URL", "PROSEO_AIRFLOW_USER", "PROSEO_AIRFLOW_PASSWORD"):
-            os.environ.pop(key, None)
+    printed = proseo_cli("order", "resume", "--mission", "S5P", "waits", airflow=demo.airflow.url)
     assert f"airflow: {dag_id}: unpaused" in printed
     assert demo.airflow.client.request("GET", f"/api/v2/dags/{dag_id}")["is_paused"] is False
     cancelled = demo.ok("POST", "/missions/S5P/orders/waits/cancel")

@@ -269,14 +269,7 @@ def test_an_ingestion_from_the_cli_tells_airflow(world: dict, streamed: dict) ->
     files = write_inputs(
         s5p, later, later + timedelta(hours=6), home / "cli", classes={"AUX_MET_TP"}, size=64
     )
-    os.environ.update(
-        PROSEO_AIRFLOW_URL=airflow.url, PROSEO_AIRFLOW_USER="admin", PROSEO_AIRFLOW_PASSWORD="admin"
-    )
-    try:
-        out = proseo_cli("product", "ingest", "--mission", "S5P", *map(str, files))
-    finally:
-        for key in ("PROSEO_AIRFLOW_URL", "PROSEO_AIRFLOW_USER", "PROSEO_AIRFLOW_PASSWORD"):
-            os.environ.pop(key, None)
+    out = proseo_cli("product", "ingest", "--mission", "S5P", *map(str, files), airflow=airflow.url)
     assert "airflow: Asset events for AUX_MET_TP" in out
     assets = airflow.client.request(
         "GET", "/api/v2/assets", params={"uri_pattern": "proseo://S5P/AUX_MET_TP"}

@@ -28,11 +28,10 @@ from typing import Any
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 from celery.signals import import_modules
 
-#: What a task process would otherwise import for itself when it parses an order DAG.
+#: What a task process would otherwise import for itself when it parses an order DAG (the
+#: plugin and its listeners come with the listener manager).
 PRELOAD: tuple[str, ...] = (
-    "proseo.plugin",
     "proseo.orchestration.factory",
-    "proseo.orchestration.listeners",
     "proseo.execution.steptask",
     "proseo.execution.local",
     "proseo.execution.backends",
