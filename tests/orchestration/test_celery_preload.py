@@ -20,6 +20,7 @@ from proseo.orchestration.celery_preload import CELERY_CONFIG, PRELOAD
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 
 before = [name for name in PRELOAD if name in sys.modules]
+s3_before = "airflow.providers.amazon.aws.hooks.s3" in sys.modules
 app = Celery("probe", config_source=CELERY_CONFIG)
 app.loader.init_worker()
 from airflow.sdk.listener import get_listener_manager
@@ -28,6 +29,7 @@ print(json.dumps({
     "before": before,
     "after": [name for name in PRELOAD if name in sys.modules],
     "dagbag": "airflow.dag_processing.dagbag" in sys.modules,
+    "s3_asset_handlers": [s3_before, "airflow.providers.amazon.aws.hooks.s3" in sys.modules],
     "cached": get_listener_manager.cache_info().currsize,
     "listeners": listeners,
     "same_config": CELERY_CONFIG == dict(DEFAULT_CELERY_CONFIG),
@@ -52,6 +54,8 @@ def test_a_worker_start_imports_proseo_and_builds_the_listener_manager_once(tmp_
 
     assert found["after"] == list(PRELOAD)
     assert found["dagbag"] is True
+    # The task SDK's asset-URI handlers are initialised (every provider's, Amazon's S3 among them).
+    assert found["s3_asset_handlers"] == [False, True]
     # The task SDK's listener manager is built (plugins loaded) and cached for the pool's forks,
     # proseo's listeners among its plugins.
     assert found["cached"] == 1

@@ -9,6 +9,10 @@ listener manager (the task runner's first call), then importing the DAG factory,
 catalogue models and the step operators. Task logs show it: "Pre Execute" to "DAG bundles
 loaded" took 1.0-2.2 s on a Celery worker against 0.01-0.1 s under the LocalExecutor, and the
 first 100-step distributed bench (2026-12-04) had a median task of 2.19 s against 0.67 s.
+With the modules preloaded, a task still paid 0.4-0.6 s: the first ``Asset`` of a process
+initialises the task SDK's asset-URI handlers, which imports every provider's (the Amazon
+S3 hook and boto3 among them); :func:`~proseo.orchestration.listeners.warm_task_path` does
+that too, as it does in the scheduler for LocalExecutor workers.
 
 Point Airflow at this configuration to do that work once in the worker's main process:
 
@@ -32,9 +36,11 @@ from celery.signals import import_modules
 #: plugin and its listeners come with the listener manager).
 PRELOAD: tuple[str, ...] = (
     "proseo.orchestration.factory",
+    "proseo.catalog.models",
     "proseo.execution.steptask",
     "proseo.execution.local",
     "proseo.execution.backends",
+    "proseo.wrapper.main",
 )
 
 CELERY_CONFIG: dict[str, Any] = dict(DEFAULT_CELERY_CONFIG)
@@ -45,7 +51,10 @@ def preload(*_: Any, **__: Any) -> None:
     """In a Celery worker's main process: what every task would otherwise do for itself."""
     from airflow.sdk.listener import get_listener_manager
 
+    from proseo.orchestration.listeners import warm_task_path
+
     get_listener_manager()  # loads the plugins and registers their listeners; cached
     for name in PRELOAD:
         importlib.import_module(name)
     importlib.import_module("airflow.dag_processing.dagbag")
+    warm_task_path()  # what the scheduler does for LocalExecutor workers: asset-URI handlers
