@@ -328,18 +328,37 @@ class CeleryDeployment(Standalone):
         self.restart("scheduler")
         self.wait_healthy(timeout)
 
-    def stop(self) -> StopResult:
-        """SIGINT to every component (workers finish their tasks); TERM, KILL after timeouts;
-        then the metadata database is dropped and the Redis database released."""
+    def stop_phases(self) -> list[list[str]]:
+        """The order components stop in: the scheduler, the workers, then everything else.
+
+        With the scheduler gone nothing new is sent; a worker's warm shutdown lets its
+        running tasks finish, and they can report their end because the api-server is
+        still up. Signalled all at once, a running task lost the API and retried until
+        the stop escalated (tests/e2e/test_celery_stop.py).
+        """
+        workers = [self.worker_name(i) for i in range(len(self.worker_queues))]
+        rest = [name for name in self.components if name != "scheduler" and name not in workers]
+        phases = [[n for n in phase if n in self.components] for phase in (["scheduler"], workers, rest)]
+        return [phase for phase in phases if phase]
+
+    def stop(self, keep_database: bool = False) -> StopResult:
+        """SIGINT phase by phase (:meth:`stop_phases`); TERM, KILL to what is left after the
+        timeout; then the metadata database is dropped (unless ``keep_database``: the caller
+        reads it, then drops it) and the Redis database released."""
         atexit.unregister(self.stop)
         t0 = time.monotonic()
         result = StopResult(0.0)
-        for component in self.components.values():
-            if component.alive:
-                assert component.process is not None
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(component.process.pid, signal.SIGINT)
-        if not self._wait_gone(self.stop_timeout):
+        deadline = t0 + self.stop_timeout
+        for phase in self.stop_phases():
+            for name in phase:
+                component = self.components[name]
+                if component.alive:
+                    assert component.process is not None
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(component.process.pid, signal.SIGINT)
+            while any(self.component_pids(name) for name in phase) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        if not self._wait_gone(max(0.0, deadline - time.monotonic())):
             for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
                 result.escalated = sig.name
                 left = self.processes()
@@ -352,8 +371,9 @@ class CeleryDeployment(Standalone):
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     component.process.wait(timeout=5)
         result.leftovers = self.processes()
-        with contextlib.suppress(Exception):
-            services.drop_database(self.postgres, self.database)
+        if not keep_database:
+            with contextlib.suppress(Exception):
+                services.drop_database(self.postgres, self.database)
         with contextlib.suppress(Exception):
             self._release_redis_db()
         self.components = {}
