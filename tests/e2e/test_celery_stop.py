@@ -1,11 +1,11 @@
 """The Celery deployment stops with a task running: the task ends and its success is recorded.
 
-Signalled all at once, the api-server went with the workers: a worker's warm shutdown
-waited for its running task, and that task could not report its end to an API that was
-gone, so it retried until the stop escalated. Stopped in order (the scheduler, then the
-workers, which let their tasks finish, then the api-server and the rest), nothing needs
-more than SIGINT and Airflow's database records the task's success. Starts a real
-deployment (about a minute).
+Signalled all at once, the api-server went with the workers: a worker's warm shutdown let
+its running task finish, but the task could no longer report its end, and Airflow's
+database kept it "running" (this test, with every component in one phase). Stopped in
+order (the scheduler, then the workers, then the api-server and the rest), nothing needs
+more than SIGINT and the database records the task's success. Starts a real deployment
+(about a minute).
 """
 
 from __future__ import annotations

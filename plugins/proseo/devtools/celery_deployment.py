@@ -333,8 +333,8 @@ class CeleryDeployment(Standalone):
 
         With the scheduler gone nothing new is sent; a worker's warm shutdown lets its
         running tasks finish, and they can report their end because the api-server is
-        still up. Signalled all at once, a running task lost the API and retried until
-        the stop escalated (tests/e2e/test_celery_stop.py).
+        still up. Signalled all at once, a running task finished but could not report,
+        and Airflow's database kept it "running" (tests/e2e/test_celery_stop.py).
         """
         workers = [self.worker_name(i) for i in range(len(self.worker_queues))]
         rest = [name for name in self.components if name != "scheduler" and name not in workers]
