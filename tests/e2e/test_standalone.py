@@ -54,6 +54,8 @@ def test_orders_created_over_rest_complete_under_the_scheduler(demo: Demo, finis
         assert order["progress"] == {"COMPLETED": order["job_steps"]}
         assert [e["operation"] for e in order["history"]][-3:] == ["released", "start", "complete"]
         assert demo.airflow is not None
+        # The order is COMPLETED by its last step's task; the run ends when the scheduler hears.
+        demo.airflow.wait_for_run(order["dag_id"], timeout=120, poll=1.0)
         runs = demo.airflow.client.runs(order["dag_id"])
         assert [r["state"] for r in runs] == ["success"]  # started by itself, exactly once
 
