@@ -10,7 +10,6 @@ more than SIGINT and the database records the task's success. Starts a real depl
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -19,33 +18,13 @@ from sqlalchemy import text
 from proseo.catalog.db import make_engine
 from proseo.devtools import services
 from proseo.devtools.celery_deployment import CeleryDeployment
+from tests_slow_stop import run_until_task_runs, write_slow_dag
 
 pytestmark = pytest.mark.e2e
 
-SLOW_DAG = """
-import time
-from datetime import datetime
-from airflow.sdk import dag, task
-
-
-@dag(dag_id="slow_stop", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
-def slow_stop():
-    @task
-    def slow():
-        time.sleep(12)
-        return "done"
-
-    slow()
-
-
-slow_stop()
-"""
-
 
 def test_a_stop_while_a_task_runs_lets_it_end_and_report(tmp_path: Path) -> None:
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    (dags / "slow_stop.py").write_text(SLOW_DAG)
+    dags = write_slow_dag(tmp_path / "dags")
     af = CeleryDeployment(
         tmp_path / "af",
         dags_folder=dags,
@@ -55,12 +34,7 @@ def test_a_stop_while_a_task_runs_lets_it_end_and_report(tmp_path: Path) -> None
     )
     af.start()
     try:
-        af.client.wait_for_dag("slow_stop", timeout=180)
-        run = af.client.trigger("slow_stop")
-        deadline = time.monotonic() + 120
-        while [t["state"] for t in af.client.task_instances("slow_stop", run["dag_run_id"])] != ["running"]:
-            assert time.monotonic() < deadline, af.client.task_instances("slow_stop", run["dag_run_id"])
-            time.sleep(0.5)
+        run_until_task_runs(af)
     finally:
         stopped = af.stop(keep_database=True)
     engine = make_engine(af.metadata_url)

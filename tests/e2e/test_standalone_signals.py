@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from proseo.devtools.standalone import Standalone, instance_pids
+from tests_slow_stop import run_until_task_runs, write_slow_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -95,44 +96,17 @@ def test_started_in_the_background_it_stops_on_sigint(tmp_path: Path) -> None:
                 os.kill(victim, signal.SIGKILL)
 
 
-SLOW_DAG = """
-import time
-from datetime import datetime
-from airflow.sdk import dag, task
-
-
-@dag(dag_id="slow_stop", schedule=None, start_date=datetime(2025, 1, 1), catchup=False)
-def slow_stop():
-    @task
-    def slow():
-        time.sleep(12)
-        return "done"
-
-    slow()
-
-
-slow_stop()
-"""
-
-
 def test_a_stop_while_a_task_runs_lets_it_end_and_report(tmp_path: Path) -> None:
     """``airflow standalone`` alone terminates the api-server with the scheduler: the running
     task cannot report its end. Without the scheduler stopped first, this test saw the task
     left "running" in Airflow's database, and test_systematic's mid-stream stop escalated to
     SIGTERM (its tasks retried the API for a minute). Stopped scheduler first, the task
     ends, its success is recorded, and nothing needs more than SIGINT."""
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    (dags / "slow_stop.py").write_text(SLOW_DAG)
+    dags = write_slow_dag(tmp_path / "dags")
     af = Standalone(tmp_path / "af", dags_folder=dags, catalog_url=f"sqlite:///{tmp_path / 'catalog.db'}")
     af.start()
     try:
-        af.client.wait_for_dag("slow_stop", timeout=180)
-        run = af.client.trigger("slow_stop")
-        deadline = time.monotonic() + 120
-        while [t["state"] for t in af.client.task_instances("slow_stop", run["dag_run_id"])] != ["running"]:
-            assert time.monotonic() < deadline, af.client.task_instances("slow_stop", run["dag_run_id"])
-            time.sleep(0.5)
+        run_until_task_runs(af)
     finally:
         stopped = af.stop()
     assert stopped.clean, stopped

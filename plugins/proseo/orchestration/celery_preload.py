@@ -26,22 +26,15 @@ the modules and the listener manager.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from airflow.providers.celery.executors.default_celery import DEFAULT_CELERY_CONFIG
 from celery.signals import import_modules
 
-#: What a task process would otherwise import for itself when it parses an order DAG (the
-#: plugin and its listeners come with the listener manager).
-PRELOAD: tuple[str, ...] = (
-    "proseo.orchestration.factory",
-    "proseo.catalog.models",
-    "proseo.execution.steptask",
-    "proseo.execution.local",
-    "proseo.execution.backends",
-    "proseo.wrapper.main",
-)
+from proseo.orchestration.listeners import TASK_PATH, warm_task_path
+
+#: What :func:`preload` imports (the plugin and its listeners come with the listener manager).
+PRELOAD: tuple[str, ...] = TASK_PATH
 
 CELERY_CONFIG: dict[str, Any] = dict(DEFAULT_CELERY_CONFIG)
 
@@ -51,10 +44,5 @@ def preload(*_: Any, **__: Any) -> None:
     """In a Celery worker's main process: what every task would otherwise do for itself."""
     from airflow.sdk.listener import get_listener_manager
 
-    from proseo.orchestration.listeners import warm_task_path
-
     get_listener_manager()  # loads the plugins and registers their listeners; cached
-    for name in PRELOAD:
-        importlib.import_module(name)
-    importlib.import_module("airflow.dag_processing.dagbag")
-    warm_task_path()  # what the scheduler does for LocalExecutor workers: asset-URI handlers
+    warm_task_path()  # as the scheduler does for LocalExecutor workers: PRELOAD, asset-URI handlers

@@ -153,23 +153,37 @@ def _upsert_pool(connection: Any, name: str, slots: int, description: str) -> No
     connection.execute(update(table).where(table.c.pool == name, table.c.slots != slots).values(slots=slots))
 
 
+#: What a proseo task process would otherwise import for itself: the DAG factory and step
+#: operators it parses, the catalogue models, the wrapper the local backend forks from the
+#: task, Airflow's DAG bag.
+TASK_PATH: tuple[str, ...] = (
+    "proseo.orchestration.factory",
+    "proseo.catalog.models",
+    "proseo.execution.steptask",
+    "proseo.execution.local",
+    "proseo.execution.backends",
+    "proseo.wrapper.main",
+    "airflow.dag_processing.dagbag",
+)
+
+
 def warm_task_path() -> None:
     """Import what every proseo task process would import, in a process that forks them.
 
     LocalExecutor workers are forked from the scheduler and each task process from its
-    worker (the DAG processor likewise forks its parsing children from its manager), so
-    whatever these parents imported before forking costs a task nothing. Without this,
-    every task process pays for importing the proseo task path (operators, catalogue,
-    the wrapper, which the local backend forks from the task process: about 0.3 s) and
-    for the Task SDK's asset-URI handlers, which the first ``Asset(...)`` of a process
-    initialises by importing every provider's handlers, the Amazon S3 hook among them
-    (about 0.4 s).
+    worker (the DAG processor likewise forks its parsing children from its manager; a
+    Celery worker's pool from its main process, see :mod:`proseo.orchestration.celery_preload`),
+    so whatever these parents imported before forking costs a task nothing. Without this,
+    every task process pays for importing :data:`TASK_PATH` (about 0.3 s) and for the Task
+    SDK's asset-URI handlers, which the first ``Asset(...)`` of a process initialises by
+    importing every provider's handlers, the Amazon S3 hook among them (0.4-0.6 s).
     """
+    import importlib
+
     from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
-    import proseo.orchestration.factory
-    import proseo.wrapper.main  # noqa: F401  (the local backend forks the wrapper from the task)
-
+    for name in TASK_PATH:
+        importlib.import_module(name)
     ProvidersManagerTaskRuntime().initialize_providers_asset_uri_resources()
 
 
