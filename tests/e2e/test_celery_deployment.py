@@ -6,7 +6,9 @@ The S5P mission is onboarded with its Kubernetes facility replaced by a second l
 first half on facility ``local`` and the second on ``annex`` (an order runs on one
 facility). ``worker0`` serves ``default`` and ``proseo-s5p-local``, ``worker1`` only
 ``proseo-s5p-annex``: every try of every task must have run on its facility's worker.
-While the annex order runs, worker1 is SIGKILLed with its task processes and restarted:
+The annex order's processor runs take 4 s (``proseo_test_seconds``), so a task seen running
+is still at work when, while the annex order runs, worker1 is SIGKILLed with its task
+processes and restarted (CI once saw a 1-s step report success between the look and the kill):
 the scheduler finds the killed tries without heartbeat, they are retried, and the order
 completes with every planned output registered as exactly one product. Then, with the local
 order still running, the scheduler is SIGKILLed and started again, and the orders finish.
@@ -164,6 +166,8 @@ def run_story(demo: CeleryDemo, deployment: CeleryDeployment) -> dict[str, Any]:
             "output_parameters": {"*": {"collection": 1}},
             "facility": facility,
         }
+        if facility == "annex":  # its steps must still be working when worker1 is killed
+            body["dynamic_parameters"] = {"proseo_test_seconds": 4}
         dags[facility] = demo.ok("POST", "/missions/S5P/orders?release=true", json=body)["dag_id"]
 
     # worker1 dies with a task of the annex order running on it, and comes back.

@@ -397,6 +397,29 @@ def test_partial_mode_writes_only_the_first_output(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "outputs").iterdir()) == [first.name, first.name + ".meta.json"]
 
 
+def test_test_seconds_keeps_the_run_busy_before_it_writes(tmp_path: Path) -> None:
+    case = BY_ID["s5p-l2-NO2"]
+    prepare(tmp_path, case, params={"proseo_test_seconds": "30"})
+    with pytest.raises(subprocess.TimeoutExpired):  # still working when the timeout kills it
+        run(case, tmp_path, timeout=3)
+    assert not (tmp_path / "outputs").exists()
+    prepare(tmp_path, case, params={"proseo_test_seconds": "0.2"})
+    result = run(case, tmp_path)
+    assert result.returncode == 0
+    assert "proseo_test_seconds: working for 0.2 s" in result.stdout + result.stderr
+    assert all(p.is_file() for p in _outputs(tmp_path, case))
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "3601"])
+def test_bad_test_seconds_is_a_job_order_error(tmp_path: Path, value: str) -> None:
+    case = BY_ID["sky-detect"]
+    prepare(tmp_path, case, params={"proseo_test_seconds": value})
+    result = run(case, tmp_path)
+    assert result.returncode == 129
+    assert f"proseo_test_seconds={value!r} is not a number of seconds from 0 to 3600" in result.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_unknown_test_mode_is_a_job_order_error(tmp_path: Path) -> None:
     case = BY_ID["sky-detect"]
     prepare(tmp_path, case, params={"proseo_test_mode": "explode"})

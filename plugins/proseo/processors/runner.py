@@ -5,7 +5,8 @@ the Job Order and the input bytes: the body names each input with its SHA-256 an
 combined digest, so provenance can be checked end to end and a changed input always
 changes the output. Failure modes are switched by the dynamic processing parameter
 ``proseo_test_mode`` so chains can exercise the orchestrator's error handling with
-the same binaries.
+the same binaries, and ``proseo_test_seconds`` makes a run take that long before it
+writes, so a test can catch a step in the middle of its work.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ EXIT_INTERNAL = 131
 
 TEST_MODE = "proseo_test_mode"
 TEST_MODES = ("warn", "fail", "hang", "partial")
+TEST_SECONDS = "proseo_test_seconds"
+MAX_TEST_SECONDS = 3600.0
 PRODUCT_FORMAT = "proseo-sample-product/1"
 _CHUNK = 1 << 20
 
@@ -213,10 +216,30 @@ def _hang(log: IpfLog) -> NoReturn:
         time.sleep(3600)
 
 
+def _test_seconds(job: JobOrder) -> float:
+    """How long the run pretends to work (``proseo_test_seconds``, 0 if not given)."""
+    raw = job.parameters.get(TEST_SECONDS, "")
+    if raw == "":
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0.0 <= seconds <= MAX_TEST_SECONDS:  # also false for NaN
+        bounds = f"from 0 to {MAX_TEST_SECONDS:g}"
+        raise JobOrderError(f"dynamic parameter {TEST_SECONDS}={raw!r} is not a number of seconds {bounds}")
+    return seconds
+
+
 def _process(processor: Processor, job: JobOrder, log: IpfLog) -> int:
     mode = job.parameters.get(TEST_MODE, "")
     if mode and mode not in TEST_MODES:
         log.error(f"dynamic parameter {TEST_MODE}={mode!r} is not one of {', '.join(TEST_MODES)}")
+        return EXIT_BAD_JOB_ORDER
+    try:
+        seconds = _test_seconds(job)
+    except JobOrderError as exc:
+        log.error(str(exc))
         return EXIT_BAD_JOB_ORDER
     tasks = ", ".join(name for name, _ in job.tasks)
     log.info(f"job order {job.path.name} ({job.dialect}), tasks {tasks}")
@@ -239,6 +262,9 @@ def _process(processor: Processor, job: JobOrder, log: IpfLog) -> int:
         return EXIT_FAILED
     if mode == "hang":
         _hang(log)
+    if seconds:
+        log.progress(f"{TEST_SECONDS}: working for {seconds:g} s")
+        time.sleep(seconds)
     outputs = job.outputs[:1] if mode == "partial" else job.outputs
     for output in outputs:
         path = write_output(processor, job, output, facts, configs)
