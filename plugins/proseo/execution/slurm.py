@@ -40,7 +40,9 @@ A run, try ``n`` of a step, in ``<shared_dir>/<mission>/<order>/<job step id>/tr
    and goes to :func:`proseo.execution.steptask.finish`.
 
 ``on_kill`` (operator, while submitting) and :meth:`SlurmJobTrigger.on_kill` (deferred,
-when the task is killed) cancel the job.
+when the task is killed) cancel the job; when the run ends failed, the run-ended listener
+cancels it again by the step's ``run_ref`` (:mod:`proseo.execution.runs`), for a trigger
+that a triggerer down at the time never ran.
 """
 
 from __future__ import annotations

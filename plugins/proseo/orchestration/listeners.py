@@ -11,6 +11,7 @@ RUNNING after its run ended. Listeners must never break Airflow: errors are logg
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from airflow.listeners import hookimpl
@@ -22,21 +23,49 @@ log = logging.getLogger(__name__)
 
 
 def finish_order_for_run(dag_id: str, run_id: str, state: str) -> str | None:
-    """Finalise the order behind ``dag_id``; returns its new state (None if not ours)."""
+    """Finalise the order behind ``dag_id``; returns its new state (None if not ours).
+
+    A run that ended failed also ends the backend runs its failed steps still name
+    (:mod:`proseo.execution.runs`: a triggerer down at the cancel never ran the trigger's
+    ``on_kill``); that failing is logged, the order is final either way.
+    """
     if not dag_id.startswith("proseo__"):
         return None
     from sqlalchemy import select
 
     from proseo.catalog.db import Catalog
     from proseo.catalog.model_order import ProcessingOrder
+    from proseo.execution.runs import failed_step_runs
     from proseo.planning.lifecycle import finalize_order
 
     catalog = Catalog()
     with catalog.session() as session:
-        order_id = session.scalar(select(ProcessingOrder.id).where(ProcessingOrder.dag_id == dag_id))
-        if order_id is None:
+        order = session.execute(
+            select(ProcessingOrder.id, ProcessingOrder.identifier).where(ProcessingOrder.dag_id == dag_id)
+        ).first()
+        if order is None:
             return None
-        return finalize_order(session, order_id, f"DAG run {run_id} ended {state}")
+        new_state = finalize_order(session, order.id, f"DAG run {run_id} ended {state}")
+        refs = failed_step_runs(session, order.id) if state == "failed" else []
+    if refs:  # in a thread: a hanging scancel must not hold the scheduler's loop or an API call
+        threading.Thread(
+            target=_end_runs,
+            args=(refs, order.identifier, dag_id, run_id),
+            name="proseo-end-runs",
+            daemon=True,
+        ).start()
+    return new_state
+
+
+def _end_runs(refs: list[str], order: str, dag_id: str, run_id: str) -> None:
+    from proseo.execution.runs import cancel_runs
+
+    try:
+        cancel_runs(refs, order=order)
+    except Exception:
+        log.exception(
+            "proseo: DAG run %s/%s ended failed; its job steps' runs are not all ended", dag_id, run_id
+        )
 
 
 def _safely(dag_run: Any, state: str) -> None:
