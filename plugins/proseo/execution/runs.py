@@ -25,6 +25,7 @@ from proseo.execution.errors import ExecutionError
 
 log = logging.getLogger(__name__)
 
+#: How a Slurm step names its job in ``run_ref``: ``slurm:<job id>`` (set by execution/slurm.py).
 SLURM = "slurm:"
 
 

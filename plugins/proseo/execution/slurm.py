@@ -61,6 +61,7 @@ from pydantic import ValidationError
 from proseo.execution import steptask
 from proseo.execution.errors import ExecutionError
 from proseo.execution.jobspec import build_job_spec
+from proseo.execution.runs import SLURM
 from proseo.execution.slurm_batch import (
     cancel,
     cancel_named,
@@ -139,7 +140,7 @@ class JobStepSlurmOperator(BaseOperator):
             catalog, step_id, task_id=ti.task_id, try_number=ti.try_number, backend=self.backend
         )
         self._job_id = submit(ctx, ti.try_number, wrapper=self.wrapper, log=self.log)
-        steptask.record_run_ref(catalog, step_id, f"slurm:{self._job_id}")
+        steptask.record_run_ref(catalog, step_id, f"{SLURM}{self._job_id}")
         directory = job_dir(ctx, ti.try_number)
         settings = settings_of(ctx)
         interval = self.poll_interval or settings.poll_interval.total_seconds()

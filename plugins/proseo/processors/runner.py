@@ -236,11 +236,6 @@ def _process(processor: Processor, job: JobOrder, log: IpfLog) -> int:
     if mode and mode not in TEST_MODES:
         log.error(f"dynamic parameter {TEST_MODE}={mode!r} is not one of {', '.join(TEST_MODES)}")
         return EXIT_BAD_JOB_ORDER
-    try:
-        seconds = _test_seconds(job)
-    except JobOrderError as exc:
-        log.error(str(exc))
-        return EXIT_BAD_JOB_ORDER
     tasks = ", ".join(name for name, _ in job.tasks)
     log.info(f"job order {job.path.name} ({job.dialect}), tasks {tasks}")
     log.info(f"sensing {job.sensing_start} .. {job.sensing_stop}; {len(job.outputs)} output(s) planned")
@@ -248,6 +243,7 @@ def _process(processor: Processor, job: JobOrder, log: IpfLog) -> int:
     for missing in (t for t in processor.expected_inputs if t not in given):
         log.warning(f"no input of type {missing} in the Job Order")
     try:
+        seconds = _test_seconds(job)
         facts = read_inputs(job, log)
         configs = _config_facts(job, log)
     except MissingInput as exc:
